@@ -1,0 +1,54 @@
+"""Every default the provider applies, in one place, named and documented.
+
+The values follow the project's design documents (see the README's "Cluster defaults" table).
+"""
+
+from __future__ import annotations
+
+#: Machine type of the master node, which runs the Dask scheduler and the job's driver.
+MASTER_MACHINE_TYPE = "n2-standard-4"
+#: Machine type of primary and secondary worker nodes, each running one Dask worker.
+WORKER_MACHINE_TYPE = "n2-standard-4"
+#: Primary workers. Dataproc needs 0 (single node) or at least 2.
+NUM_WORKERS = 2
+#: Secondary workers, preemptible by default: the elastic part of the cluster.
+NUM_SECONDARY_WORKERS = 0
+SECONDARY_WORKER_TYPE = "preemptible"
+#: Boot disks of every node.
+BOOT_DISK_TYPE = "pd-balanced"
+BOOT_DISK_SIZE_GB = 100
+#: Local SSDs per worker, used by Dask as its spill directory.
+NUM_LOCAL_SSDS = 1
+#: Dataproc image; 2.1 is the oldest supported.
+IMAGE_VERSION = "2.2-debian12"
+MIN_IMAGE_VERSION = (2, 1)
+#: Dask runtime on the nodes: "standalone" (systemd scheduler and workers) or "yarn" (dask-yarn).
+DASK_RUNTIME = "standalone"
+DASK_RUNTIMES = ("standalone", "yarn")
+#: Idle clusters are deleted after this many seconds (2 hours).
+IDLE_DELETE_TTL_SECONDS = 2 * 3600
+#: Dataproc's allowed range for idle_delete_ttl and auto_delete_ttl.
+MIN_TTL_SECONDS = 10 * 60
+MAX_TTL_SECONDS = 14 * 24 * 3600
+#: Timeout of each initialization action.
+INIT_ACTION_TIMEOUT_SECONDS = 10 * 60
+#: Dask scheduler port on the master, and the metadata keys that override where it is reached.
+SCHEDULER_PORT = 8786
+SCHEDULER_HOST_METADATA_KEY = "dask-scheduler-host"
+SCHEDULER_PORT_METADATA_KEY = "dask-scheduler-port"
+#: Path of the Dask dashboard behind Component Gateway (the init action's Knox route).
+DASHBOARD_GATEWAY_PATH = "/gateway/default/dask/status"
+#: Google's public Dask initialization action, used until a project stages its own.
+PUBLIC_DASK_INIT_ACTION = "gs://goog-dataproc-initialization-actions-{region}/dask/dask.sh"
+#: Label every cluster and job created by this provider carries.
+CREATED_BY_LABEL = ("created-by", "airflow-dask-provider")
+#: Prefix, inside the cluster's staging bucket, of files the provider uploads.
+STAGING_PREFIX = "airflow-dask-provider/staging"
+#: Waiting: first poll interval, largest interval, and growth factor between polls.
+POLL_INITIAL_SECONDS = 1.0
+POLL_MAXIMUM_SECONDS = 15.0
+POLL_MULTIPLIER = 1.5
+#: How long create and delete wait by default (Dataproc clusters take 3 to 5 minutes to start).
+CLUSTER_WAIT_TIMEOUT_SECONDS = 30 * 60
+#: How many lines of driver output a failed job's error shows.
+DRIVER_TAIL_LINES = 40

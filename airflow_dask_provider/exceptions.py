@@ -1,0 +1,61 @@
+"""Exceptions raised by the provider.
+
+Each class says what went wrong in terms a DAG author acts on; callers catch these, never message text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+
+
+class DaskDataprocError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class ClusterSpecError(AirflowFailException, ValueError):
+    """A cluster or job parameter is invalid; raised before any API call, and never retried."""
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"Invalid {field}={value!r}: {allowed}.")
+
+
+class ClusterError(DaskDataprocError):
+    """A cluster did not reach a usable state."""
+
+    def __init__(self, cluster_name: str, state: str, detail: str = "") -> None:
+        self.cluster_name = cluster_name
+        self.state = state
+        self.detail = detail
+        message = f"Cluster {cluster_name} is in state {state}"
+        super().__init__(f"{message}: {detail}" if detail else message)
+
+
+class JobError(DaskDataprocError):
+    """A Dask job ended in a state other than DONE."""
+
+    def __init__(self, job_id: str, state: str, detail: str = "", driver_tail: str = "") -> None:
+        self.job_id = job_id
+        self.state = state
+        self.detail = detail
+        self.driver_tail = driver_tail
+        parts = [f"Dask job {job_id} ended in state {state}"]
+        if detail:
+            parts.append(f"Dataproc says: {detail.strip()}")
+        if driver_tail:
+            parts.append(f"Last driver output lines:\n{driver_tail.rstrip()}")
+        super().__init__("\n".join(parts))
+
+
+class WaitTimeoutError(DaskDataprocError):
+    """A resource did not reach the awaited state before the deadline."""
+
+    def __init__(self, what: str, timeout: float, last_state: str) -> None:
+        self.what = what
+        self.timeout = timeout
+        self.last_state = last_state
+        super().__init__(f"Timed out after {timeout:.0f}s waiting for {what}; last state {last_state}")

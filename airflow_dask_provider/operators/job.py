@@ -1,0 +1,201 @@
+"""Operator that runs a Dask job on a Dataproc cluster."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_dask_provider import defaults
+from airflow_dask_provider.cluster_spec import validate_cluster_name, validate_labels
+from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
+from airflow_dask_provider.labels import provenance_labels
+from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, is_literal
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_dask_provider.hooks.resources import JobInfo
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_INVALID_JOB_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+#: How many job ids one task instance may use: one more each time an earlier try's job failed.
+_MAX_JOB_ATTEMPTS = 100
+
+
+class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
+    """Run a Python Dask script as the driver of a job on a Dask cluster, and wait for it.
+
+    Dataproc has no Dask job type: the script is submitted as a pyspark job whose main file is a
+    plain Python script. It runs on the master node, where the Dask scheduler runs, and connects to
+    it (the scheduler's address is in ``DASK_SCHEDULER_ADDRESS`` on the emulator and
+    ``tcp://localhost:8786`` on a Dataproc master). The job id is derived from the DAG run and task,
+    so a retried task attaches to the job it already submitted instead of submitting a second one;
+    a new job is submitted only when the earlier one failed or was cancelled.
+
+    A local ``main`` (absolute, or relative to the DAG file's folder) is uploaded to the cluster's
+    staging bucket under a content-hashed path first; ``py_files`` and ``files`` likewise.
+
+    Returns (and pushes to XCom) the job's ``job_id``, ``state``, ``driver_output_uri`` and place.
+
+    :param cluster_name: the cluster to run on (templated).
+    :param main: the driver script: a gs:// URI or a local path (templated).
+    :param args: arguments of the script (templated).
+    :param py_files: Python files or archives put on the driver's path (templated).
+    :param files: files copied into the driver's working directory (templated).
+    :param properties: job properties (templated).
+    :param labels: labels of the job (templated).
+    :param job_id: the job's id; derived from the DAG run and task when omitted (templated).
+    :param job_timeout: seconds to wait for the job; the task's ``execution_timeout`` applies too.
+    """
+
+    template_fields: Sequence[str] = (
+        *DaskDataprocBaseOperator.template_fields,
+        "cluster_name",
+        "main",
+        "args",
+        "py_files",
+        "files",
+        "properties",
+        "labels",
+        "job_id",
+    )
+    template_fields_renderers = {"args": "json", "properties": "json", "labels": "json"}
+    ui_color = "#a6d7f4"
+
+    def __init__(
+        self,
+        *,
+        cluster_name: str,
+        main: str,
+        args: Sequence[str] = (),
+        py_files: Sequence[str] = (),
+        files: Sequence[str] = (),
+        properties: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        job_id: str | None = None,
+        job_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.cluster_name = cluster_name
+        self.main = main
+        self.args = list(args)
+        self.py_files = list(py_files)
+        self.files = list(files)
+        self.properties = dict(properties or {})
+        self.labels = dict(labels or {})
+        self.job_id = job_id
+        self.job_timeout = job_timeout
+        self._job: JobInfo | None = None
+        self._validate(parse_time=True)
+
+    def _validate(self, *, parse_time: bool = False) -> None:
+        checks = {
+            "cluster_name": lambda: validate_cluster_name(self.cluster_name),
+            "labels": lambda: validate_labels(self.labels),
+            "main": self._check_main,
+            "job_id": self._check_job_id,
+        }
+        for field, check in checks.items():
+            if not parse_time or is_literal(getattr(self, field)):
+                check()
+
+    def _check_main(self) -> None:
+        if not isinstance(self.main, str) or not self.main.strip():
+            raise ClusterSpecError("main", self.main, "must be a gs:// URI or a path of a Python script")
+        if not self.main.endswith(".py"):
+            raise ClusterSpecError("main", self.main, "must name a Python script ending in .py")
+
+    def _check_job_id(self) -> None:
+        if self.job_id is not None and not _JOB_ID.match(str(self.job_id)):
+            raise ClusterSpecError("job_id", self.job_id, "must be 1 to 100 letters, digits, '_' or '-'")
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._validate()
+        project_id = self.resolved_project_id
+        where = {"project_id": project_id, "region": self.region}
+        cluster = self.hook.get_cluster_info(**where, cluster_name=self.cluster_name)
+        if cluster is None:
+            raise ClusterError(self.cluster_name, "NOT_FOUND", "create it before submitting a job")
+        if cluster.state != "RUNNING":
+            raise ClusterError(self.cluster_name, cluster.state, "jobs need a RUNNING cluster")
+
+        dag_folder = Path(context["dag"].fileloc).parent
+        stage = lambda uri: self._staged(uri, cluster.config_bucket, dag_folder)  # noqa: E731
+        job = self._submit(
+            context,
+            where,
+            main_python_file_uri=stage(self.main),
+            args=[str(arg) for arg in self.args],
+            python_file_uris=[stage(uri) for uri in self.py_files],
+            file_uris=[stage(uri) for uri in self.files],
+            properties=self.properties,
+            labels={**self.labels, **provenance_labels(context)},
+        )
+        self._job = job
+        self.log.info("Dask job %s on cluster %s is %s", job.job_id, self.cluster_name, job.state)
+        if cluster.dashboard_url:
+            self.log.info("Dask dashboard: %s", cluster.dashboard_url)
+        job = self._wait(job)
+        tail = self.hook.driver_output_tail(driver_output_uri=job.driver_output_uri)
+        if job.state != "DONE":
+            raise JobError(job.job_id, job.state, job.detail, tail)
+        self.log.info("Dask job %s is DONE. Driver output (last lines):\n%s", job.job_id, tail)
+        return job.as_dict()
+
+    def _wait(self, job: JobInfo) -> JobInfo:
+        from airflow.providers.common.compat.sdk import AirflowTaskTimeout
+
+        from airflow_dask_provider.exceptions import WaitTimeoutError
+
+        try:
+            return self.hook.wait_for_dask_job(
+                project_id=job.project_id,
+                region=job.region,
+                job_id=job.job_id,
+                timeout=self.job_timeout or float("inf"),
+            )
+        except (AirflowTaskTimeout, WaitTimeoutError):
+            self.on_kill()
+            raise
+
+    def _submit(self, context: Context, where: dict[str, str], **job: Any) -> JobInfo:
+        """Submit the job, or attach to the one an earlier try submitted if it has not failed."""
+        base = self.job_id or self._derived_job_id(context)
+        for attempt in range(1, _MAX_JOB_ATTEMPTS + 1):
+            job_id = base if attempt == 1 else f"{base[:95]}-{attempt}"
+            info = self.hook.submit_dask_job(**where, cluster_name=self.cluster_name, job_id=job_id, **job)
+            if info.submitted_now:
+                return info
+            if info.state in ("ERROR", "CANCELLED"):
+                self.log.info("Job %s from an earlier try ended %s; submitting a new job", job_id, info.state)
+                continue
+            self.log.info("Attaching to job %s (state %s) submitted by an earlier try", job_id, info.state)
+            return info
+        raise JobError(base, "ERROR", f"{_MAX_JOB_ATTEMPTS} earlier jobs of this task instance failed")
+
+    @staticmethod
+    def _derived_job_id(context: Context) -> str:
+        ti = context["ti"]
+        digest = hashlib.sha256(f"{ti.dag_id}/{ti.run_id}/{ti.map_index}".encode()).hexdigest()[:12]
+        return f"{_INVALID_JOB_ID_CHARS.sub('_', ti.task_id)[:80]}-{digest}"
+
+    def _staged(self, uri: str, bucket: str, dag_folder: Path) -> str:
+        if uri.startswith("gs://"):
+            return uri
+        path = Path(uri.removeprefix("file://"))
+        path = path if path.is_absolute() else dag_folder / path
+        if not path.is_file():
+            raise ClusterSpecError("main", uri, "a local file must exist (absolute, or relative to the DAG folder)")
+        return self.hook.stage_file(local_path=path, bucket=bucket)
+
+    def on_kill(self) -> None:
+        """Cancel the job when the task is killed or times out."""
+        if self._job is not None and not self._job.done:
+            self.log.warning("Cancelling Dask job %s", self._job.job_id)
+            self.hook.cancel_dask_job(
+                project_id=self._job.project_id, region=self._job.region, job_id=self._job.job_id
+            )
