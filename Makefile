@@ -1,0 +1,56 @@
+# Set-up and everyday commands. Every target creates the virtual environment it needs.
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+VENV := .venv
+VENV_AF2 := .venv-af2
+PYTEST_ARGS ?=
+
+.PHONY: help venv venv-af2 test test-af3 test-af2 demo emulator benchmark constraints clean
+
+help:
+	@echo "make demo       run the example DAG end to end on a local emulator with real Dask processes"
+	@echo "make test       run the whole test suite on Airflow 3 (.venv) and Airflow 2 (.venv-af2)"
+	@echo "make test-af3   run the suite on Airflow 3 only"
+	@echo "make emulator   serve the Dataproc emulator on 127.0.0.1:8790 until Ctrl-C"
+	@echo "make benchmark  run the benchmarks in benchmarks/"
+
+# $(1): venv folder, $(2): constraints file
+define make_venv
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(1)/bin/uv pip install -q --python $(1)/bin/python --constraint $(2) -e ".[test]"
+	touch $(1)/.installed
+endef
+
+$(VENV)/.installed: setup.cfg pyproject.toml constraints/airflow-3.txt
+	$(call make_venv,$(VENV),constraints/airflow-3.txt)
+
+$(VENV_AF2)/.installed: setup.cfg pyproject.toml constraints/airflow-2.txt
+	$(call make_venv,$(VENV_AF2),constraints/airflow-2.txt)
+
+venv: $(VENV)/.installed
+venv-af2: $(VENV_AF2)/.installed
+
+test: test-af3 test-af2
+
+test-af3: venv
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-af2: venv-af2
+	$(VENV_AF2)/bin/python -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(VENV)/bin/python scripts/demo.py
+
+emulator: venv
+	$(VENV)/bin/dask-dataproc-emulator --host 127.0.0.1 --port 8790 --data-dir .demo/emulator
+
+benchmark: venv
+	$(VENV)/bin/python benchmarks/parse_time.py
+
+constraints:
+	@echo "Regenerate a constraints file from a fresh resolve, e.g.:"
+	@echo "  uv pip compile --python-version 3.11 setup.cfg --extra test -o constraints/airflow-3.txt"
+
+clean:
+	rm -rf $(VENV) $(VENV_AF2) .demo .airflow *.egg-info

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import pytest
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import dataproc_v1
+
+from airflow_dask_provider.cluster_spec import DaskClusterSpec
+from airflow_dask_provider.exceptions import WaitTimeoutError
+from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
+from airflow_dask_provider.hooks.resources import dashboard_url, scheduler_address
+
+WHERE = {"project_id": "p", "region": "europe-west1"}
+
+
+@pytest.fixture
+def emulated(monkeypatch):
+    monkeypatch.setenv("DATAPROC_EMULATOR_HOST", "127.0.0.1:8790")
+    return DaskDataprocHook()
+
+
+@pytest.fixture
+def clients(mocker):
+    """Replace every Dataproc client of the hook with a mock, to check the requests it shapes."""
+    mocker.patch.dict("os.environ", {"DATAPROC_EMULATOR_HOST": "127.0.0.1:1"})
+    hook = DaskDataprocHook()
+    cluster_client, job_client = mocker.MagicMock(), mocker.MagicMock()
+    mocker.patch.object(hook, "get_cluster_client", return_value=cluster_client)
+    mocker.patch.object(hook, "get_job_client", return_value=job_client)
+    return hook, cluster_client, job_client
+
+
+def running_cluster(**metadata) -> dataproc_v1.Cluster:
+    return dataproc_v1.Cluster(
+        cluster_name="c",
+        cluster_uuid="u-1",
+        status={"state": "RUNNING"},
+        config={
+            "config_bucket": "staging",
+            "master_config": {"instance_names": ["c-m"]},
+            "gce_cluster_config": {"metadata": metadata},
+            "endpoint_config": {
+                "http_ports": {"YARN ResourceManager": "https://abc-dot-europe-west1.dataproc.googleusercontent.com/yarn/"}
+            },
+        },
+    )
+
+
+def test_emulator_host_comes_from_the_environment(emulated):
+    assert emulated.emulator_host == "127.0.0.1:8790"
+    assert emulated.storage_emulator_url == "http://127.0.0.1:8791"
+    assert isinstance(emulated.get_credentials(), AnonymousCredentials)
+
+
+def test_storage_emulator_url_from_the_standard_variable(monkeypatch, emulated):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9000")
+
+    assert emulated.storage_emulator_url == "http://127.0.0.1:9000"
+
+
+def test_emulator_host_comes_from_the_connection_extra(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DASK_LOCAL", '{"conn_type": "dask_dataproc", "extra": {"emulator_host": "127.0.0.1:9999"}}'
+    )
+
+    hook = DaskDataprocHook(gcp_conn_id="dask_local")
+
+    assert hook.emulator_host == "127.0.0.1:9999"
+
+
+def test_without_emulator_clients_use_the_regional_endpoint(monkeypatch, mocker):
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", '{"conn_type": "google_cloud_platform"}')
+    mocker.patch.object(DaskDataprocHook, "get_credentials", return_value=AnonymousCredentials())
+    hook = DaskDataprocHook()
+
+    client = hook.get_cluster_client("europe-west1")
+
+    assert hook.emulator_host is None
+    assert client.api_endpoint == "europe-west1-dataproc.googleapis.com:443"
+
+
+def test_emulator_clients_speak_plain_grpc_to_the_emulator(emulated):
+    client = emulated.get_job_client("europe-west1")
+
+    assert client.transport.kind == "grpc"
+    assert client.transport._host.startswith("dataproc.googleapis.com")  # default host, custom channel
+    assert emulated.get_job_client("europe-west1") is client
+
+
+def test_a_missing_connection_is_fine_with_the_emulator(emulated):
+    assert DaskDataprocHook(gcp_conn_id="does_not_exist").emulator_host == "127.0.0.1:8790"
+
+
+def test_create_sends_the_request_id_and_labels(clients):
+    hook, cluster_client, _ = clients
+    config = DaskClusterSpec().to_cluster_config(region="europe-west1")
+
+    created = hook.create_dask_cluster(
+        **WHERE, cluster_name="c", cluster_config=config, labels={"a": "b"}, request_id="req-1"
+    )
+
+    request = cluster_client.create_cluster.call_args.kwargs["request"]
+    assert created is True
+    assert request["request_id"] == "req-1"
+    assert request["cluster"].labels == {"a": "b"}
+    assert request["cluster"].config.worker_config.num_instances == 2
+
+
+def test_create_of_an_existing_cluster_returns_false(clients):
+    hook, cluster_client, _ = clients
+    cluster_client.create_cluster.side_effect = AlreadyExists("exists")
+
+    assert not hook.create_dask_cluster(
+        **WHERE, cluster_name="c", cluster_config=dataproc_v1.ClusterConfig(), labels={}, request_id="r"
+    )
+
+
+def test_delete_of_a_missing_cluster_returns_false(clients):
+    hook, cluster_client, _ = clients
+    cluster_client.delete_cluster.side_effect = NotFound("gone")
+
+    assert hook.delete_dask_cluster(**WHERE, cluster_name="c") is False
+
+
+def test_get_cluster_info_reads_addresses(clients):
+    hook, cluster_client, _ = clients
+    cluster_client.get_cluster.return_value = running_cluster()
+
+    info = hook.get_cluster_info(**WHERE, cluster_name="c")
+
+    assert info.state == "RUNNING"
+    assert info.scheduler_address == "tcp://c-m:8786"
+    assert info.dashboard_url == (
+        "https://abc-dot-europe-west1.dataproc.googleusercontent.com/gateway/default/dask/status"
+    )
+    assert info.config_bucket == "staging"
+
+
+def test_metadata_overrides_the_scheduler_host_and_port():
+    cluster = running_cluster(**{"dask-scheduler-host": "127.0.0.1", "dask-scheduler-port": "40000"})
+
+    assert scheduler_address(cluster) == "tcp://127.0.0.1:40000"
+
+
+def test_no_component_gateway_means_no_dashboard():
+    assert dashboard_url({}) is None
+
+
+def test_submit_shapes_a_pyspark_job_with_a_python_main(clients):
+    hook, _, job_client = clients
+    job_client.submit_job.return_value = dataproc_v1.Job(reference={"job_id": "j"}, status={"state": "PENDING"})
+
+    info = hook.submit_dask_job(
+        **WHERE, cluster_name="c", job_id="j", main_python_file_uri="gs://b/main.py", args=["--x", "1"]
+    )
+
+    job = job_client.submit_job.call_args.kwargs["request"]["job"]
+    assert job["reference"]["job_id"] == "j"
+    assert job["placement"]["cluster_name"] == "c"
+    assert job["pyspark_job"]["main_python_file_uri"] == "gs://b/main.py"
+    assert job["pyspark_job"]["args"] == ["--x", "1"]
+    assert info.submitted_now
+
+
+def test_submit_with_a_taken_id_returns_the_existing_job(clients):
+    hook, _, job_client = clients
+    job_client.submit_job.side_effect = AlreadyExists("taken")
+    job_client.get_job.return_value = dataproc_v1.Job(reference={"job_id": "j"}, status={"state": "RUNNING"})
+
+    info = hook.submit_dask_job(**WHERE, cluster_name="c", job_id="j", main_python_file_uri="gs://b/m.py")
+
+    assert not info.submitted_now
+    assert info.state == "RUNNING"
+
+
+def test_cancel_of_a_finished_job_returns_its_state(clients):
+    hook, _, job_client = clients
+    job_client.cancel_job.side_effect = FailedPrecondition("done")
+    job_client.get_job.return_value = dataproc_v1.Job(reference={"job_id": "j"}, status={"state": "DONE"})
+
+    assert hook.cancel_dask_job(**WHERE, job_id="j").state == "DONE"
+
+
+def test_wait_polls_until_done(clients, mocker):
+    hook, _, job_client = clients
+    mocker.patch("time.sleep")
+    states = iter(["PENDING", "RUNNING", "RUNNING", "DONE"])
+    job_client.get_job.side_effect = lambda **_: dataproc_v1.Job(
+        reference={"job_id": "j"}, status={"state": next(states)}
+    )
+    seen = []
+
+    info = hook.wait_for_dask_job(**WHERE, job_id="j", timeout=60, on_poll=lambda i: seen.append(i.state))
+
+    assert info.state == "DONE"
+    assert seen == ["PENDING", "RUNNING", "RUNNING", "DONE"]
+
+
+def test_wait_gives_up_at_the_deadline_with_the_last_state(mocker):
+    mocker.patch("time.sleep")
+    clock = iter(range(0, 10_000, 7))
+    mocker.patch("time.monotonic", side_effect=lambda: next(clock))
+
+    with pytest.raises(WaitTimeoutError, match="last state RUNNING"):
+        DaskDataprocHook.poll(lambda: "RUNNING", until=lambda s: s == "DONE", timeout=30, what="job")

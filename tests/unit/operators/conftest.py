@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
+
+
+@pytest.fixture
+def context(tmp_path):
+    """A task context with what the operators read from it."""
+    ti = SimpleNamespace(dag_id="etl", task_id="run", run_id="manual__1", map_index=-1, try_number=1)
+    return {"ti": ti, "dag": SimpleNamespace(fileloc=str(tmp_path / "dag.py"))}
+
+
+def cluster(state: str = "RUNNING", **changes) -> ClusterInfo:
+    values = dict(
+        project_id="p",
+        region="r",
+        cluster_name="c",
+        cluster_uuid="u",
+        state=state,
+        detail="",
+        config_bucket="staging",
+        scheduler_address="tcp://c-m:8786",
+        dashboard_url="https://gw/gateway/default/dask/status",
+        labels={},
+    )
+    return ClusterInfo(**{**values, **changes})
+
+
+def job(state: str = "DONE", job_id: str = "j", submitted_now: bool = False) -> JobInfo:
+    return JobInfo(
+        project_id="p",
+        region="r",
+        job_id=job_id,
+        cluster_name="c",
+        state=state,
+        detail="",
+        driver_output_uri="gs://staging/out/driveroutput",
+        submitted_now=submitted_now,
+    )
+
+
+@pytest.fixture
+def hook(mocker):
+    """A hook mock standing in for every operator's hook."""
+    fake = mocker.MagicMock()
+    mocker.patch(
+        "airflow_dask_provider.operators.base.DaskDataprocBaseOperator.hook",
+        new_callable=mocker.PropertyMock,
+        return_value=fake,
+    )
+    return fake

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import pytest
+
+from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
+from airflow_dask_provider.operators import DaskDataprocSubmitJobOperator
+
+from .conftest import cluster, job
+
+
+def submit(**kwargs) -> DaskDataprocSubmitJobOperator:
+    values = {"task_id": "run", "cluster_name": "c", "project_id": "p", "region": "r", "main": "gs://b/main.py"}
+    return DaskDataprocSubmitJobOperator(**{**values, **kwargs})
+
+
+def test_main_must_be_a_python_script():
+    with pytest.raises(ClusterSpecError, match="main='gs://b/main.jar'"):
+        submit(main="gs://b/main.jar")
+
+
+def test_job_id_is_deterministic_for_a_task_instance(context):
+    first = DaskDataprocSubmitJobOperator._derived_job_id(context)
+    context["ti"].try_number = 3
+
+    assert DaskDataprocSubmitJobOperator._derived_job_id(context) == first
+    assert first.startswith("run-")
+
+
+def test_retry_attaches_to_a_running_job(hook, context):
+    hook.get_cluster_info.return_value = cluster()
+    hook.submit_dask_job.return_value = job("RUNNING")
+    hook.wait_for_dask_job.return_value = job("DONE")
+
+    submit().execute(context)
+
+    hook.submit_dask_job.assert_called_once()
+
+
+def test_retry_after_a_failed_job_submits_a_new_one(hook, context):
+    hook.get_cluster_info.return_value = cluster()
+    hook.submit_dask_job.side_effect = [job("ERROR"), job("PENDING", "j-2", submitted_now=True)]
+    hook.wait_for_dask_job.return_value = job("DONE", "j-2")
+
+    submit().execute(context)
+
+    ids = [call.kwargs["job_id"] for call in hook.submit_dask_job.call_args_list]
+    assert ids[1] == ids[0] + "-2"
+
+
+def test_failed_job_error_names_job_state_and_driver_tail(hook, context):
+    hook.get_cluster_info.return_value = cluster()
+    hook.submit_dask_job.return_value = job("PENDING", submitted_now=True)
+    hook.wait_for_dask_job.return_value = job("ERROR")
+    hook.driver_output_tail.return_value = "Traceback...\nValueError: bad row"
+
+    with pytest.raises(JobError) as caught:
+        submit().execute(context)
+
+    assert "Dask job j ended in state ERROR" in str(caught.value)
+    assert "ValueError: bad row" in str(caught.value)
+
+
+def test_missing_cluster_fails_before_submitting(hook, context):
+    hook.get_cluster_info.return_value = None
+
+    with pytest.raises(ClusterError, match="NOT_FOUND"):
+        submit().execute(context)
+    hook.submit_dask_job.assert_not_called()
+
+
+def test_local_main_relative_to_the_dag_folder_is_staged(hook, context, tmp_path):
+    (tmp_path / "job.py").write_text("print('hi')\n")
+    hook.get_cluster_info.return_value = cluster()
+    hook.stage_file.return_value = "gs://staging/x/job.py"
+    hook.submit_dask_job.return_value = job("PENDING", submitted_now=True)
+    hook.wait_for_dask_job.return_value = job("DONE")
+
+    submit(main="job.py").execute(context)
+
+    hook.stage_file.assert_called_once_with(local_path=tmp_path / "job.py", bucket="staging")
+    assert hook.submit_dask_job.call_args.kwargs["main_python_file_uri"] == "gs://staging/x/job.py"
+
+
+def test_kill_cancels_the_running_job(hook):
+    operator = submit()
+    operator._job = job("RUNNING")
+
+    operator.on_kill()
+
+    hook.cancel_dask_job.assert_called_once_with(project_id="p", region="r", job_id="j")
