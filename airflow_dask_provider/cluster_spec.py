@@ -237,7 +237,8 @@ class DaskClusterSpec:
         elif isinstance(action, str):
             action = InitAction(action)
         if not isinstance(action, InitAction) or not action.uri.startswith("gs://"):
-            raise ClusterSpecError("init_actions", action, "each must be a gs:// URI of an executable script")
+            shown = action.uri if isinstance(action, InitAction) else action
+            raise ClusterSpecError("init_actions", shown, "each must be a gs:// URI of an executable script")
         _int_in("init_actions timeout_seconds", action.timeout_seconds, 1, 3600)
         return action
 
