@@ -19,20 +19,34 @@ _DASHBOARD_LINE = re.compile(r"Dask dashboard: (\S+)")
 
 
 def airflow_environment(
-    *, airflow_home: Path, dags_folder: Path, emulator_host: str, storage_url: str, project_id: str = "local-project"
+    *,
+    airflow_home: Path,
+    dags_folder: Path,
+    emulator_host: str | None,
+    storage_url: str | None,
+    project_id: str = "local-project",
+    region: str = "europe-west1",
 ) -> dict[str, str]:
-    """Return the environment for Airflow commands that use the emulator at ``emulator_host``."""
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "DATAPROC_EMULATOR_HOST": emulator_host,
-        "STORAGE_EMULATOR_HOST": storage_url,
-        "GCP_PROJECT_ID": project_id,
-        "GCP_REGION": "europe-west1",
+    """Return the environment for Airflow commands; with ``emulator_host`` they use that emulator."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATAPROC_EMULATOR_HOST", "STORAGE_EMULATOR_HOST") and not key.startswith("AIRFLOW__")
     }
+    env.update(
+        {
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "GCP_PROJECT_ID": project_id,
+            "GCP_REGION": region,
+        }
+    )
+    if emulator_host:
+        env["DATAPROC_EMULATOR_HOST"] = emulator_host
+        env["STORAGE_EMULATOR_HOST"] = storage_url or ""
+    return env
 
 
 def airflow(*args: str, env: Mapping[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -68,7 +82,8 @@ def _task_states(dag_id: str, env: Mapping[str, str]) -> dict[str, str]:
     listing = [line for line in runs.stdout.splitlines() if line.startswith("[")]
     if not listing or not json.loads(listing[-1]):
         return {}
-    run_id = json.loads(listing[-1])[0]["run_id"]
+    newest = max(json.loads(listing[-1]), key=lambda run: run.get("start_date") or "")
+    run_id = newest["run_id"]
     tasks = airflow("tasks", "states-for-dag-run", dag_id, run_id, "-o", "json", env=env)
     listing = [line for line in tasks.stdout.splitlines() if line.startswith("[")]
     return {row["task_id"]: row["state"] for row in json.loads(listing[-1])} if listing else {}

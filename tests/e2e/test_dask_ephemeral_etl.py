@@ -1,0 +1,70 @@
+"""The example DAG, end to end: ``airflow dags test dask_ephemeral_etl`` on the emulator."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from airflow_dask_provider.devtools import dags_test
+from airflow_dask_provider.emulator.testing import dask_processes
+
+from .conftest import REPO, environment
+
+
+def cluster_names(emulator_env) -> list[str]:
+    from airflow_dask_provider.hooks import DaskDataprocHook
+
+    client = DaskDataprocHook().get_cluster_client("europe-west1")
+    return [c.cluster_name for c in client.list_clusters(project_id="local-project", region="europe-west1")]
+
+
+@pytest.fixture(scope="module")
+def successful_run(airflow_home, emulator):
+    env = environment(airflow_home, emulator, REPO / "dags")
+    return dags_test("dask_ephemeral_etl", env=env, conf={"sample_rows": 50_000}), env
+
+
+def test_every_task_succeeds(successful_run):
+    run, _ = successful_run
+
+    assert run.states == {"create_cluster": "success", "csv_to_parquet": "success", "delete_cluster": "success"}, (
+        run.output[-5000:]
+    )
+
+
+def test_parquet_output_holds_every_row(successful_run, emulator):
+    run, _ = successful_run
+    [summary] = run.job_summaries()
+    bucket_path = summary["output"].removeprefix("gs://")
+
+    frame = pd.read_parquet(emulator.data_dir / "gcs" / bucket_path)
+
+    assert summary["rows"] == 50_000
+    assert len(frame) == 50_000
+    assert {"event_id", "amount", "country"} <= set(frame.columns)
+
+
+def test_the_dashboard_link_was_logged(successful_run):
+    run, _ = successful_run
+
+    assert run.dashboard_urls
+    assert run.dashboard_urls[0].endswith("/gateway/default/dask/status")
+
+
+def test_cluster_is_gone_and_no_dask_process_is_left(successful_run, emulator, monkeypatch):
+    monkeypatch.setenv("DATAPROC_EMULATOR_HOST", emulator.grpc_target)
+
+    assert cluster_names(emulator) == []
+    assert dask_processes(parent=emulator.pid) == []
+
+
+def test_teardown_deletes_the_cluster_when_the_job_fails(successful_run, airflow_home, emulator, monkeypatch):
+    _, env = successful_run
+    monkeypatch.setenv("DATAPROC_EMULATOR_HOST", emulator.grpc_target)
+
+    run = dags_test("dask_ephemeral_etl", env=env, conf={"input_uri": "gs://nowhere/missing-*.csv"})
+
+    assert run.states["csv_to_parquet"] == "failed"
+    assert run.states["delete_cluster"] == "success"
+    assert cluster_names(emulator) == []
+    assert "Dask job" in run.output and "ERROR" in run.output

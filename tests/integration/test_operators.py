@@ -1,0 +1,112 @@
+"""Each operator against a live emulator: real gRPC, real Dask processes."""
+
+from __future__ import annotations
+
+import textwrap
+import urllib.request
+
+import pytest
+
+from airflow_dask_provider.exceptions import JobError, WaitTimeoutError
+from airflow_dask_provider.hooks import DaskDataprocHook
+from airflow_dask_provider.operators import (
+    DaskDataprocCreateClusterOperator,
+    DaskDataprocDeleteClusterOperator,
+    DaskDataprocSubmitJobOperator,
+)
+
+WHERE = {"project_id": "itest", "region": "europe-west1"}
+CLUSTER = "itest-operators"
+
+
+@pytest.fixture(scope="module")
+def cluster(emulator):
+    """A cluster created by the create operator, deleted by the delete operator at the end."""
+    from types import SimpleNamespace
+
+    ti = SimpleNamespace(dag_id="itest", task_id="create", run_id="module", map_index=-1, try_number=1)
+    created = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, **WHERE).execute({"ti": ti})
+    yield created
+    DaskDataprocDeleteClusterOperator(task_id="delete", cluster_name=CLUSTER, **WHERE).execute({"ti": ti})
+
+
+def script(tmp_path, body: str) -> str:
+    path = tmp_path / "job.py"
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+def submit(main: str, **kwargs) -> DaskDataprocSubmitJobOperator:
+    return DaskDataprocSubmitJobOperator(task_id="task", cluster_name=CLUSTER, main=main, **WHERE, **kwargs)
+
+
+def test_create_returns_a_running_cluster_with_a_live_dashboard(cluster):
+    assert cluster["state"] == "RUNNING"
+    with urllib.request.urlopen(cluster["dashboard_url"], timeout=30) as response:
+        assert response.status == 200
+
+
+def test_scheduler_address_reaches_the_clusters_dask_workers(cluster):
+    from distributed import Client
+
+    with Client(cluster["scheduler_address"], timeout=30) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_create_again_reuses_the_running_cluster(cluster, context):
+    again = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, **WHERE).execute(context)
+
+    assert again["cluster_uuid"] == cluster["cluster_uuid"]
+
+
+def test_submit_stages_a_local_script_and_runs_it_on_the_cluster(cluster, context, tmp_path, caplog):
+    main = script(
+        tmp_path,
+        """
+        from distributed import Client
+        with Client() as client:
+            print("total", client.submit(sum, range(10)).result())
+        """,
+    )
+
+    result = submit(main).execute(context)
+
+    assert result["state"] == "DONE"
+    assert "total 45" in caplog.text
+
+
+def test_retried_task_attaches_to_the_finished_job(cluster, context, tmp_path):
+    main = script(tmp_path, "print('once')\n")
+    first = submit(main).execute(context)
+    context["ti"].try_number = 2
+
+    second = submit(main).execute(context)
+
+    assert second["job_id"] == first["job_id"]
+
+
+def test_failed_job_error_shows_the_driver_output(cluster, context, tmp_path):
+    main = script(tmp_path, "raise SystemExit('the input is empty')\n")
+
+    with pytest.raises(JobError) as caught:
+        submit(main).execute(context)
+
+    assert caught.value.state == "ERROR"
+    assert "the input is empty" in str(caught.value)
+
+
+def test_job_past_its_timeout_is_cancelled(cluster, context, tmp_path):
+    main = script(tmp_path, "import time\ntime.sleep(600)\n")
+    operator = submit(main, job_timeout=5)
+
+    with pytest.raises(WaitTimeoutError):
+        operator.execute(context)
+
+    job = DaskDataprocHook().wait_for_dask_job(**WHERE, job_id=operator._job.job_id, timeout=60)
+    assert job.state == "CANCELLED"
+
+
+def test_delete_of_a_missing_cluster_is_done(emulator, context):
+    result = DaskDataprocDeleteClusterOperator(task_id="d", cluster_name="never-created", **WHERE).execute(context)
+
+    assert result["deleted"] is False
