@@ -1,0 +1,402 @@
+"""Convert CSV files to a Parquet dataset with Dask: the driver of a Dask job on a Dataproc cluster.
+
+The script runs as the driver on the cluster's master node (submitted as a pyspark job whose main
+file is this plain Python script), or locally as a process started by the Dataproc emulator. It
+connects to the running Dask scheduler, reads the CSV files in blocks on the workers, writes a
+Parquet dataset, and prints one JSON summary line to stdout::
+
+    python csv_to_parquet.py --input 'gs://bucket/raw/*.csv' --output gs://bucket/parquet/events
+    python csv_to_parquet.py --output /tmp/events --sample-rows 1000000 --seed 7
+
+Without ``--input`` (or with an empty one) it converts deterministic sample data that the workers
+generate themselves, partition by partition, so no data passes through the driver.
+
+Why the generator lives here: Dataproc stages only a job's main file, so this script must run as a
+lone file on a cluster and cannot import a sibling module. ``generate_csv.py``, a local tool,
+imports the generator from this module instead, so the CSV files it writes hold exactly the data
+that sample mode converts (same ``--seed``, ``--rows`` and ``--rows-per-partition``).
+
+The summary's ``checksum`` is the sum, modulo 2**64, of pandas' per-row hashes of the converted
+frame (:func:`frame_checksum`): it ignores row order and partitioning, so a single-process pandas
+conversion of the same CSV gives the same value. Exit status: 0 on success, 1 when the job fails
+(with a message on stderr, so the Dataproc job's state is true), 2 for bad arguments. The script
+imports neither Airflow nor the provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    from distributed import Client
+
+JOB_NAME = "csv_to_parquet"
+#: Where the scheduler is when neither ``--scheduler-address`` nor the variable below says.
+#: On a Dataproc master the standalone Dask runtime runs the scheduler on the same node.
+DEFAULT_SCHEDULER_ADDRESS = "tcp://localhost:8786"
+SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 60.0
+DEFAULT_BLOCKSIZE = "64MiB"
+DEFAULT_SAMPLE_ROWS = 100_000
+#: Rows per generated partition. The sample data depends on it, on the seed and on the row count.
+DEFAULT_ROWS_PER_PARTITION = 250_000
+COMPRESSIONS = ("snappy", "zstd", "gzip", "brotli", "lz4", "none")
+SCHEMAS = ("infer", "sample")
+
+#: Columns of the sample data, as pyarrow types.
+SAMPLE_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.int64()),
+        ("ts", pa.timestamp("us")),
+        ("user_id", pa.int64()),
+        ("country", pa.string()),
+        ("amount", pa.float64()),
+        ("quantity", pa.int32()),
+    ]
+)
+#: The same columns as pandas dtypes, for reading CSV files the generator wrote.
+SAMPLE_DTYPES = {field.name: pd.ArrowDtype(field.type) for field in SAMPLE_SCHEMA}
+_COUNTRIES = np.array(["US", "DE", "FR", "GB", "IN", "BR", "JP", "NG"])
+_COUNTRY_WEIGHTS = np.array([0.30, 0.15, 0.12, 0.11, 0.12, 0.08, 0.07, 0.05])
+_SAMPLE_EPOCH = np.datetime64("2024-01-01T00:00:00", "us")
+_SAMPLE_SPAN_SECONDS = 366 * 24 * 3600
+_SAMPLE_USERS = 50_000
+
+log = logging.getLogger(JOB_NAME)
+
+
+class JobFailure(Exception):
+    """A failure the job reports as one line on stderr, without a traceback."""
+
+
+# -- sample data --------------------------------------------------------------------------------
+
+
+def sample_partitions(rows: int, rows_per_partition: int = DEFAULT_ROWS_PER_PARTITION) -> list[tuple[int, int]]:
+    """Return ``(first_row, rows)`` of each sample partition, in order; partition i starts at row i * size."""
+    if rows < 0 or rows_per_partition < 1:
+        raise ValueError(f"rows must be >= 0 and rows_per_partition >= 1, not {rows} and {rows_per_partition}")
+    return [(start, min(rows_per_partition, rows - start)) for start in range(0, rows, rows_per_partition)]
+
+
+def make_partition(seed: int, partition_index: int, rows: int, first_row: int = 0) -> pd.DataFrame:
+    """Return partition ``partition_index`` of the sample data: a function of its arguments only.
+
+    Each partition draws from its own random stream, seeded by ``(seed, partition_index)``, so
+    partitions can be made in any order, on any worker. ``event_id`` counts from ``first_row``.
+
+    :param seed: the data set's seed, a non-negative integer.
+    :param partition_index: which partition; selects the random stream.
+    :param rows: how many rows to make.
+    :param first_row: ``event_id`` of the first row.
+    """
+    rng = np.random.default_rng([seed, partition_index])
+    seconds = rng.integers(0, _SAMPLE_SPAN_SECONDS, rows)
+    columns = {
+        "event_id": np.arange(first_row, first_row + rows, dtype=np.int64),
+        "ts": _SAMPLE_EPOCH + seconds.astype("timedelta64[s]"),
+        "user_id": rng.integers(1, _SAMPLE_USERS + 1, rows, dtype=np.int64),
+        "country": _COUNTRIES[rng.choice(len(_COUNTRIES), rows, p=_COUNTRY_WEIGHTS)],
+        "amount": np.round(rng.lognormal(3.0, 1.0, rows), 2),
+        "quantity": rng.geometric(0.45, rows).astype(np.int32),
+    }
+    table = pa.table(columns, schema=SAMPLE_SCHEMA)
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def sample_frame(seed: int, rows: int, rows_per_partition: int = DEFAULT_ROWS_PER_PARTITION) -> dd.DataFrame:
+    """Return the sample data as a Dask DataFrame whose partitions the workers generate."""
+    import dask.dataframe as dd
+
+    parts = sample_partitions(rows, rows_per_partition)
+    if not parts:
+        raise JobFailure("--sample-rows must be at least 1")
+    return dd.from_map(
+        make_partition,
+        [seed] * len(parts),
+        range(len(parts)),
+        [count for _, count in parts],
+        [first for first, _ in parts],
+        meta=make_partition(seed, 0, 0),
+        label="sample-data",
+        enforce_metadata=False,
+    )
+
+
+# -- checksum -----------------------------------------------------------------------------------
+
+
+def frame_checksum(frame: pd.DataFrame) -> int:
+    """Return the sum, modulo 2**64, of the row hashes of ``frame``: blind to row order and index."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    return int(np.add.reduce(hashes, dtype=np.uint64)) if len(hashes) else 0
+
+
+def _partition_stats(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"rows": [len(frame)], "checksum": [np.uint64(frame_checksum(frame))]})
+
+
+# -- input and output ---------------------------------------------------------------------------
+
+
+def resolve_input(url: str) -> list[str]:
+    """Return the URLs of the CSV files ``url`` names: a file, a glob, or a folder (its ``*.csv``).
+
+    :raises JobFailure: nothing matches, or the file system cannot be listed.
+    """
+    from fsspec.core import url_to_fs
+
+    try:
+        fs, path = url_to_fs(url)
+        if fs.isdir(path):
+            path = path.rstrip("/") + "/*.csv"
+        if _has_magic(path):
+            paths = sorted(p for p in fs.glob(path) if not fs.isdir(p))
+        else:
+            paths = [path] if fs.isfile(path) else []
+    except (OSError, ValueError, ImportError) as err:
+        raise JobFailure(f"cannot list --input {url!r}: {err}") from err
+    if not paths:
+        raise JobFailure(f"no CSV files found at --input {url!r}")
+    return [fs.unstrip_protocol(p) for p in paths]
+
+
+def _has_magic(path: str) -> bool:
+    return any(char in path for char in "*?[")
+
+
+def check_output_apart(output: str, others: Sequence[str]) -> None:
+    """Refuse an output folder that holds any of ``others``: overwriting it would delete them."""
+    from fsspec.core import url_to_fs
+
+    out_fs, out_path = url_to_fs(output)
+    prefix = out_path.rstrip("/") + "/"
+    for url in others:
+        fs, path = url_to_fs(url)
+        if fs.protocol == out_fs.protocol and (path.rstrip("/") + "/").startswith(prefix):
+            raise JobFailure(f"--output {output!r} holds {url!r}, which overwriting the output would delete")
+
+
+def read_csv(urls: list[str], *, blocksize: str, schema: str) -> dd.DataFrame:
+    """Return the CSV files as one Dask DataFrame of pyarrow-backed columns, read in blocks."""
+    import dask.dataframe as dd
+
+    kwargs: dict[str, Any] = {"dtype": SAMPLE_DTYPES} if schema == "sample" else {}
+    return dd.read_csv(urls, blocksize=blocksize, dtype_backend="pyarrow", **kwargs)
+
+
+def scheduler_address(flag: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """Return the scheduler's address: ``flag``, else ``$DASK_SCHEDULER_ADDRESS``, else the local default."""
+    return flag or environ.get(SCHEDULER_ADDRESS_ENV) or DEFAULT_SCHEDULER_ADDRESS
+
+
+@contextmanager
+def connect(address: str, timeout: float) -> Iterator[Client]:
+    """Connect to the Dask scheduler at ``address``, and close the client on exit.
+
+    :raises JobFailure: the scheduler did not answer within ``timeout`` seconds.
+    """
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as err:
+        raise JobFailure(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {err}") from err
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def wait_for_workers(client: Client, count: int, timeout: float) -> int:
+    """Wait until at least ``count`` workers have joined, and return how many there are."""
+    try:
+        client.wait_for_workers(count, timeout=timeout)
+    except TimeoutError as err:
+        have = len(client.nthreads())
+        raise JobFailure(f"{have} Dask worker(s) joined within {timeout:g} s, the job needs {count}") from err
+    return len(client.nthreads())
+
+
+def convert(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the conversion that ``args`` describes, and return its summary."""
+    import dask
+
+    started = time.monotonic()
+    urls = resolve_input(args.input) if args.input else []
+    check_output_apart(args.output, [*urls, *filter(None, [args.write_sample_csv])])
+    address = scheduler_address(args.scheduler_address)
+    with connect(address, args.connect_timeout) as client:
+        workers = wait_for_workers(client, args.min_workers, args.connect_timeout)
+        log.info("Connected to %s with %d worker(s)", address, workers)
+        if urls:
+            log.info("Reading %d CSV file(s) from %s", len(urls), args.input)
+            frame = read_csv(urls, blocksize=args.blocksize, schema=args.schema)
+        else:
+            log.info("Generating %d sample rows with seed %d on the workers", args.sample_rows, args.seed)
+            frame = sample_frame(args.seed, args.sample_rows, args.rows_per_partition)
+        if args.partition_on and args.partition_on not in frame.columns:
+            raise JobFailure(f"--partition-on {args.partition_on!r} is not a column; columns: {list(frame.columns)}")
+        if args.write_sample_csv and not urls:
+            # A pass of its own (to_csv builds a graph dask cannot merge with the one below); the
+            # sample data is cheap to generate again, and identical.
+            log.info("Writing the sample data as CSV to %s", args.write_sample_csv)
+            frame.to_csv(args.write_sample_csv.rstrip("/") + "/part-*.csv", index=False)
+        write = frame.to_parquet(
+            args.output,
+            engine="pyarrow",
+            write_index=False,
+            compression=None if args.compression == "none" else args.compression,
+            partition_on=[args.partition_on] if args.partition_on else None,
+            overwrite=True,
+            compute=False,
+        )
+        stats = frame.map_partitions(_partition_stats, meta={"rows": "int64", "checksum": "uint64"})
+        # One graph: each block is read (or generated) once and feeds both the files and the stats.
+        _, per_partition = dask.compute(write, stats)
+    return {
+        "job": JOB_NAME,
+        "rows": int(per_partition["rows"].sum()),
+        "partitions": frame.npartitions,
+        "output": args.output,
+        "input": args.input or None,
+        "sample": None if urls else {"rows": args.sample_rows, "seed": args.seed},
+        "columns": [str(column) for column in frame.columns],
+        "seconds": round(time.monotonic() - started, 3),
+        "workers": workers,
+        "checksum": f"{sum(int(value) for value in per_partition['checksum']) % 2**64:016x}",
+    }
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _byte_size(text: str) -> str:
+    from dask.utils import parse_bytes
+
+    try:
+        if parse_bytes(text) < 1:
+            raise ValueError(text)
+    except (ValueError, TypeError) as err:
+        raise argparse.ArgumentTypeError(f"not a positive size such as 64MiB: {text!r}") from err
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser of this job."""
+    parser = argparse.ArgumentParser(
+        prog=JOB_NAME,
+        description="Convert CSV files (or generated sample data) to a Parquet dataset on a Dask cluster.",
+    )
+    parser.add_argument(
+        "--input",
+        help="fsspec URL, glob or folder of CSV files (gs://... on Dataproc). Empty or absent: sample data.",
+    )
+    parser.add_argument("--output", required=True, help="fsspec URL of the Parquet dataset folder; overwritten")
+    parser.add_argument(
+        "--scheduler-address",
+        help=f"Dask scheduler address; default ${SCHEDULER_ADDRESS_ENV}, else {DEFAULT_SCHEDULER_ADDRESS}",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=_positive_float,
+        default=DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        help="seconds to wait for the scheduler, and again for --min-workers (default %(default)s)",
+    )
+    parser.add_argument(
+        "--min-workers", type=_positive_int, default=1, help="workers to wait for (default %(default)s)"
+    )
+    parser.add_argument(
+        "--blocksize", type=_byte_size, default=DEFAULT_BLOCKSIZE, help="CSV bytes per partition (default %(default)s)"
+    )
+    parser.add_argument(
+        "--schema",
+        choices=SCHEMAS,
+        default="infer",
+        help="column types of the CSV: inferred, or those of the sample data (default %(default)s)",
+    )
+    parser.add_argument("--partition-on", help="column to partition the dataset on, hive style (col=value/)")
+    parser.add_argument(
+        "--compression", choices=COMPRESSIONS, default="snappy", help="Parquet compression (default %(default)s)"
+    )
+    parser.add_argument(
+        "--sample-rows",
+        type=_positive_int,
+        default=DEFAULT_SAMPLE_ROWS,
+        help="rows of sample data, when there is no --input (default %(default)s)",
+    )
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the sample data (default 0)")
+    parser.add_argument(
+        "--rows-per-partition",
+        type=_positive_int,
+        default=DEFAULT_ROWS_PER_PARTITION,
+        help="rows per sample partition; part of what defines the sample data (default %(default)s)",
+    )
+    parser.add_argument("--write-sample-csv", metavar="URL", help="also write the sample data as CSV to this folder")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; an empty ``--input`` (as a template may render it) means sample data."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.input = (args.input or "").strip() or None
+    if args.write_sample_csv and args.input:
+        parser.error("--write-sample-csv applies only to sample data, without --input")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; return the process exit status."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        summary = convert(args)
+    except JobFailure as err:
+        print(f"{JOB_NAME}: error: {err}", file=sys.stderr)
+        return 1
+    except Exception:
+        log.exception("The job failed")
+        return 1
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
