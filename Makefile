@@ -4,6 +4,8 @@ UV_VERSION := 0.13.9
 VENV := .venv
 VENV_AF2 := .venv-af2
 PYTEST_ARGS ?=
+# Byte-code caches make the many Python processes of the tests (Airflow, Dask) start much faster.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help venv venv-af2 test test-af3 test-af2 demo emulator benchmark constraints clean
 
