@@ -29,7 +29,11 @@ def get_provider_info() -> dict:
         ],
         "sensors": [],
         "triggers": [],
-        "extra-links": [],
+        "extra-links": [
+            "airflow_dask_provider.links.DaskDashboardLink",
+            "airflow_dask_provider.links.DataprocClusterLink",
+            "airflow_dask_provider.links.DataprocJobLink",
+        ],
         "connection-types": [
             {
                 "connection-type": "dask_dataproc",

@@ -11,6 +11,7 @@ from airflow_dask_provider import defaults
 from airflow_dask_provider.cluster_spec import DaskClusterSpec, validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterError
 from airflow_dask_provider.labels import provenance_labels
+from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink
 from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, is_literal
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         "cluster_name",
         *SPEC_FIELDS,
     )
+    operator_extra_links = (DataprocClusterLink(), DaskDashboardLink())
     ui_color = "#fdd9a0"
 
     def __init__(
@@ -89,6 +91,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         labels = {**spec.labels, **provenance_labels(context)}
         project_id = self.resolved_project_id
         where = {"project_id": project_id, "region": self.region, "cluster_name": self.cluster_name}
+        DataprocClusterLink.persist(context, DataprocClusterLink.url(**where))
 
         info = self._settle_existing(self.hook.get_cluster_info(**where), where)
         if info is None:
@@ -107,6 +110,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
             self._delete_failed(info, where)
         if info.state != "RUNNING":
             raise ClusterError(self.cluster_name, info.state, info.detail)
+        DaskDashboardLink.persist(context, info.dashboard_url)
         self.log.info(
             "Dask cluster %s is RUNNING. Scheduler: %s. Dask dashboard: %s",
             self.cluster_name,

@@ -12,6 +12,7 @@ from airflow_dask_provider import defaults
 from airflow_dask_provider.cluster_spec import validate_cluster_name, validate_labels
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
 from airflow_dask_provider.labels import provenance_labels
+from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
 from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, is_literal
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         "job_id",
     )
     template_fields_renderers = {"args": "json", "properties": "json", "labels": "json"}
+    operator_extra_links = (DataprocClusterLink(), DataprocJobLink(), DaskDashboardLink())
     ui_color = "#a6d7f4"
 
     def __init__(
@@ -122,6 +124,8 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
             raise ClusterError(self.cluster_name, "NOT_FOUND", "create it before submitting a job")
         if cluster.state != "RUNNING":
             raise ClusterError(self.cluster_name, cluster.state, "jobs need a RUNNING cluster")
+        DataprocClusterLink.persist(context, DataprocClusterLink.url(**where, cluster_name=self.cluster_name))
+        DaskDashboardLink.persist(context, cluster.dashboard_url)
 
         dag_folder = Path(context["dag"].fileloc).parent
         stage = lambda uri: self._staged(uri, cluster.config_bucket, dag_folder)  # noqa: E731
@@ -136,6 +140,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
             labels={**self.labels, **provenance_labels(context)},
         )
         self._job = job
+        DataprocJobLink.persist(context, DataprocJobLink.url(**where, job_id=job.job_id))
         self.log.info("Dask job %s on cluster %s is %s", job.job_id, self.cluster_name, job.state)
         if cluster.dashboard_url:
             self.log.info("Dask dashboard: %s", cluster.dashboard_url)

@@ -31,5 +31,12 @@ def emulator(tmp_path_factory):
 @pytest.fixture
 def context(tmp_path):
     """A task context with what the operators read from it."""
-    ti = SimpleNamespace(dag_id="itest", task_id="task", run_id=f"manual__{tmp_path.name}", map_index=-1, try_number=1)
+    ti = SimpleNamespace(
+        dag_id="itest",
+        task_id="task",
+        run_id=f"manual__{tmp_path.name}",
+        map_index=-1,
+        try_number=1,
+        xcom_push=lambda key, value: None,
+    )
     return {"ti": ti, "dag": SimpleNamespace(fileloc=str(tmp_path / "dag.py"))}

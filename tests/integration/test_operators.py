@@ -24,7 +24,9 @@ def cluster(emulator):
     """A cluster created by the create operator, deleted by the delete operator at the end."""
     from types import SimpleNamespace
 
-    ti = SimpleNamespace(dag_id="itest", task_id="create", run_id="module", map_index=-1, try_number=1)
+    ti = SimpleNamespace(
+        dag_id="itest", task_id="create", run_id="module", map_index=-1, try_number=1, xcom_push=lambda **_: None
+    )
     created = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, **WHERE).execute({"ti": ti})
     yield created
     DaskDataprocDeleteClusterOperator(task_id="delete", cluster_name=CLUSTER, **WHERE).execute({"ti": ti})

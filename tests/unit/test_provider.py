@@ -57,3 +57,11 @@ def test_airflow_lists_the_provider():
     listing = next(line for line in result.stdout.splitlines() if line.startswith("["))
     packages = {p["package_name"] for p in json.loads(listing)}
     assert "airflow-dask-provider" in packages
+
+
+@pytest.mark.parametrize("path", get_provider_info()["extra-links"])
+def test_every_listed_extra_link_is_a_named_operator_link(path):
+    module, _, name = path.rpartition(".")
+    link = getattr(importlib.import_module(module), name)()
+
+    assert link.name and link.xcom_key == link.key

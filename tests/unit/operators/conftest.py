@@ -10,7 +10,16 @@ from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
 @pytest.fixture
 def context(tmp_path):
     """A task context with what the operators read from it."""
-    ti = SimpleNamespace(dag_id="etl", task_id="run", run_id="manual__1", map_index=-1, try_number=1)
+    pushed: dict[str, object] = {}
+    ti = SimpleNamespace(
+        dag_id="etl",
+        task_id="run",
+        run_id="manual__1",
+        map_index=-1,
+        try_number=1,
+        xcom_push=lambda key, value: pushed.__setitem__(key, value),
+        pushed=pushed,
+    )
     return {"ti": ti, "dag": SimpleNamespace(fileloc=str(tmp_path / "dag.py"))}
 
 

@@ -111,3 +111,16 @@ def test_delete_of_a_missing_cluster_succeeds(hook, context):
 
     assert result["deleted"] is False
     hook.wait_for_cluster_deleted.assert_not_called()
+
+
+def test_links_are_stored_for_the_ui(hook, context):
+    hook.get_cluster_info.return_value = None
+    hook.wait_for_cluster.return_value = cluster()
+
+    create().execute(context)
+
+    pushed = context["ti"].pushed
+    assert pushed["dask_dashboard_url"] == "https://gw/gateway/default/dask/status"
+    assert pushed["dataproc_cluster_url"] == (
+        "https://console.cloud.google.com/dataproc/clusters/c/monitoring?region=r&project=p"
+    )

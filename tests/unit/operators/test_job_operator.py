@@ -88,3 +88,16 @@ def test_kill_cancels_the_running_job(hook):
     operator.on_kill()
 
     hook.cancel_dask_job.assert_called_once_with(project_id="p", region="r", job_id="j")
+
+
+def test_job_link_is_stored_once_submitted(hook, context):
+    hook.get_cluster_info.return_value = cluster()
+    hook.submit_dask_job.return_value = job("PENDING", submitted_now=True)
+    hook.wait_for_dask_job.return_value = job("DONE")
+
+    submit().execute(context)
+
+    assert context["ti"].pushed["dataproc_job_url"] == (
+        "https://console.cloud.google.com/dataproc/jobs/j?region=r&project=p"
+    )
+    assert context["ti"].pushed["dask_dashboard_url"].endswith("/gateway/default/dask/status")
