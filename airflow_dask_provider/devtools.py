@@ -109,12 +109,13 @@ class DagTestRun:
 
     def job_summaries(self) -> list[dict[str, Any]]:
         """The JSON summary lines that jobs printed, as the submit task logged them."""
+        decoder = json.JSONDecoder()
         summaries = []
         for line in self.output.splitlines():
             start = line.find('{"job"')
             if start >= 0:
                 try:
-                    summaries.append(json.loads(line[start:]))
+                    summaries.append(decoder.raw_decode(line[start:])[0])  # the log may add text after it
                 except json.JSONDecodeError:
                     continue
         return summaries

@@ -28,7 +28,7 @@ def airflow_home(tmp_path_factory):
 def emulator(tmp_path_factory):
     with run_emulator(tmp_path_factory.mktemp("emulator")) as running:
         yield running
-    assert dask_processes() == [], "the emulator left Dask processes behind"
+    assert dask_processes(parent=running.pid) == [], "the emulator left Dask processes behind"
 
 
 def environment(airflow_home: Path, emulator, dags_folder: Path) -> dict[str, str]:

@@ -25,7 +25,7 @@ def emulator(tmp_path_factory):
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-    assert dask_processes() == [], "the emulator left Dask processes behind"
+    assert dask_processes(parent=running.pid) == [], "the emulator left Dask processes behind"
 
 
 @pytest.fixture

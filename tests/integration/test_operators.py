@@ -61,7 +61,7 @@ def test_create_again_reuses_the_running_cluster(cluster, context):
     assert again["cluster_uuid"] == cluster["cluster_uuid"]
 
 
-def test_submit_stages_a_local_script_and_runs_it_on_the_cluster(cluster, context, tmp_path, caplog):
+def test_submit_stages_a_local_script_and_runs_it_on_the_cluster(cluster, context, tmp_path):
     main = script(
         tmp_path,
         """
@@ -73,8 +73,10 @@ def test_submit_stages_a_local_script_and_runs_it_on_the_cluster(cluster, contex
 
     result = submit(main).execute(context)
 
+    output, _ = DaskDataprocHook().read_driver_output(driver_output_uri=result["driver_output_uri"])
     assert result["state"] == "DONE"
-    assert "total 45" in caplog.text
+    assert result["driver_output_uri"].startswith("gs://")
+    assert "total 45" in output
 
 
 def test_retried_task_attaches_to_the_finished_job(cluster, context, tmp_path):
