@@ -1,0 +1,253 @@
+"""Start a Dataproc emulator for tests and scripts, and find processes it left behind.
+
+Example::
+
+    from airflow_dask_provider.emulator.testing import dask_processes, run_emulator
+
+    with run_emulator(tmp_path / "emulator") as emulator:
+        clusters = emulator.cluster_client()
+        ...  # emulator.grpc_target, emulator.storage_url, emulator.data_dir, emulator.pid
+    assert dask_processes(parent=emulator.pid) == []
+
+:func:`run_emulator` runs ``python -m airflow_dask_provider.emulator`` as a subprocess, so the
+emulator's own shutdown path (SIGTERM: delete every cluster, exit 0) is what stops it. Its log goes
+to ``DATA_DIR/emulator.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from airflow_dask_provider.emulator.processes import tail, with_death_signal
+from airflow_dask_provider.emulator.settings import DISCOVERY_FILE, MARKER_ENV, RESOURCE_ENV
+
+if TYPE_CHECKING:
+    from google.cloud import dataproc_v1, storage
+
+#: Seconds to wait for the emulator to listen, and for it to stop after SIGTERM.
+STARTUP_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 60.0
+
+
+class EmulatorProcessError(RuntimeError):
+    """The emulator did not start, did not stop cleanly, or left processes behind."""
+
+
+class EmulatorProcess(NamedTuple):
+    """A process started by an emulator (Dask scheduler, Dask worker or job driver)."""
+
+    pid: int
+    emulator_pid: int
+    #: ``projects/P/regions/R/clusters/C`` or ``projects/P/regions/R/jobs/J``.
+    resource: str
+    command: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RunningEmulator:
+    """Where a running emulator listens, with ready-made clients.
+
+    :param grpc_target: ``127.0.0.1:PORT`` of the Dataproc gRPC API (plain, insecure gRPC).
+    :param storage_url: ``http://127.0.0.1:PORT`` of the Cloud Storage JSON API subset.
+    :param data_dir: the emulator's data directory; ``gs://B/O`` is ``data_dir / "gcs" / B / O``.
+    :param pid: the emulator's process id (the ``parent`` of :func:`dask_processes`).
+    :param log_file: the emulator's log.
+    :param process: the emulator's subprocess (``process.wait()`` gives its exit code).
+    """
+
+    grpc_target: str
+    storage_url: str
+    data_dir: Path
+    pid: int
+    log_file: Path
+    process: subprocess.Popen[bytes] = dataclasses.field(repr=False, compare=False)
+
+    def local_path(self, uri: str) -> Path:
+        """Return the file behind a ``gs://`` URI."""
+        return self.data_dir / "gcs" / uri.removeprefix("gs://")
+
+    def _client(self, client_class: Any) -> Any:
+        import grpc
+        from google.auth.credentials import AnonymousCredentials
+
+        transport = client_class.get_transport_class("grpc")(
+            channel=grpc.insecure_channel(self.grpc_target), credentials=AnonymousCredentials()
+        )
+        return client_class(transport=transport)
+
+    def cluster_client(self) -> dataproc_v1.ClusterControllerClient:
+        """Return a new cluster client talking to the emulator."""
+        from google.cloud import dataproc_v1
+
+        return self._client(dataproc_v1.ClusterControllerClient)
+
+    def job_client(self) -> dataproc_v1.JobControllerClient:
+        """Return a new job client talking to the emulator."""
+        from google.cloud import dataproc_v1
+
+        return self._client(dataproc_v1.JobControllerClient)
+
+    def autoscaling_client(self) -> dataproc_v1.AutoscalingPolicyServiceClient:
+        """Return a new autoscaling policy client talking to the emulator."""
+        from google.cloud import dataproc_v1
+
+        return self._client(dataproc_v1.AutoscalingPolicyServiceClient)
+
+    def storage_client(self, project: str = "emulator") -> storage.Client:
+        """Return a Cloud Storage client talking to the emulator."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        return storage.Client(
+            project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": self.storage_url}
+        )
+
+
+def dask_processes(parent: int | None = None, *, wait: float = 0.0) -> list[EmulatorProcess]:
+    """Return the live processes started by an emulator (any emulator when ``parent`` is None).
+
+    They are recognised by the ``DASK_DATAPROC_EMULATOR_PID`` variable every child of the emulator
+    carries, so a worker's nanny children and a job's subprocesses count too.
+
+    :param parent: the emulator's pid.
+    :param wait: seconds to keep looking until none is left (processes take a moment to exit).
+    """
+    import psutil
+
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for process in psutil.process_iter(["pid", "cmdline", "status"]):
+            try:
+                if process.info["status"] == psutil.STATUS_ZOMBIE:
+                    continue
+                environ = process.environ()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+            marker = environ.get(MARKER_ENV)
+            if marker is None or (parent is not None and marker != str(parent)):
+                continue
+            command = " ".join(arg for arg in process.info["cmdline"] or [] if arg)
+            found.append(EmulatorProcess(process.pid, int(marker), environ.get(RESOURCE_ENV, ""), command))
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.2)
+
+
+def _wait_for_discovery(process: subprocess.Popen[bytes], data_dir: Path, log_file: Path, timeout: float) -> dict:
+    discovery = data_dir / DISCOVERY_FILE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EmulatorProcessError(
+                f"The emulator exited with code {process.returncode}:\n{tail(log_file, 30)}"
+            )
+        try:
+            content = json.loads(discovery.read_text())
+            if content.get("pid") == process.pid:
+                return content
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise EmulatorProcessError(f"The emulator did not listen within {timeout:g} s:\n{tail(log_file, 30)}")
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float) -> list[str]:
+    """SIGTERM the emulator, SIGKILL it after ``timeout``; return what went wrong."""
+    problems = []
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            problems.append(f"the emulator did not stop within {timeout:g} s of SIGTERM and was killed")
+            process.kill()
+            process.wait()
+    if process.returncode not in (0, -signal.SIGKILL) or problems:
+        problems.append(f"the emulator exited with code {process.returncode}")
+    leftovers = dask_processes(parent=process.pid, wait=5.0)
+    for leftover in leftovers:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(leftover.pid, signal.SIGKILL)
+    if leftovers:
+        problems.append(f"it left processes behind (now killed): {leftovers}")
+    return problems
+
+
+@contextlib.contextmanager
+def run_emulator(
+    data_dir: str | os.PathLike[str],
+    *,
+    port: int = 0,
+    storage_port: int = 0,
+    extra_args: Sequence[str] = (),
+    startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+    stop_timeout: float = STOP_TIMEOUT_SECONDS,
+) -> Iterator[RunningEmulator]:
+    """Run an emulator subprocess on 127.0.0.1 for the duration of the ``with`` block.
+
+    On entry: start ``python -m airflow_dask_provider.emulator`` with the current interpreter and
+    wait until it has written ``DATA_DIR/emulator.json``. On exit: SIGTERM it (it deletes every
+    cluster and exits 0), SIGKILL it after ``stop_timeout``, then kill any process it left behind.
+    If it failed to stop cleanly or left processes, :class:`EmulatorProcessError` is raised (unless the
+    block itself raised). The subprocess gets SIGTERM from Linux if the calling *thread* dies, so
+    call this from a thread that outlives the block (the main thread, typically).
+
+    :param data_dir: the emulator's data directory (created if missing).
+    :param port: gRPC port; 0 picks a free one.
+    :param storage_port: storage HTTP port; 0 picks a free one.
+    :param extra_args: more command-line options, e.g. ``["--worker-memory", "512MiB"]``.
+    :param startup_timeout: seconds to wait for the emulator to listen.
+    :param stop_timeout: seconds to wait for it to stop after SIGTERM.
+    :raises EmulatorProcessError: it did not start, did not stop cleanly, or left processes behind.
+    """
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / DISCOVERY_FILE).unlink(missing_ok=True)
+    log_file = data_dir / "emulator.log"
+    argv = [
+        sys.executable, "-m", "airflow_dask_provider.emulator",
+        "--host", "127.0.0.1", "--port", str(port), "--storage-port", str(storage_port),
+        "--data-dir", str(data_dir), *extra_args,
+    ]  # fmt: skip
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            with_death_signal(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop it in order
+        )
+    try:
+        discovery = _wait_for_discovery(process, data_dir, log_file, startup_timeout)
+    except BaseException:
+        _stop(process, stop_timeout)
+        raise
+    running = RunningEmulator(
+        grpc_target=discovery["grpc"],
+        storage_url=discovery["storage"],
+        data_dir=data_dir,
+        pid=process.pid,
+        log_file=log_file,
+        process=process,
+    )
+    failed = False
+    try:
+        yield running
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        problems = _stop(process, stop_timeout)
+        if problems and not failed:
+            raise EmulatorProcessError(f"Emulator pid {process.pid}: {'; '.join(problems)}\n{tail(log_file, 30)}")
