@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +79,19 @@ def dags_test(dag_id: str, *, env: Mapping[str, str], conf: Mapping[str, Any] | 
 
 
 def _task_states(dag_id: str, env: Mapping[str, str]) -> dict[str, str]:
-    """Return the state of each task of the DAG's newest run."""
-    runs = airflow("dags", "list-runs", dag_id, "-o", "json", env=env)
-    listing = [line for line in runs.stdout.splitlines() if line.startswith("[")]
-    if not listing or not json.loads(listing[-1]):
-        return {}
-    newest = max(json.loads(listing[-1]), key=lambda run: run.get("start_date") or "")
-    run_id = newest["run_id"]
-    tasks = airflow("tasks", "states-for-dag-run", dag_id, run_id, "-o", "json", env=env)
-    listing = [line for line in tasks.stdout.splitlines() if line.startswith("[")]
-    return {row["task_id"]: row["state"] for row in json.loads(listing[-1])} if listing else {}
+    """Return the state of each task of the DAG's newest run, read from the SQLite metadata database.
+
+    The CLI cannot tell this the same way on Airflow 2 and 3 (Airflow 2's ``dags test`` does not
+    register the DAG that ``list-runs`` asks for), and the environment always uses SQLite.
+    """
+    database = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    with closing(sqlite3.connect(database)) as connection:
+        rows = connection.execute(
+            "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = "
+            "(SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1)",
+            (dag_id, dag_id),
+        ).fetchall()
+    return {task_id: state for task_id, state in rows}
 
 
 class DagTestRun:
@@ -115,7 +120,9 @@ class DagTestRun:
             start = line.find('{"job"')
             if start >= 0:
                 try:
-                    summaries.append(decoder.raw_decode(line[start:])[0])  # the log may add text after it
+                    summary = decoder.raw_decode(line[start:])[0]  # the log may add text after it
                 except json.JSONDecodeError:
                     continue
+                if summary not in summaries:  # Airflow 2's console repeats every log line
+                    summaries.append(summary)
         return summaries
