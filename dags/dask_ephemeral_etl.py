@@ -59,7 +59,7 @@ with DAG(
             title="Output Parquet",
             description="gs:// URI of the Parquet dataset. Empty: a folder in the cluster's staging bucket.",
         ),
-        "sample_rows": Param(200_000, type="integer", minimum=1, maximum=100_000_000, title="Sample rows"),
+        "sample_rows": Param(1_000_000, type="integer", minimum=1, maximum=100_000_000, title="Sample rows"),
     },
 ) as dag:
     create_cluster = DaskDataprocCreateClusterOperator(

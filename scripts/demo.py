@@ -19,9 +19,10 @@ REPO = Path(__file__).resolve().parent.parent
 DAG_ID = "dask_ephemeral_etl"
 
 
-def local_path(uri: str, data_dir: Path) -> Path:
-    """Return where the emulator keeps a gs:// URI."""
-    return data_dir / "gcs" / uri.removeprefix("gs://") if uri.startswith("gs://") else Path(uri)
+def gcs_uri(path: str, data_dir: Path) -> str:
+    """Return the gs:// URI of a file the emulator keeps under its data dir."""
+    local = Path(path)
+    return f"gs://{local.relative_to(data_dir / 'gcs')}" if local.is_relative_to(data_dir / "gcs") else path
 
 
 def main() -> int:
@@ -50,7 +51,8 @@ def main() -> int:
         print(f"Dask dashboard (while the cluster ran): {url}")
     for summary in run.job_summaries():
         print(f"Job summary: {summary}")
-        print(f"Parquet output: {summary['output']} -> {local_path(summary['output'], data_dir)}")
+        print(f"Parquet output: {gcs_uri(summary['output'], data_dir)}")
+        print(f"  on disk: {summary['output']} ({summary['rows']} rows)")
     if leftover:
         print(f"Dask processes left running: {leftover}", file=sys.stderr)
         return 1
