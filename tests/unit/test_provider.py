@@ -65,3 +65,19 @@ def test_every_listed_extra_link_is_a_named_operator_link(path):
     link = getattr(importlib.import_module(module), name)()
 
     assert link.name and link.xcom_key == link.key
+
+
+def test_every_subpackage_is_listed_for_the_wheel():
+    import configparser
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    config = configparser.ConfigParser()
+    config.read(repo / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    source = repo / "airflow_dask_provider"
+    on_disk = {
+        ".".join(init.parent.relative_to(repo).parts) for init in source.rglob("__init__.py")
+    } | {"airflow_dask_provider.jobs"}
+
+    assert listed == on_disk
