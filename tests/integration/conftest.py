@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 
 import pytest
@@ -12,20 +11,20 @@ from airflow_dask_provider.emulator.testing import dask_processes, run_emulator
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
-    """Start one emulator for the session and point the provider at it."""
+    """Start one emulator for the session."""
     with run_emulator(tmp_path_factory.mktemp("emulator")) as running:
-        saved = {key: os.environ.get(key) for key in ("DATAPROC_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")}
-        os.environ["DATAPROC_EMULATOR_HOST"] = running.grpc_target
-        os.environ["STORAGE_EMULATOR_HOST"] = running.storage_url
-        try:
-            yield running
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        yield running
     assert dask_processes(parent=running.pid) == [], "the emulator left Dask processes behind"
+
+
+@pytest.fixture(autouse=True)
+def point_at_emulator(request, monkeypatch):
+    """Point the provider at the emulator for the tests that use one, and only for them."""
+    if "emulator" not in request.fixturenames:
+        return
+    running = request.getfixturevalue("emulator")
+    monkeypatch.setenv("DATAPROC_EMULATOR_HOST", running.grpc_target)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", running.storage_url)
 
 
 @pytest.fixture

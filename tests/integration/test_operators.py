@@ -27,9 +27,14 @@ def cluster(emulator):
     ti = SimpleNamespace(
         dag_id="itest", task_id="create", run_id="module", map_index=-1, try_number=1, xcom_push=lambda **_: None
     )
-    created = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, **WHERE).execute({"ti": ti})
-    yield created
-    DaskDataprocDeleteClusterOperator(task_id="delete", cluster_name=CLUSTER, **WHERE).execute({"ti": ti})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATAPROC_EMULATOR_HOST", emulator.grpc_target)
+        patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_url)
+        created = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, **WHERE).execute(
+            {"ti": ti}
+        )
+        yield created
+        DaskDataprocDeleteClusterOperator(task_id="delete", cluster_name=CLUSTER, **WHERE).execute({"ti": ti})
 
 
 def script(tmp_path, body: str) -> str:
