@@ -126,3 +126,18 @@ class DagTestRun:
                 if summary not in summaries:  # Airflow 2's console repeats every log line
                     summaries.append(summary)
         return summaries
+
+
+def xcom_value(dag_id: str, task_id: str, key: str, *, env: Mapping[str, str]) -> Any:
+    """Return an XCom value of the DAG's newest run from the SQLite metadata database (None if absent)."""
+    database = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    with closing(sqlite3.connect(database)) as connection:
+        row = connection.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = ? AND run_id = "
+            "(SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1)",
+            (dag_id, task_id, key, dag_id),
+        ).fetchone()
+    if row is None:
+        return None
+    value = row[0]
+    return json.loads(value.decode() if isinstance(value, bytes) else value)

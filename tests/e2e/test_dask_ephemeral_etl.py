@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from airflow_dask_provider.devtools import dags_test
+from airflow_dask_provider.devtools import dags_test, xcom_value
 from airflow_dask_provider.emulator.testing import dask_processes
 
 from .conftest import REPO, environment
@@ -59,6 +59,19 @@ def test_cluster_is_gone_and_no_dask_process_is_left(successful_run, emulator, m
 
     assert cluster_names(emulator) == []
     assert dask_processes(parent=emulator.pid) == []
+
+
+def test_dashboard_and_console_links_stay_in_xcom_after_the_run(successful_run):
+    """Runs before the teardown test below, whose run becomes the newest."""
+    run, env = successful_run
+
+    dashboard = xcom_value("dask_ephemeral_etl", "create_cluster", "dask_dashboard_url", env=env)
+    cluster_page = xcom_value("dask_ephemeral_etl", "create_cluster", "dataproc_cluster_url", env=env)
+    job_page = xcom_value("dask_ephemeral_etl", "csv_to_parquet", "dataproc_job_url", env=env)
+
+    assert dashboard == run.dashboard_urls[0]
+    assert cluster_page.startswith("https://console.cloud.google.com/dataproc/clusters/dask-etl-")
+    assert job_page.startswith("https://console.cloud.google.com/dataproc/jobs/csv_to_parquet-")
 
 
 def test_teardown_deletes_the_cluster_when_the_job_fails(successful_run, airflow_home, emulator, monkeypatch):
