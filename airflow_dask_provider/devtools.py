@@ -79,19 +79,27 @@ def dags_test(dag_id: str, *, env: Mapping[str, str], conf: Mapping[str, Any] | 
 
 
 def _task_states(dag_id: str, env: Mapping[str, str]) -> dict[str, str]:
-    """Return the state of each task of the DAG's newest run, read from the SQLite metadata database.
+    """Return the state of each task of the DAG's newest run.
 
-    The CLI cannot tell this the same way on Airflow 2 and 3 (Airflow 2's ``dags test`` does not
-    register the DAG that ``list-runs`` asks for), and the environment always uses SQLite.
+    Read from the SQLite metadata database: the CLI cannot tell this the same way on Airflow 2 and 3
+    (Airflow 2's ``dags test`` does not register the DAG that ``list-runs`` asks for).
     """
-    database = Path(env["AIRFLOW_HOME"]) / "airflow.db"
-    with closing(sqlite3.connect(database)) as connection:
-        rows = connection.execute(
-            "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = "
-            "(SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1)",
-            (dag_id, dag_id),
-        ).fetchall()
-    return {task_id: state for task_id, state in rows}
+    return dict(_newest_run_rows(env, "SELECT task_id, state FROM task_instance", dag_id))
+
+
+def _newest_run_rows(env: Mapping[str, str], select: str, dag_id: str, *where: str) -> list[tuple[Any, ...]]:
+    """Run ``select`` over the rows of the DAG's newest run; ``where`` pairs column names with values.
+
+    The environment always uses the SQLite database in its ``AIRFLOW_HOME``.
+    """
+    columns, values = where[0::2], where[1::2]
+    conditions = "".join(f" AND {column} = ?" for column in columns)
+    query = (
+        f"{select} WHERE dag_id = ?{conditions} AND run_id = "
+        "(SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1)"
+    )
+    with closing(sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db")) as connection:
+        return connection.execute(query, (dag_id, *values, dag_id)).fetchall()
 
 
 class DagTestRun:
@@ -129,15 +137,9 @@ class DagTestRun:
 
 
 def xcom_value(dag_id: str, task_id: str, key: str, *, env: Mapping[str, str]) -> Any:
-    """Return an XCom value of the DAG's newest run from the SQLite metadata database (None if absent)."""
-    database = Path(env["AIRFLOW_HOME"]) / "airflow.db"
-    with closing(sqlite3.connect(database)) as connection:
-        row = connection.execute(
-            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = ? AND run_id = "
-            "(SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1)",
-            (dag_id, task_id, key, dag_id),
-        ).fetchone()
-    if row is None:
+    """Return an XCom value of the DAG's newest run (None if absent)."""
+    rows = _newest_run_rows(env, "SELECT value FROM xcom", dag_id, "task_id", task_id, "key", key)
+    if not rows:
         return None
-    value = row[0]
+    value = rows[0][0]
     return json.loads(value.decode() if isinstance(value, bytes) else value)

@@ -297,23 +297,32 @@ class DaskDataprocHook(DataprocHook):
         self, *, project_id: str, region: str, cluster_name: str, timeout: float
     ) -> ClusterInfo | None:
         """Wait until Dataproc stops changing the cluster; return it, or None once it is gone."""
-        return self.poll(
-            lambda: self.get_cluster_info(project_id=project_id, region=region, cluster_name=cluster_name),
+        return self._poll_cluster(
+            project_id, region, cluster_name, timeout, "to settle",
             until=lambda info: info is None or info.state not in CLUSTER_TRANSIENT_STATES,
-            timeout=timeout,
-            what=f"cluster {cluster_name} to settle",
-            state_of=lambda info: info.state if info else "DELETED",
-        )
+        )  # fmt: skip
 
     def wait_for_cluster_deleted(
         self, *, project_id: str, region: str, cluster_name: str, timeout: float
     ) -> None:
         """Wait until the cluster no longer exists."""
-        self.poll(
+        self._poll_cluster(project_id, region, cluster_name, timeout, "to be deleted", until=lambda info: info is None)
+
+    def _poll_cluster(
+        self,
+        project_id: str,
+        region: str,
+        cluster_name: str,
+        timeout: float,
+        goal: str,
+        *,
+        until: Callable[[ClusterInfo | None], bool],
+    ) -> ClusterInfo | None:
+        return self.poll(
             lambda: self.get_cluster_info(project_id=project_id, region=region, cluster_name=cluster_name),
-            until=lambda info: info is None,
+            until=until,
             timeout=timeout,
-            what=f"cluster {cluster_name} to be deleted",
+            what=f"cluster {cluster_name} {goal}",
             state_of=lambda info: info.state if info else "DELETED",
         )
 

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 CONSOLE = "https://console.cloud.google.com"
 
 
+def console_url(path: str, *, project_id: str, region: str) -> str:
+    """Return the Google Cloud console URL of a Dataproc page in a project and region."""
+    return f"{CONSOLE}/dataproc/{path}?{urlencode({'region': region, 'project': project_id})}"
+
+
 class XComUrlLink(BaseOperatorLink):
     """A link whose URL a task stores in XCom under the link's ``key``."""
 
@@ -55,8 +60,7 @@ class DataprocClusterLink(XComUrlLink):
     @staticmethod
     def url(*, project_id: str, region: str, cluster_name: str) -> str:
         """Return the console URL of a cluster."""
-        query = urlencode({"region": region, "project": project_id})
-        return f"{CONSOLE}/dataproc/clusters/{quote(cluster_name)}/monitoring?{query}"
+        return console_url(f"clusters/{quote(cluster_name)}/monitoring", project_id=project_id, region=region)
 
 
 class DataprocJobLink(XComUrlLink):
@@ -68,5 +72,4 @@ class DataprocJobLink(XComUrlLink):
     @staticmethod
     def url(*, project_id: str, region: str, job_id: str) -> str:
         """Return the console URL of a job."""
-        query = urlencode({"region": region, "project": project_id})
-        return f"{CONSOLE}/dataproc/jobs/{quote(job_id)}?{query}"
+        return console_url(f"jobs/{quote(job_id)}", project_id=project_id, region=region)
