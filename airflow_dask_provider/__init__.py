@@ -27,8 +27,18 @@ def get_provider_info() -> dict:
                 ],
             }
         ],
-        "sensors": [],
-        "triggers": [],
+        "sensors": [
+            {
+                "integration-name": "Dask on Dataproc",
+                "python-modules": ["airflow_dask_provider.sensors.dataproc"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Dask on Dataproc",
+                "python-modules": ["airflow_dask_provider.triggers.dataproc"],
+            }
+        ],
         "extra-links": [
             "airflow_dask_provider.links.DaskDashboardLink",
             "airflow_dask_provider.links.DataprocClusterLink",

@@ -48,6 +48,15 @@ STAGING_PREFIX = "airflow-dask-provider/staging"
 POLL_INITIAL_SECONDS = 1.0
 POLL_MAXIMUM_SECONDS = 15.0
 POLL_MULTIPLIER = 1.5
+#: Largest interval between polls of a running job, so its driver output reaches the log within seconds.
+JOB_POLL_MAXIMUM_SECONDS = 5.0
+#: How often the task log gets a line of Dask progress (tasks done, workers, memory) while a job runs.
+PROGRESS_INTERVAL_SECONDS = 10.0
+#: Deferred waits end this long before the task's ``execution_timeout`` (at most), so the trigger,
+#: not Airflow's own deferral timeout, ends the wait and the operator can cancel what it started.
+DEFER_TIMEOUT_MARGIN_SECONDS = 30.0
+#: How long a sensor or an operator without a timeout may stay deferred (7 days, Airflow's sensor default).
+MAX_DEFER_SECONDS = 7 * 24 * 3600.0
 #: How long create and delete wait by default (Dataproc clusters take 3 to 5 minutes to start).
 CLUSTER_WAIT_TIMEOUT_SECONDS = 30 * 60
 #: How many lines of driver output a failed job's error shows.

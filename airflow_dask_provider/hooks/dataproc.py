@@ -18,9 +18,12 @@ from airflow_dask_provider.exceptions import WaitTimeoutError
 from airflow_dask_provider.hooks.resources import (
     CLUSTER_TRANSIENT_STATES,
     ClusterInfo,
+    DaskProgress,
     JobInfo,
     cluster_info,
+    dask_progress,
     job_info,
+    metrics_url,
 )
 
 if TYPE_CHECKING:
@@ -196,10 +199,11 @@ class DaskDataprocHook(DataprocHook):
         what: str,
         state_of: Callable[[T], str] = str,
         on_poll: Callable[[T], None] | None = None,
+        maximum: float = defaults.POLL_MAXIMUM_SECONDS,
     ) -> T:
         """Call ``fetch`` with growing pauses until ``until`` holds for its result or ``timeout`` passes.
 
-        The pauses grow from ``POLL_INITIAL_SECONDS`` to ``POLL_MAXIMUM_SECONDS`` with jitter, through
+        The pauses grow from ``POLL_INITIAL_SECONDS`` to ``maximum`` with jitter, through
         google-api-core's retry machinery.
         """
         from google.api_core import exceptions, retry
@@ -218,7 +222,7 @@ class DaskDataprocHook(DataprocHook):
         policy = retry.Retry(
             predicate=retry.if_exception_type(_NotYet),
             initial=defaults.POLL_INITIAL_SECONDS,
-            maximum=defaults.POLL_MAXIMUM_SECONDS,
+            maximum=maximum,
             multiplier=defaults.POLL_MULTIPLIER,
             timeout=timeout,
         )
@@ -418,6 +422,7 @@ class DaskDataprocHook(DataprocHook):
             what=f"Dask job {job_id}",
             state_of=lambda info: info.state,
             on_poll=on_poll,
+            maximum=defaults.JOB_POLL_MAXIMUM_SECONDS,
         )
 
     # -- storage --------------------------------------------------------------------------------
@@ -464,3 +469,25 @@ class DaskDataprocHook(DataprocHook):
             self.log.info("Staging %s to gs://%s/%s", path, bucket, name)
             blob.upload_from_filename(str(path))
         return f"gs://{bucket}/{name}"
+
+    # -- the Dask scheduler, through Component Gateway --------------------------------------------
+
+    def get_dask_progress(self, *, dashboard_url: str, timeout: float = 10.0) -> DaskProgress:
+        """Return the scheduler's progress, read from its Prometheus page beside the dashboard.
+
+        On Google Cloud the page is reached through Component Gateway with the hook's credentials
+        (an OAuth bearer token), the same way a browser reaches the dashboard; the scheduler's port
+        itself is never contacted, so private-IP clusters work from Composer. On the emulator the
+        dashboard is the scheduler's own, on loopback.
+        """
+        url = metrics_url(dashboard_url)
+        if self.emulator_host:
+            import requests
+
+            response = requests.get(url, timeout=timeout)
+        else:
+            from google.auth.transport.requests import AuthorizedSession
+
+            response = AuthorizedSession(self.get_credentials()).get(url, timeout=timeout)
+        response.raise_for_status()
+        return dask_progress(response.text)

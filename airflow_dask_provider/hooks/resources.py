@@ -116,3 +116,72 @@ def job_info(job: Job, *, project_id: str, region: str, submitted_now: bool = Fa
         driver_output_uri=job.driver_output_resource_uri,
         submitted_now=submitted_now,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class DaskProgress:
+    """How far the work on a Dask scheduler has got, read from the scheduler's Prometheus metrics.
+
+    ``done`` counts tasks that finished (in memory, erred or already forgotten); ``total`` adds the
+    tasks still processing, queued or waiting. ``memory_bytes`` is the size of the results the
+    workers hold.
+    """
+
+    done: int
+    total: int
+    processing: int
+    erred: int
+    workers: int
+    memory_bytes: int
+
+    def describe(self) -> str:
+        """Return the progress as one log line."""
+        share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
+        return (
+            f"Dask progress: {self.done}/{self.total} tasks done{share}, {self.processing} processing, "
+            f"{self.erred} erred; {self.workers} workers; {_human_bytes(self.memory_bytes)} in memory"
+        )
+
+
+def _human_bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def dask_progress(metrics_text: str) -> DaskProgress:
+    """Read a :class:`DaskProgress` from the text of the scheduler's ``/metrics`` page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    tasks: dict[str, float] = {}
+    forgotten = workers = memory = 0.0
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            if sample.name == "dask_scheduler_tasks":
+                tasks[sample.labels.get("state", "")] = sample.value
+            elif sample.name == "dask_scheduler_tasks_forgotten_total":
+                forgotten = sample.value
+            elif sample.name == "dask_scheduler_workers":
+                workers += sample.value
+            elif sample.name == "dask_scheduler_tasks_output_bytes":
+                memory += sample.value
+    if not tasks:
+        raise ValueError("the page has no dask_scheduler_tasks metric; is it a Dask scheduler's /metrics?")
+    done = tasks.get("memory", 0) + tasks.get("erred", 0) + forgotten
+    pending = sum(tasks.get(state, 0) for state in ("processing", "queued", "waiting", "no-worker"))
+    return DaskProgress(
+        done=int(done),
+        total=int(done + pending),
+        processing=int(tasks.get("processing", 0)),
+        erred=int(tasks.get("erred", 0)),
+        workers=int(workers),
+        memory_bytes=int(memory),
+    )
+
+
+def metrics_url(dashboard: str) -> str:
+    """Return the URL of the scheduler's Prometheus page beside its dashboard's status page."""
+    base = dashboard.rsplit("/status", 1)[0] if dashboard.endswith("/status") else dashboard.rstrip("/")
+    return f"{base}/metrics"

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import BaseOperator, conf
+
+from airflow_dask_provider import defaults
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
 
 
@@ -33,6 +38,8 @@ class DaskDataprocBaseOperator(BaseOperator):
     :param region: Dataproc region, such as ``europe-west1`` (templated).
     :param gcp_conn_id: Google Cloud connection; ``google_cloud_default`` by default.
     :param impersonation_chain: service account to impersonate, or a chain of them (templated).
+    :param deferrable: wait in the triggerer instead of a worker slot; Airflow's
+        ``[operators] default_deferrable`` by default.
     """
 
     template_fields: Sequence[str] = ("project_id", "region", "impersonation_chain")
@@ -44,6 +51,7 @@ class DaskDataprocBaseOperator(BaseOperator):
         project_id: str | None = None,
         gcp_conn_id: str = "google_cloud_default",
         impersonation_chain: str | Sequence[str] | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -51,6 +59,7 @@ class DaskDataprocBaseOperator(BaseOperator):
         self.region = region
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
+        self.deferrable = deferrable
 
     @cached_property
     def hook(self) -> DaskDataprocHook:
@@ -63,3 +72,33 @@ class DaskDataprocBaseOperator(BaseOperator):
     def resolved_project_id(self) -> str:
         """Return the project to work in: the operator's, else the connection's."""
         return self.project_id or self.hook.project_id
+
+    def trigger_location(self) -> dict[str, Any]:
+        """Return the arguments every trigger of the provider takes about where and as whom to look."""
+        return {
+            "project_id": self.resolved_project_id,
+            "region": self.region,
+            "gcp_conn_id": self.gcp_conn_id,
+            "impersonation_chain": self.impersonation_chain,
+        }
+
+
+def deadline(context: Context, task: BaseOperator, timeout: float | None) -> float:
+    """Return when a wait must end, in seconds since the epoch.
+
+    The earliest of ``timeout`` seconds from now and the task's ``execution_timeout`` (a margin
+    before it, so that the wait, not Airflow, ends the task and the operator can clean up).
+    """
+    now = time.time()
+    candidates = [now + timeout] if timeout is not None and timeout != float("inf") else []
+    start = getattr(context["ti"], "start_date", None)
+    if task.execution_timeout is not None and start is not None:
+        budget = task.execution_timeout.total_seconds()
+        margin = min(defaults.DEFER_TIMEOUT_MARGIN_SECONDS, budget / 10)
+        candidates.append(start.timestamp() + budget - margin)
+    return min(candidates, default=now + defaults.MAX_DEFER_SECONDS)
+
+
+def defer_timeout(until: float) -> timedelta:
+    """Return Airflow's own limit for a deferral that ends at ``until``: a backstop, a minute later."""
+    return timedelta(seconds=max(until - time.time(), 0) + 60)

@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_dask_provider import defaults
 from airflow_dask_provider.cluster_spec import DaskClusterSpec, validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterError
+from airflow_dask_provider.hooks.resources import CLUSTER_TRANSIENT_STATES, ClusterInfo
 from airflow_dask_provider.labels import provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink
-from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, is_literal
+from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, deadline, defer_timeout, is_literal
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
-
-    from airflow_dask_provider.hooks.resources import ClusterInfo
 
 #: Every field of :class:`DaskClusterSpec`; each can be given to the create operator directly.
 SPEC_FIELDS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(DaskClusterSpec))
@@ -86,65 +85,129 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         validate_cluster_name(self.cluster_name)
-        spec = self.build_spec()
-        config = spec.to_cluster_config(region=self.region)
-        labels = {**spec.labels, **provenance_labels(context)}
-        project_id = self.resolved_project_id
-        where = {"project_id": project_id, "region": self.region, "cluster_name": self.cluster_name}
+        self.build_spec()
+        where = self._where
         DataprocClusterLink.persist(context, DataprocClusterLink.url(**where))
+        return self._proceed(context, self.hook.get_cluster_info(**where), created=False)
 
-        info = self._settle_existing(self.hook.get_cluster_info(**where), where)
-        if info is None:
-            self._creating = True
-            self.log.info("Creating Dask cluster %s in %s/%s", self.cluster_name, project_id, self.region)
-            created = self.hook.create_dask_cluster(
-                **where, cluster_config=config, labels=labels, request_id=self._request_id(context)
+    def execute_complete(self, context: Context, event: dict[str, Any], created: bool = False) -> dict[str, Any]:
+        """Go on where :meth:`execute` left off when a deferred wait for an existing cluster ended."""
+        self._creating = False
+        if event["status"] in ("timeout", "error"):
+            raise ClusterError(self.cluster_name, event["state"], event["message"])
+        info = ClusterInfo(**event["resource"]) if event["resource"] else None
+        return self._proceed(context, info, created=created)
+
+    def execute_complete_created(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Go on when the deferred wait for the cluster this task created ended.
+
+        Which wait ended is told by the method's name, not by ``defer(kwargs=...)``: ``airflow dags
+        test`` replaces those keyword arguments with the event.
+        """
+        return self.execute_complete(context, event, created=True)
+
+    @property
+    def _where(self) -> dict[str, str]:
+        return {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}
+
+    def _proceed(self, context: Context, info: ClusterInfo | None, *, created: bool) -> dict[str, Any]:
+        """Take the cluster one step towards RUNNING; every wait defers in deferrable mode.
+
+        None: create it. Being changed: wait until it settles. Being deleted: wait until it is gone,
+        then create. ERROR: delete it, then create it anew if it was not ours, or fail if it was.
+        """
+        where = self._where
+        while True:
+            if info is None:
+                if created:
+                    raise ClusterError(self.cluster_name, "DELETED", "it was deleted while it was being created")
+                self._create(context)
+                created = True
+                info = self._wait(context, ["RUNNING"], ["ERROR", "DELETED", "STOPPED"], created=True)
+            elif info.state == "RUNNING":
+                return self._running(context, info, created=created)
+            elif info.state == "DELETING":
+                self.log.warning("Cluster %s is being deleted; creating it anew once it is gone", self.cluster_name)
+                info = self._wait(context, ["DELETED"], [], created=created)
+            elif info.state == "ERROR":
+                if created and not self.delete_on_error:
+                    raise ClusterError(self.cluster_name, info.state, info.detail)
+                self.log.warning("Cluster %s is in ERROR (%s); deleting it", self.cluster_name, info.detail)
+                self.hook.delete_dask_cluster(**where)
+                if created:
+                    self._wait(context, ["DELETED"], [], created=True, then_fail=True)
+                    raise ClusterError(self.cluster_name, info.state, info.detail)
+                info = self._wait(context, ["DELETED"], [], created=False)
+            elif info.state in CLUSTER_TRANSIENT_STATES:
+                self.log.info("Cluster %s is %s; waiting for it", self.cluster_name, info.state)
+                info = self._wait(context, ["RUNNING"], ["ERROR", "DELETED", "STOPPED"], created=created)
+            else:
+                raise ClusterError(
+                    self.cluster_name, info.state, "a cluster of this name exists in a state this operator cannot reuse"
+                )
+
+    def _create(self, context: Context) -> None:
+        spec = self.build_spec()
+        labels = {**spec.labels, **provenance_labels(context)}
+        self._creating = True
+        self.log.info("Creating Dask cluster %s in %s/%s", self.cluster_name, self.resolved_project_id, self.region)
+        created = self.hook.create_dask_cluster(
+            **self._where,
+            cluster_config=spec.to_cluster_config(region=self.region),
+            labels=labels,
+            request_id=self._request_id(context),
+        )
+        if not created:
+            self.log.info("Cluster %s was created concurrently; attaching to it", self.cluster_name)
+
+    def _wait(
+        self,
+        context: Context,
+        target_states: list[str],
+        failure_states: list[str],
+        *,
+        created: bool,
+        then_fail: bool = False,
+    ) -> ClusterInfo | None:
+        """Wait for the cluster to reach a target or failure state, here or in a trigger."""
+        if self.deferrable:
+            from airflow_dask_provider.triggers.dataproc import DaskDataprocClusterTrigger
+
+            until = deadline(context, self, self.timeout)
+            trigger = DaskDataprocClusterTrigger(
+                **self.trigger_location(),
+                cluster_name=self.cluster_name,
+                target_states=target_states,
+                failure_states=failure_states,
+                delete_on_kill=self._creating,
+                deadline=until,
             )
-            if not created:
-                self.log.info("Cluster %s was created concurrently; attaching to it", self.cluster_name)
-            info = self.hook.wait_for_cluster(**where, timeout=self.timeout)
-            self._creating = False
-        if info is None:
-            raise ClusterError(self.cluster_name, "DELETED", "it was deleted while it was being created")
-        if info.state == "ERROR":
-            self._delete_failed(info, where)
-        if info.state != "RUNNING":
-            raise ClusterError(self.cluster_name, info.state, info.detail)
+            if then_fail:
+                method = "execute_failed_cluster_deleted"
+            else:
+                method = "execute_complete_created" if created else "execute_complete"
+            self.defer(trigger=trigger, method_name=method, timeout=defer_timeout(until))
+        if target_states == ["DELETED"]:
+            self.hook.wait_for_cluster_deleted(**self._where, timeout=self.timeout)
+            return None
+        info = self.hook.wait_for_cluster(**self._where, timeout=self.timeout)
+        self._creating = False
+        return info
+
+    def execute_failed_cluster_deleted(self, context: Context, event: dict[str, Any]) -> None:
+        """Fail after the cluster that ended in ERROR has been deleted (deferrable mode)."""
+        raise ClusterError(self.cluster_name, "ERROR", "it failed to start and was deleted; its error is logged above")
+
+    def _running(self, context: Context, info: ClusterInfo, *, created: bool) -> dict[str, Any]:
         DaskDashboardLink.persist(context, info.dashboard_url)
         self.log.info(
-            "Dask cluster %s is RUNNING. Scheduler: %s. Dask dashboard: %s",
+            "Dask cluster %s is RUNNING%s. Scheduler: %s. Dask dashboard: %s",
             self.cluster_name,
+            "" if created else " (reused)",
             info.scheduler_address,
             info.dashboard_url or "not available (Component Gateway is off)",
         )
         return info.as_dict()
-
-    def _settle_existing(self, info: ClusterInfo | None, where: dict[str, str]) -> ClusterInfo | None:
-        """Bring an existing cluster of the same name to a state to reuse, or remove it; None if gone."""
-        if info is not None and info.state not in ("RUNNING", "ERROR", "DELETING"):
-            self.log.info("Cluster %s exists in state %s; waiting for it", self.cluster_name, info.state)
-            info = self.hook.wait_for_cluster(**where, timeout=self.timeout)
-        if info is None:
-            return None
-        if info.state == "RUNNING":
-            self.log.info("Reusing RUNNING cluster %s (uuid %s)", self.cluster_name, info.cluster_uuid)
-            return info
-        if info.state in ("ERROR", "DELETING"):
-            self.log.warning("Cluster %s is in state %s; creating it anew", self.cluster_name, info.state)
-            if info.state == "ERROR":
-                self.hook.delete_dask_cluster(**where)
-            self.hook.wait_for_cluster_deleted(**where, timeout=self.timeout)
-            return None
-        raise ClusterError(
-            self.cluster_name, info.state, "a cluster of this name exists in a state this operator cannot reuse"
-        )
-
-    def _delete_failed(self, info: ClusterInfo, where: dict[str, str]) -> None:
-        if not self.delete_on_error:
-            return
-        self.log.warning("Cluster %s failed (%s); deleting it", self.cluster_name, info.detail)
-        self.hook.delete_dask_cluster(**where)
-        self.hook.wait_for_cluster_deleted(**where, timeout=self.timeout)
 
     def _request_id(self, context: Context) -> str:
         """Return an id that is the same for repeated calls within one try of one task instance."""
@@ -194,10 +257,32 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
         validate_cluster_name(self.cluster_name)
         where = {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}
         existed = self.hook.delete_dask_cluster(**where, cluster_uuid=self.cluster_uuid)
-        if existed:
-            self.log.info("Deleting cluster %s", self.cluster_name)
-            self.hook.wait_for_cluster_deleted(**where, timeout=self.timeout)
-            self.log.info("Cluster %s is deleted", self.cluster_name)
-        else:
+        if not existed:
             self.log.info("Cluster %s does not exist; nothing to delete", self.cluster_name)
-        return {**where, "deleted": existed}
+            return {**where, "deleted": False}
+        self.log.info("Deleting cluster %s", self.cluster_name)
+        if self.deferrable:
+            from airflow_dask_provider.triggers.dataproc import DaskDataprocClusterTrigger
+
+            until = deadline(context, self, self.timeout)
+            trigger = DaskDataprocClusterTrigger(
+                **self.trigger_location(),
+                cluster_name=self.cluster_name,
+                target_states=["DELETED"],
+                failure_states=[],
+                deadline=until,
+            )
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout(until))
+        self.hook.wait_for_cluster_deleted(**where, timeout=self.timeout)
+        return self._deleted(where)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Finish once the deferred wait for the deletion ended."""
+        if event["status"] != "success":
+            raise ClusterError(self.cluster_name, event["state"], event["message"])
+        where = {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}
+        return self._deleted(where)
+
+    def _deleted(self, where: dict[str, str]) -> dict[str, Any]:
+        self.log.info("Cluster %s is deleted", self.cluster_name)
+        return {**where, "deleted": True}

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_dask_provider import defaults
 from airflow_dask_provider.cluster_spec import validate_cluster_name, validate_labels
-from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
+from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError, WaitTimeoutError
+from airflow_dask_provider.hooks.resources import JobInfo
 from airflow_dask_provider.labels import provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
-from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, is_literal
+from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, deadline, defer_timeout, is_literal
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
-
-    from airflow_dask_provider.hooks.resources import JobInfo
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _INVALID_JOB_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
@@ -50,6 +50,12 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     :param labels: labels of the job (templated).
     :param job_id: the job's id; derived from the DAG run and task when omitted (templated).
     :param job_timeout: seconds to wait for the job; the task's ``execution_timeout`` applies too.
+        Either way, the job is cancelled when the time is up.
+    :param progress_interval: seconds between the Dask progress lines in the task log; 0 for none.
+
+    While the job runs, its driver output is copied into the task log as it is written, with a line
+    of Dask progress (tasks done out of total, workers, memory) every ``progress_interval`` seconds,
+    in both modes: from the worker slot, or from the triggerer when ``deferrable``.
     """
 
     template_fields: Sequence[str] = (
@@ -79,6 +85,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         labels: Mapping[str, str] | None = None,
         job_id: str | None = None,
         job_timeout: float | None = None,
+        progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -91,6 +98,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         self.labels = dict(labels or {})
         self.job_id = job_id
         self.job_timeout = job_timeout
+        self.progress_interval = progress_interval
         self._job: JobInfo | None = None
         self._validate(parse_time=True)
 
@@ -144,28 +152,68 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         self.log.info("Dask job %s on cluster %s is %s", job.job_id, self.cluster_name, job.state)
         if cluster.dashboard_url:
             self.log.info("Dask dashboard: %s", cluster.dashboard_url)
-        job = self._wait(job)
-        tail = self.hook.driver_output_tail(driver_output_uri=job.driver_output_uri)
+        until = deadline(context, self, self.job_timeout)
+        if self.deferrable and not job.done:
+            from airflow_dask_provider.triggers.dataproc import DaskDataprocJobTrigger
+
+            trigger = DaskDataprocJobTrigger(
+                **self.trigger_location(),
+                job_id=job.job_id,
+                driver_output_uri=job.driver_output_uri,
+                dashboard_url=cluster.dashboard_url,
+                progress_interval=self.progress_interval,
+                cancel_on_kill=True,
+                deadline=until,
+            )
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout(until))
+        return self._finish(self._wait(job, cluster.dashboard_url, until))
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Finish once the deferred wait for the job ended; cancel the job if time ran out."""
+        if not event["resource"]:
+            raise JobError("unknown", event["state"], event["message"])
+        job = JobInfo(**event["resource"])
+        if event["status"] == "timeout":
+            self._cancel(job)
+            budget = self.execution_timeout.total_seconds() if self.execution_timeout else 0
+            raise WaitTimeoutError(f"Dask job {job.job_id}", self.job_timeout or budget, job.state)
+        if event["status"] == "error":
+            raise JobError(job.job_id, job.state, event["message"])
+        return self._finish(job)
+
+    def _finish(self, job: JobInfo) -> dict[str, Any]:
         if job.state != "DONE":
+            tail = self.hook.driver_output_tail(driver_output_uri=job.driver_output_uri)
             raise JobError(job.job_id, job.state, job.detail, tail)
-        self.log.info("Dask job %s is DONE. Driver output (last lines):\n%s", job.job_id, tail)
+        self.log.info("Dask job %s is DONE", job.job_id)
         return job.as_dict()
 
-    def _wait(self, job: JobInfo) -> JobInfo:
+    def _wait(self, job: JobInfo, dashboard_url: str | None, until: float) -> JobInfo:
+        """Wait in this worker slot, copying the driver output and Dask progress into the log."""
         from airflow.providers.common.compat.sdk import AirflowTaskTimeout
 
-        from airflow_dask_provider.exceptions import WaitTimeoutError
+        from airflow_dask_provider.monitoring import JobLogFollower
 
+        follower = JobLogFollower(
+            self.hook,
+            driver_output_uri=job.driver_output_uri,
+            dashboard_url=dashboard_url,
+            log=self.log,
+            progress_interval=self.progress_interval,
+        )
         try:
-            return self.hook.wait_for_dask_job(
+            job = self.hook.wait_for_dask_job(
                 project_id=job.project_id,
                 region=job.region,
                 job_id=job.job_id,
-                timeout=self.job_timeout or float("inf"),
+                timeout=max(until - time.time(), 0),
+                on_poll=lambda info: None if info.done else follower.follow(),
             )
         except (AirflowTaskTimeout, WaitTimeoutError):
             self.on_kill()
             raise
+        follower.finish()
+        return job
 
     def _submit(self, context: Context, where: dict[str, str], **job: Any) -> JobInfo:
         """Submit the job, or attach to the one an earlier try submitted if it has not failed."""
@@ -200,7 +248,8 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     def on_kill(self) -> None:
         """Cancel the job when the task is killed or times out."""
         if self._job is not None and not self._job.done:
-            self.log.warning("Cancelling Dask job %s", self._job.job_id)
-            self.hook.cancel_dask_job(
-                project_id=self._job.project_id, region=self._job.region, job_id=self._job.job_id
-            )
+            self._cancel(self._job)
+
+    def _cancel(self, job: JobInfo) -> None:
+        self.log.warning("Cancelling Dask job %s", job.job_id)
+        self.hook.cancel_dask_job(project_id=job.project_id, region=job.region, job_id=job.job_id)

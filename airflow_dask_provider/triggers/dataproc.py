@@ -1,0 +1,365 @@
+"""Triggers that wait for Dask clusters and jobs on Dataproc while the task holds no worker slot.
+
+Every trigger:
+
+* takes only JSON-safe arguments and returns all of them from :meth:`serialize`, so the triggerer
+  rebuilds it exactly, on another machine or after a restart;
+* carries an absolute ``deadline`` (seconds since the epoch), not a duration, so a restart does not
+  give it more time;
+* polls with growing pauses (google-api-core's exponential sleep generator, with jitter);
+* emits exactly one event, always of the shape ``{"status", "state", "message", "resource"}``
+  (plus ``"output_offset"`` for jobs), where ``status`` is ``success``, ``failed``, ``timeout``
+  or ``error``, and ``resource`` is the cluster's or job's plain-data view (or None);
+* cleans up (deletes the cluster being created, cancels the job) only when the task is really
+  gone: a user marked it failed or cleared it. A triggerer that restarts or hands the trigger to
+  another triggerer cancels it too, and then nothing is touched. On Airflow 3.3 and later Airflow
+  says which is which by calling :meth:`on_kill`; before, the trigger asks for the task's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_dask_provider import defaults
+
+if TYPE_CHECKING:
+    from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
+    from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
+    from airflow_dask_provider.monitoring import JobLogFollower
+
+T = TypeVar("T")
+
+#: A cluster that does not exist is reported in this state.
+DELETED = "DELETED"
+#: The statuses of a trigger's event.
+STATUSES = ("success", "failed", "timeout", "error")
+
+
+def event(status: str, *, state: str, message: str, resource: dict[str, Any] | None = None, **extra: Any) -> dict:
+    """Return the payload of a trigger event; every trigger of the provider emits this shape."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+    return {"status": status, "state": state, "message": message, "resource": resource, **extra}
+
+
+class DaskDataprocBaseTrigger(BaseTrigger):
+    """What the provider's triggers share: where they look, their deadline, polling and clean-up.
+
+    :param project_id: Google Cloud project.
+    :param region: Dataproc region.
+    :param deadline: when to give up, in seconds since the epoch; the event's status is then ``timeout``.
+    :param gcp_conn_id: Google Cloud connection.
+    :param impersonation_chain: service account to impersonate, or a chain of them.
+    :param poll_initial: first pause between polls, in seconds.
+    :param poll_maximum: longest pause between polls, in seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        project_id: str,
+        region: str,
+        deadline: float,
+        gcp_conn_id: str = "google_cloud_default",
+        impersonation_chain: str | Sequence[str] | None = None,
+        poll_initial: float = defaults.POLL_INITIAL_SECONDS,
+        poll_maximum: float = defaults.POLL_MAXIMUM_SECONDS,
+    ) -> None:
+        super().__init__()
+        self.project_id = project_id
+        self.region = region
+        self.deadline = float(deadline)
+        self.gcp_conn_id = gcp_conn_id
+        self.impersonation_chain = (
+            list(impersonation_chain) if isinstance(impersonation_chain, (list, tuple)) else impersonation_chain
+        )
+        self.poll_initial = float(poll_initial)
+        self.poll_maximum = float(poll_maximum)
+
+    def _base_kwargs(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id,
+            "region": self.region,
+            "deadline": self.deadline,
+            "gcp_conn_id": self.gcp_conn_id,
+            "impersonation_chain": self.impersonation_chain,
+            "poll_initial": self.poll_initial,
+            "poll_maximum": self.poll_maximum,
+        }
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and every argument needed to rebuild the trigger."""
+        return f"{type(self).__module__}.{type(self).__qualname__}", {**self._base_kwargs(), **self._own_kwargs()}
+
+    def _own_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @cached_property
+    def hook(self) -> DaskDataprocHook:
+        """The synchronous hook; its calls run in threads so the triggerer's event loop never blocks."""
+        from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
+
+        return DaskDataprocHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+
+    async def call(self, function: Callable[..., T], /, **kwargs: Any) -> T:
+        """Run a blocking hook call in a thread."""
+        return await asyncio.to_thread(function, **kwargs)
+
+    def pauses(self) -> AsyncIterator[float]:
+        """Yield after each pause, growing from ``poll_initial`` to ``poll_maximum``, until the deadline."""
+        from google.api_core.retry import exponential_sleep_generator
+
+        async def generate() -> AsyncIterator[float]:
+            for pause in exponential_sleep_generator(self.poll_initial, self.poll_maximum, defaults.POLL_MULTIPLIER):
+                remaining = self.deadline - time.time()
+                if remaining <= 0:
+                    return
+                await asyncio.sleep(min(pause, remaining))
+                yield pause
+
+        return generate()
+
+    def timed_out(self) -> bool:
+        """Whether the deadline has passed."""
+        return time.time() >= self.deadline
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait, and emit one event; clean up on cancellation only if the task is gone."""
+        try:
+            payload = await self.wait()
+        except asyncio.CancelledError:
+            if not AIRFLOW_V_3_3_PLUS and await self.task_is_gone():
+                await self.on_kill()
+            raise
+        except Exception as err:  # any failure becomes the one event, so the task fails with its reason
+            self.log.exception("Waiting failed")
+            payload = event("error", state="UNKNOWN", message=f"{type(err).__name__}: {err}")
+        yield TriggerEvent(payload)
+
+    async def wait(self) -> dict[str, Any]:
+        """Poll until done and return the event's payload."""
+        raise NotImplementedError
+
+    async def on_kill(self) -> None:
+        """Undo what the task started; called only when a user killed the task (see the module doc)."""
+        try:
+            await self.clean_up()
+        except Exception:
+            self.log.exception("Clean-up after the task was killed failed")
+
+    async def clean_up(self) -> None:
+        """Stop what the task started: nothing by default."""
+
+    async def task_is_gone(self) -> bool:
+        """Whether the task this trigger waits for is no longer deferred (before Airflow 3.3).
+
+        A trigger cancelled while its task is still deferred is being moved (triggerer restart,
+        redistribution): the task will resume elsewhere, so nothing must be cleaned up.
+        """
+        from airflow.providers.common.compat.sdk import TaskInstanceState
+
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return False
+        try:
+            state = await self.call(_task_state, ti=ti)
+        except Exception:
+            self.log.exception("Cannot read the state of task %s; leaving everything as it is", ti.task_id)
+            return False
+        return state != TaskInstanceState.DEFERRED
+
+
+def _task_state(*, ti: Any) -> str | None:
+    """Return the current state of the task instance a trigger belongs to."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        response = RuntimeTaskInstance.get_task_states(
+            dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
+        )
+        return response[ti.run_id][ti.task_id]
+    from sqlalchemy import select
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.scalar(
+            select(TaskInstance.state).where(
+                TaskInstance.dag_id == ti.dag_id,
+                TaskInstance.task_id == ti.task_id,
+                TaskInstance.run_id == ti.run_id,
+                TaskInstance.map_index == ti.map_index,
+            )
+        )
+
+
+class DaskDataprocClusterTrigger(DaskDataprocBaseTrigger):
+    """Wait until a cluster is in one of ``target_states``; ``DELETED`` means it no longer exists.
+
+    The event's status is ``success`` once the cluster reaches a target state, ``failed`` once it
+    reaches one of ``failure_states``, ``timeout`` at the deadline. ``resource`` is the cluster's
+    :class:`~airflow_dask_provider.hooks.resources.ClusterInfo` as a dict (None when deleted).
+
+    :param cluster_name: the cluster.
+    :param target_states: states to wait for, such as ``["RUNNING"]`` or ``["DELETED"]``.
+    :param failure_states: states that end the wait as a failure, such as ``["ERROR"]``.
+    :param delete_on_kill: delete the cluster if the task is killed (the task was creating it).
+    """
+
+    def __init__(
+        self,
+        *,
+        cluster_name: str,
+        target_states: Sequence[str],
+        failure_states: Sequence[str] = ("ERROR",),
+        delete_on_kill: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.cluster_name = cluster_name
+        self.target_states = list(target_states)
+        self.failure_states = list(failure_states)
+        self.delete_on_kill = delete_on_kill
+
+    def _own_kwargs(self) -> dict[str, Any]:
+        return {
+            "cluster_name": self.cluster_name,
+            "target_states": self.target_states,
+            "failure_states": self.failure_states,
+            "delete_on_kill": self.delete_on_kill,
+        }
+
+    @property
+    def _where(self) -> dict[str, str]:
+        return {"project_id": self.project_id, "region": self.region, "cluster_name": self.cluster_name}
+
+    async def wait(self) -> dict[str, Any]:
+        info: ClusterInfo | None = None
+        pauses = self.pauses()
+        while True:
+            info = await self.call(self.hook.get_cluster_info, **self._where)
+            state = info.state if info else DELETED
+            resource = info.as_dict() if info else None
+            if state in self.target_states:
+                return event("success", state=state, resource=resource, message=f"Cluster {self.cluster_name} is {state}")
+            if state in self.failure_states:
+                detail = f": {info.detail}" if info and info.detail else ""
+                return event("failed", state=state, resource=resource, message=f"Cluster {self.cluster_name} is {state}{detail}")
+            self.log.info("Cluster %s is %s; waiting for %s", self.cluster_name, state, " or ".join(self.target_states))
+            if await anext(pauses, None) is None:
+                return event(
+                    "timeout",
+                    state=state,
+                    resource=resource,
+                    message=f"Cluster {self.cluster_name} was still {state} at the deadline; "
+                    f"waited for {' or '.join(self.target_states)}",
+                )
+
+    async def clean_up(self) -> None:
+        if self.delete_on_kill:
+            self.log.warning("The task was killed while creating cluster %s; deleting it", self.cluster_name)
+            await self.call(self.hook.delete_dask_cluster, **self._where)
+
+
+class DaskDataprocJobTrigger(DaskDataprocBaseTrigger):
+    """Wait until a job ends, copying its driver output and the Dask progress into the task log.
+
+    The event's status is ``success`` for DONE, ``failed`` for ERROR or CANCELLED, ``timeout`` at
+    the deadline (the job is left running: the operator decides). ``resource`` is the job's
+    :class:`~airflow_dask_provider.hooks.resources.JobInfo` as a dict; ``output_offset`` says how
+    much driver output the log has got.
+
+    :param job_id: the job.
+    :param driver_output_uri: where the driver's output is written; nothing is copied when empty.
+    :param dashboard_url: the cluster's Dask dashboard, for progress lines; none when empty.
+    :param output_offset: bytes of driver output already in the task log.
+    :param progress_interval: seconds between progress lines; 0 turns them off.
+    :param cancel_on_kill: cancel the job if the task is killed (the task submitted it).
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        driver_output_uri: str = "",
+        dashboard_url: str | None = None,
+        output_offset: int = 0,
+        progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
+        cancel_on_kill: bool = True,
+        poll_maximum: float = defaults.JOB_POLL_MAXIMUM_SECONDS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poll_maximum=poll_maximum, **kwargs)
+        self.job_id = job_id
+        self.driver_output_uri = driver_output_uri
+        self.dashboard_url = dashboard_url
+        self.output_offset = int(output_offset)
+        self.progress_interval = float(progress_interval)
+        self.cancel_on_kill = cancel_on_kill
+
+    def _own_kwargs(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "driver_output_uri": self.driver_output_uri,
+            "dashboard_url": self.dashboard_url,
+            "output_offset": self.output_offset,
+            "progress_interval": self.progress_interval,
+            "cancel_on_kill": self.cancel_on_kill,
+        }
+
+    @cached_property
+    def follower(self) -> JobLogFollower:
+        """Copies the driver output and progress into this trigger's log, which is the task's log."""
+        from airflow_dask_provider.monitoring import JobLogFollower
+
+        return JobLogFollower(
+            self.hook,
+            driver_output_uri=self.driver_output_uri,
+            dashboard_url=self.dashboard_url,
+            log=self.log,
+            offset=self.output_offset,
+            progress_interval=self.progress_interval,
+        )
+
+    async def wait(self) -> dict[str, Any]:
+        where = {"project_id": self.project_id, "region": self.region, "job_id": self.job_id}
+        pauses = self.pauses()
+        while True:
+            info: JobInfo | None = await self.call(self.hook.get_job_info, **where)
+            if info is None:
+                return event("failed", state=DELETED, message=f"Job {self.job_id} does not exist (deleted?)")
+            if not self.follower.driver_output_uri and info.driver_output_uri:
+                self.follower.driver_output_uri = info.driver_output_uri
+            if info.done:
+                await self.call(self.follower.finish)
+                status = "success" if info.state == "DONE" else "failed"
+                return self._event(status, info, f"Job {self.job_id} is {info.state}")
+            await self.call(self.follower.follow)
+            if await anext(pauses, None) is None:
+                return self._event("timeout", info, f"Job {self.job_id} was still {info.state} at the deadline")
+
+    def _event(self, status: str, info: JobInfo, message: str) -> dict[str, Any]:
+        detail = f": {info.detail}" if status == "failed" and info.detail else ""
+        return event(
+            status,
+            state=info.state,
+            message=message + detail,
+            resource=dataclasses.asdict(info),
+            output_offset=self.follower.offset,
+        )
+
+    async def clean_up(self) -> None:
+        if self.cancel_on_kill:
+            self.log.warning("The task was killed; cancelling Dask job %s", self.job_id)
+            await self.call(
+                self.hook.cancel_dask_job, project_id=self.project_id, region=self.region, job_id=self.job_id
+            )
