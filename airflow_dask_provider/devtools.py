@@ -14,10 +14,19 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 _DASHBOARD_LINE = re.compile(r"Dask dashboard: (\S+)")
+#: A log line's timestamp: Airflow 3 prints ``2026-01-02T03:04:05.123456Z [info ] ...``,
+#: Airflow 2 ``[2026-01-02T03:04:05.123+0000] {file.py:1} INFO - ...``.
+_LOG_LINE = re.compile(
+    r"^\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d))\]?\s+"
+    r"(?:\[\w+\s*\]|\{[^}]*\}\s+\w+\s+-)\s(.*)$"
+)
+#: What Airflow 3's console adds after a message: the logger's name and key=value pairs.
+_LOG_TAIL = re.compile(r"\s+\[[\w.]+\](?:\s+\w+=\S+)*$")
 
 
 def airflow_environment(
@@ -120,6 +129,23 @@ class DagTestRun:
         """The Dask dashboard URLs the tasks logged."""
         return list(dict.fromkeys(_DASHBOARD_LINE.findall(self.output)))
 
+    def log_records(self) -> list[tuple[datetime, str]]:
+        """Every timestamped log line of the run as (when it was logged, message), in order.
+
+        Airflow 2 prints some lines twice (its console and the task handler); they are kept once.
+        """
+        records: list[tuple[datetime, str]] = []
+        seen: set[tuple[datetime, str]] = set()
+        for line in self.output.splitlines():
+            match = _LOG_LINE.match(line)
+            if match:
+                message = _LOG_TAIL.sub("", match[2]).rstrip()
+                record = (datetime.fromisoformat(match[1].replace("Z", "+00:00")), message)
+                if record not in seen:
+                    seen.add(record)
+                    records.append(record)
+        return records
+
     def job_summaries(self) -> list[dict[str, Any]]:
         """The JSON summary lines that jobs printed, as the submit task logged them."""
         decoder = json.JSONDecoder()
@@ -136,6 +162,15 @@ class DagTestRun:
         return summaries
 
 
+def newest_run_id(dag_id: str, *, env: Mapping[str, str]) -> str | None:
+    """Return the run id of the DAG's newest run, or None before its first run."""
+    with closing(sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db")) as connection:
+        row = connection.execute(
+            "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
+        ).fetchone()
+    return row[0] if row else None
+
+
 def xcom_value(dag_id: str, task_id: str, key: str, *, env: Mapping[str, str]) -> Any:
     """Return an XCom value of the DAG's newest run (None if absent)."""
     rows = _newest_run_rows(env, "SELECT value FROM xcom", dag_id, "task_id", task_id, "key", key)
@@ -143,3 +178,52 @@ def xcom_value(dag_id: str, task_id: str, key: str, *, env: Mapping[str, str]) -
         return None
     value = rows[0][0]
     return json.loads(value.decode() if isinstance(value, bytes) else value)
+
+
+_EXTRA_LINK_CODE = """
+import json, sys
+from sqlalchemy import select
+from airflow.models.dagrun import DagRun
+from airflow.models.taskinstance import TaskInstance
+from airflow.utils.session import create_session
+
+dag_id, task_id, link_name = sys.argv[1:4]
+with create_session() as session:
+    run_id = session.scalars(
+        select(DagRun.run_id).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc())
+    ).first()
+    ti = session.scalars(
+        select(TaskInstance).where(
+            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id
+        )
+    ).one()
+    try:  # Airflow 3: the API server's way, from the serialized DAG
+        from airflow.models.serialized_dag import SerializedDagModel
+
+        dag = SerializedDagModel.get_dag(dag_id, session=session)
+    except Exception:
+        dag = None
+    if dag is None:  # Airflow 2's dags test does not serialize the DAG: parse it, as its webserver can
+        from airflow.models.dagbag import DagBag
+
+        dag = DagBag(include_examples=False).get_dag(dag_id)
+    print(json.dumps(dag.get_task(task_id).get_extra_links(ti, link_name) or None))
+"""
+
+
+def extra_link(dag_id: str, task_id: str, link_name: str, *, env: Mapping[str, str]) -> str | None:
+    """Return an extra link of a task of the DAG's newest run, computed by Airflow's links machinery.
+
+    This is what the UI shows behind the link's button: the operator's registered link asked for the
+    URL of that task instance. Works while the task runs and after it has ended.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", _EXTRA_LINK_CODE, dag_id, task_id, link_name],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode:
+        raise RuntimeError(f"Reading the {link_name!r} link failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
