@@ -1,0 +1,51 @@
+"""The sensors with real Airflow: one waits for a cluster, one for a job started outside the provider.
+
+``start_job`` submits a job through the hook and returns at once, as another system would;
+``wait_for_job`` (deferred) follows it to the end, copying its output into its log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import datetime
+
+from airflow.providers.common.compat.sdk import DAG, task
+
+from airflow_dask_provider.bundled import job_script
+from airflow_dask_provider.operators import DaskDataprocCreateClusterOperator, DaskDataprocDeleteClusterOperator
+from airflow_dask_provider.sensors.dataproc import DaskDataprocClusterSensor, DaskDataprocJobSensor
+
+WHERE = {"project_id": os.environ.get("GCP_PROJECT_ID", "local-project"), "region": "europe-west1"}
+CLUSTER = "dask-sensors"
+
+with DAG(dag_id="dask_sensors_on_emulator", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    create = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, deferrable=False, **WHERE)
+    running = DaskDataprocClusterSensor(
+        task_id="cluster_running", cluster_name=CLUSTER, deferrable=True, timeout=600, **WHERE
+    )
+
+    @task
+    def start_job(ti=None) -> str:
+        from airflow_dask_provider.hooks import DaskDataprocHook
+
+        hook = DaskDataprocHook()
+        bucket = hook.get_cluster_info(**WHERE, cluster_name=CLUSTER).config_bucket
+        main = hook.stage_file(local_path=job_script("csv_to_parquet.py"), bucket=bucket)
+        job = hook.submit_dask_job(
+            **WHERE,
+            cluster_name=CLUSTER,
+            job_id="external-" + hashlib.sha256(ti.run_id.encode()).hexdigest()[:12],
+            main_python_file_uri=main,
+            args=["--sample-rows=200000", f"--output=gs://{bucket}/sensors/parquet"],
+        )
+        return job.job_id
+
+    job_id = start_job()
+    wait = DaskDataprocJobSensor(
+        task_id="wait_for_job", job_id=job_id, deferrable=True, progress_interval=1, timeout=600, **WHERE
+    )
+    delete = DaskDataprocDeleteClusterOperator(task_id="delete", cluster_name=CLUSTER, deferrable=True, **WHERE)
+
+    create >> running >> job_id
+    wait >> delete.as_teardown(setups=create)
