@@ -76,8 +76,7 @@ def test_every_subpackage_is_listed_for_the_wheel():
     config.read(repo / "setup.cfg")
     listed = set(config["options"]["packages"].split())
     source = repo / "airflow_dask_provider"
-    on_disk = {
-        ".".join(init.parent.relative_to(repo).parts) for init in source.rglob("__init__.py")
-    } | {"airflow_dask_provider.jobs"}
+    mapped = {line.split("=")[0].strip() for line in config["options"]["package_dir"].strip().splitlines()}
+    on_disk = {".".join(init.parent.relative_to(repo).parts) for init in source.rglob("__init__.py")} | mapped
 
     assert listed == on_disk

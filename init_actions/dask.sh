@@ -1,0 +1,629 @@
+#!/usr/bin/env bash
+# Dataproc initialization action of airflow-dask-provider: makes every node a tuned Dask node.
+#
+# Reads its settings from the node's metadata (keys and defaults: README.md beside this script),
+# installs Dask into an isolated environment under /opt/dask, writes /etc/dask/config.yaml, and
+# in the standalone runtime runs `dask scheduler` on the master and `dask worker` on the workers as
+# systemd units, with the dashboard routed through Component Gateway. Running it again with the
+# same metadata changes no file and restarts nothing.
+#
+# The script is self-contained because Dataproc downloads each initialization action on its own.
+# For tests, INIT_ACTION_ROOT prefixes every path it reads or writes, INIT_ACTION_METADATA_READER
+# replaces Dataproc's metadata reader and INIT_ACTION_CONDA_HOME the image's conda installation;
+# every other system command is called by name.
+
+set -Eeuo pipefail
+# A command that fails inside $(...) fails the substitution too.
+shopt -s inherit_errexit
+
+readonly ROOT="${INIT_ACTION_ROOT:-}"
+readonly METADATA_READER="${INIT_ACTION_METADATA_READER:-/usr/share/google/get_metadata_value}"
+readonly CONDA_HOME="${INIT_ACTION_CONDA_HOME:-/opt/conda/default}"
+readonly LOG_TAG="dask.sh"
+readonly RETRY_ATTEMPTS=5
+
+# The Dask release the provider is tested with (constraints/airflow-3.txt), and the versions of the
+# packages Dask compares across client, scheduler and workers, pinned for Python 3.11 (the Python
+# of those constraints and of Dataproc 2.2 images) when the default Dask release is installed.
+readonly TESTED_DASK_VERSION="2026.8.0"
+readonly TESTED_PYTHON="3.11"
+readonly -a TESTED_PINS=(
+  "bokeh==3.9.2"
+  "cloudpickle==3.1.2"
+  "fsspec==2026.9.0"
+  "gcsfs==2026.10.1"
+  "msgpack==1.2.4"
+  "numpy==2.4.6"
+  "pandas==3.1.1"
+  "prometheus-client==0.26.0"
+  "pyarrow==26.0.1"
+  "toolz==1.2.0"
+  "tornado==6.6.1"
+)
+
+# dask-yarn 0.9 (its last release, 2021) breaks with distributed 2022.2 and newer (dask/dask-yarn
+# issues 155 and 161), and that distributed supports Python up to 3.9: the yarn runtime gets its own
+# Python 3.9 environment locked to the releases current when distributed 2022.1.1 was, which
+# installs from wheels and runs scheduler, workers and skein's gRPC client together.
+readonly YARN_PYTHON="3.9"
+readonly YARN_DASK_VERSION="2022.1.1"
+readonly -a YARN_LOCK=(
+  aiohttp==3.8.1 aiosignal==1.2.0 async-timeout==4.0.2 attrs==21.4.0 bokeh==2.4.2
+  cachetools==5.0.0 certifi==2021.10.8 cffi==1.15.0 charset-normalizer==2.0.11 click==8.0.3
+  cloudpickle==2.0.0 cryptography==36.0.1 dask==2022.1.1 dask-yarn==0.9 decorator==5.1.1
+  distributed==2022.1.1 frozenlist==1.3.0 fsspec==2022.1.0 gcsfs==2022.1.0 google-api-core==2.5.0
+  google-auth==2.6.0 google-auth-oauthlib==0.4.6 google-cloud-core==2.2.2
+  google-cloud-storage==2.1.0 google-crc32c==1.3.0 google-resumable-media==2.2.1
+  googleapis-common-protos==1.54.0 grpcio==1.43.0 heapdict==1.0.1 idna==3.3 jinja2==3.0.3
+  locket==0.2.1 markupsafe==2.0.1 msgpack==1.0.3 multidict==6.0.2 numpy==1.22.2 oauthlib==3.2.0
+  packaging==21.3 pandas==1.4.0 partd==1.2.0 pillow==9.0.1 prometheus-client==0.13.1
+  protobuf==3.19.4 psutil==5.9.0 pyarrow==7.0.0 pyasn1==0.4.8 pyasn1-modules==0.2.8
+  pycparser==2.21 pyparsing==3.0.7 python-dateutil==2.8.2 pytz==2021.3 pyyaml==6.0
+  requests==2.27.1 requests-oauthlib==1.3.1 rsa==4.8 setuptools==60.8.2 six==1.16.0 skein==0.8.1
+  sortedcontainers==2.4.0 tblib==1.7.0 toolz==0.11.2 tornado==6.1 typing-extensions==4.0.1
+  urllib3==1.26.8 yarl==1.7.2 zict==2.0.0
+)
+
+# Where things go on the node.
+readonly DASK_HOME="/opt/dask"
+readonly STANDALONE_ENV="${DASK_HOME}/venv"
+readonly YARN_ENV="${DASK_HOME}/yarn-env"
+readonly DASK_CONFIG_FILE="/etc/dask/config.yaml"
+readonly UNIT_DIR="/etc/systemd/system"
+readonly SCHEDULER_SERVICE="dask-scheduler"
+readonly WORKER_SERVICE="dask-worker"
+readonly BOOT_DISK_DIRECTORY="/var/lib/dask"
+readonly DASHBOARD_PREFIX="/gateway/default/dask"
+readonly KNOX_HOME="/usr/lib/knox"
+readonly KNOX_TOPOLOGY="/etc/knox/conf/topologies/default.xml"
+readonly KNOX_SERVICE_VERSION="1.0.0"
+readonly KNOX_MARKER="<!-- airflow-dask-provider dask.sh -->"
+
+# How many files this run wrote: write_file counts each file it changes.
+CHANGES=0
+
+log() {
+  printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${LOG_TAG}" "$*"
+}
+
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+# Print metadata attribute NAME of this node, or DEFAULT when it is unset or empty. Never logs it.
+get_metadata_attribute() {
+  local -r name="$1" default="${2-}"
+  local value
+  if value="$("${METADATA_READER}" "attributes/${name}" 2>/dev/null)" && [[ -n "${value}" ]]; then
+    printf '%s' "${value}"
+  else
+    printf '%s' "${default}"
+  fi
+}
+
+# Run "$@" until it succeeds, at most RETRY_ATTEMPTS times, waiting 2, 4, 8, ... (at most 60) seconds
+# in between. Logs only the command's name: its arguments may hold metadata values.
+retry() {
+  local attempt=1 delay=2
+  until "$@"; do
+    if ((attempt >= RETRY_ATTEMPTS)); then
+      log "${1##*/} failed ${attempt} times; giving up"
+      return 1
+    fi
+    log "${1##*/} failed (attempt ${attempt} of ${RETRY_ATTEMPTS}); retrying in ${delay}s"
+    sleep "${delay}"
+    attempt=$((attempt + 1))
+    delay=$((delay * 2 > 60 ? 60 : delay * 2))
+  done
+}
+
+# Write CONTENT and a newline to PATH (under the root) with MODE, unless the file already holds it.
+write_file() {
+  local -r path="${ROOT}$1" mode="$2" content="$3"
+  local tmp
+  if [[ -f "${path}" ]] && printf '%s\n' "${content}" | cmp -s - "${path}"; then
+    chmod "${mode}" "${path}"
+    return 0
+  fi
+  mkdir -p "$(dirname "${path}")"
+  tmp="$(mktemp "${path}.XXXXXX")"
+  printf '%s\n' "${content}" >"${tmp}"
+  chmod "${mode}" "${tmp}"
+  mv -f "${tmp}" "${path}"
+  CHANGES=$((CHANGES + 1))
+}
+
+# Fail unless VALUE of metadata key NAME matches the extended regular expression PATTERN.
+require_match() {
+  local -r name="$1" value="$2" pattern="$3" allowed="$4"
+  if [[ ! "${value}" =~ ${pattern} ]]; then
+    die "Invalid ${name}='${value}': ${allowed}"
+  fi
+}
+
+require_port() {
+  require_match "$1" "$2" '^[0-9]{1,5}$' "must be a port from 1 to 65535"
+  if (($2 < 1 || $2 > 65535)); then
+    die "Invalid $1='$2': must be a port from 1 to 65535"
+  fi
+}
+
+# Succeed when the decimal A is at most the decimal B.
+decimal_at_most() {
+  awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'
+}
+
+# Read the node's metadata and facts into the global settings of this run.
+read_settings() {
+  ROLE="$(get_metadata_attribute dataproc-role)"
+  case "${ROLE}" in
+    Master | Worker) ;;
+    "") die "Metadata dataproc-role is not set: this script runs on Dataproc nodes only" ;;
+    *) die "Unsupported dataproc-role '${ROLE}': expected Master or Worker" ;;
+  esac
+
+  RUNTIME="$(get_metadata_attribute dask-runtime standalone)"
+  case "${RUNTIME}" in
+    standalone | yarn) ;;
+    *) die "Unsupported dask-runtime '${RUNTIME}': allowed values are standalone and yarn" ;;
+  esac
+
+  HOSTNAME_SHORT="$(hostname -s)"
+  MASTER="$(get_metadata_attribute dataproc-master)"
+  if [[ -z "${MASTER}" ]]; then
+    [[ "${ROLE}" == Master ]] || die "Metadata dataproc-master is not set: workers cannot find the scheduler"
+    MASTER="${HOSTNAME_SHORT}"
+  fi
+  WORKER_COUNT="$(get_metadata_attribute dataproc-worker-count 2)"
+  require_match dataproc-worker-count "${WORKER_COUNT}" '^[0-9]+$' "must be a whole number"
+
+  DASK_VERSION="$(get_metadata_attribute dask-version "${TESTED_DASK_VERSION}")"
+  DISTRIBUTED_VERSION="$(get_metadata_attribute distributed-version "${DASK_VERSION}")"
+  require_match dask-version "${DASK_VERSION}" '^[0-9][0-9A-Za-z.+-]*$' "must be a release such as ${TESTED_DASK_VERSION}"
+  require_match distributed-version "${DISTRIBUTED_VERSION}" '^[0-9][0-9A-Za-z.+-]*$' "must be a release such as ${TESTED_DASK_VERSION}"
+  read -r -a EXTRA_PACKAGES <<<"$(get_metadata_attribute dask-pip-packages)"
+  local package
+  for package in "${EXTRA_PACKAGES[@]}"; do
+    [[ "${package}" != -* ]] || die "Invalid dask-pip-packages: holds an option; list requirement specifiers only"
+  done
+  PIP_CONSTRAINTS="$(get_metadata_attribute dask-pip-constraints)"
+  if [[ -n "${PIP_CONSTRAINTS}" && ! "${PIP_CONSTRAINTS}" =~ ^(gs|https)://[^[:space:]]+$ ]]; then
+    die "Invalid dask-pip-constraints: must be a gs:// or https:// URL"
+  fi
+
+  SCHEDULER_PORT="$(get_metadata_attribute dask-scheduler-port 8786)"
+  DASHBOARD_PORT="$(get_metadata_attribute dask-dashboard-port 8787)"
+  WORKER_DASHBOARD_PORT="$(get_metadata_attribute dask-worker-dashboard-port 8788)"
+  require_port dask-scheduler-port "${SCHEDULER_PORT}"
+  require_port dask-dashboard-port "${DASHBOARD_PORT}"
+  require_port dask-worker-dashboard-port "${WORKER_DASHBOARD_PORT}"
+
+  read_memory_thresholds
+  read_worker_resources
+
+  IDLE_TIMEOUT="$(get_metadata_attribute dask-idle-timeout)"
+  if [[ -n "${IDLE_TIMEOUT}" ]]; then
+    require_match dask-idle-timeout "${IDLE_TIMEOUT}" '^[0-9]+(\.[0-9]+)?[ ]?[a-z]*$' "must be a duration such as 2h or 90 minutes"
+  fi
+
+  WORKER_ON_MASTER="$(get_metadata_attribute dask-worker-on-master false)"
+  require_match dask-worker-on-master "${WORKER_ON_MASTER}" '^(true|false)$' "must be true or false"
+  YARN_WORKER_COUNT="$(get_metadata_attribute dask-yarn-worker-count "$((WORKER_COUNT > 0 ? WORKER_COUNT : 1))")"
+  YARN_WORKER_VCORES="$(get_metadata_attribute dask-yarn-worker-vcores 1)"
+  YARN_WORKER_MEMORY="$(get_metadata_attribute dask-yarn-worker-memory 4GiB)"
+  require_match dask-yarn-worker-count "${YARN_WORKER_COUNT}" '^[0-9]+$' "must be a whole number"
+  require_match dask-yarn-worker-vcores "${YARN_WORKER_VCORES}" '^[1-9][0-9]*$' "must be a whole number from 1"
+  require_match dask-yarn-worker-memory "${YARN_WORKER_MEMORY}" '^[0-9]+(\.[0-9]+)?[KMGT]i?B$' "must be a size such as 4GiB"
+}
+
+# Memory thresholds of every worker, as fractions of its memory limit (or false to turn one off).
+read_memory_thresholds() {
+  MEMORY_TARGET="$(get_metadata_attribute dask-memory-target 0.85)"
+  MEMORY_SPILL="$(get_metadata_attribute dask-memory-spill 0.90)"
+  MEMORY_PAUSE="$(get_metadata_attribute dask-memory-pause 0.95)"
+  MEMORY_TERMINATE="$(get_metadata_attribute dask-memory-terminate 0.98)"
+  local -r fraction='^(0\.[0-9]*[1-9][0-9]*|1(\.0*)?|false)$'
+  local name value previous_name="" previous=""
+  for name in target spill pause terminate; do
+    case "${name}" in
+      target) value="${MEMORY_TARGET}" ;;
+      spill) value="${MEMORY_SPILL}" ;;
+      pause) value="${MEMORY_PAUSE}" ;;
+      terminate) value="${MEMORY_TERMINATE}" ;;
+    esac
+    require_match "dask-memory-${name}" "${value}" "${fraction}" "must be a fraction above 0 and at most 1, or false"
+    [[ "${value}" != false ]] || continue
+    if [[ -n "${previous}" ]] && ! decimal_at_most "${previous}" "${value}"; then
+      die "Invalid dask-memory-${name}='${value}': must be at least dask-memory-${previous_name}='${previous}'"
+    fi
+    previous="${value}"
+    previous_name="${name}"
+  done
+}
+
+# Threads and memory limit of a Dask worker on this node, and where it spills.
+read_worker_resources() {
+  local vcpus total_mib reserved_cpus reserve_mib
+  vcpus="$(nproc)"
+  total_mib="$(awk '/^MemTotal:/ { print int($2 / 1024) }' "${ROOT}/proc/meminfo")"
+  [[ -n "${total_mib}" ]] || die "Cannot read MemTotal from /proc/meminfo"
+
+  reserved_cpus="$(get_metadata_attribute dask-reserved-cpus 1)"
+  require_match dask-reserved-cpus "${reserved_cpus}" '^[0-9]+$' "must be a whole number"
+  WORKER_NTHREADS="$(get_metadata_attribute dask-worker-nthreads "$((vcpus - reserved_cpus > 1 ? vcpus - reserved_cpus : 1))")"
+  require_match dask-worker-nthreads "${WORKER_NTHREADS}" '^[1-9][0-9]*$' "must be a whole number from 1"
+
+  reserve_mib="$(get_metadata_attribute dask-memory-reserve-mib 2048)"
+  require_match dask-memory-reserve-mib "${reserve_mib}" '^[0-9]+$' "must be a whole number of MiB"
+  # Never less than half the node's memory, so a small node still gets a usable worker.
+  local limit_mib=$((total_mib - reserve_mib))
+  ((limit_mib >= total_mib / 2)) || limit_mib=$((total_mib / 2))
+  WORKER_MEMORY_LIMIT="$(get_metadata_attribute dask-worker-memory-limit "${limit_mib}MiB")"
+  require_match dask-worker-memory-limit "${WORKER_MEMORY_LIMIT}" '^[0-9]+(\.[0-9]+)?[KMGT]i?B$' "must be a size such as 14GiB"
+
+  local ssd_directory
+  ssd_directory="$(local_ssd_directory)"
+  LOCAL_DIRECTORY="$(get_metadata_attribute dask-local-directory "${ssd_directory}")"
+  require_match dask-local-directory "${LOCAL_DIRECTORY}" '^/[A-Za-z0-9._/-]+$' "must be an absolute path"
+}
+
+# Print the Dask directory on the node's first local SSD (Dataproc mounts them at /mnt/1, /mnt/2,
+# ...), or on the boot disk when the node has none.
+local_ssd_directory() {
+  local mount_point
+  mount_point="$(awk '$2 ~ /^\/mnt\/[0-9]+$/ { n = substr($2, 6) + 0; if (best == "" || n < best) best = n }
+    END { if (best != "") print "/mnt/" best }' "${ROOT}/proc/mounts")"
+  if [[ -n "${mount_point}" ]]; then
+    printf '%s/dask' "${mount_point}"
+  else
+    printf '%s' "${BOOT_DISK_DIRECTORY}"
+  fi
+}
+
+is_primary_master() {
+  [[ "${ROLE}" == Master && "${HOSTNAME_SHORT}" == "${MASTER}" ]]
+}
+
+runs_worker() {
+  [[ "${ROLE}" == Worker ]] || { is_primary_master && [[ "${WORKER_COUNT}" == 0 || "${WORKER_ON_MASTER}" == true ]]; }
+}
+
+# Print the interpreter that makes the standalone environment: the image's conda Python.
+base_python() {
+  if [[ -x "${CONDA_HOME}/bin/python3" ]]; then
+    printf '%s' "${CONDA_HOME}/bin/python3"
+  else
+    printf 'python3'
+  fi
+}
+
+standalone_requirements() {
+  printf '%s\n' "dask[dataframe,diagnostics]==${DASK_VERSION}" "distributed==${DISTRIBUTED_VERSION}" \
+    prometheus-client gcsfs
+  if [[ "${DASK_VERSION}" == "${TESTED_DASK_VERSION}" && "${DISTRIBUTED_VERSION}" == "${TESTED_DASK_VERSION}" ]]; then
+    printf '%s; python_version == "'"${TESTED_PYTHON}"'"\n' "${TESTED_PINS[@]}"
+  fi
+}
+
+yarn_requirements() {
+  printf '%s\n' "dask[dataframe,diagnostics]==${YARN_DASK_VERSION}" "distributed==${YARN_DASK_VERSION}" \
+    dask-yarn prometheus-client gcsfs
+}
+
+# Install REQUIREMENTS (one a line) into the environment at ENV with pip, unless the same ones already
+# were: a stamp file holds what the last successful install was given.
+pip_install() {
+  local -r env="$1" requirements="$2"
+  local -r stamp="${ROOT}${env}/.airflow-dask-provider-requirements"
+  local -a args=(--disable-pip-version-check --no-input --quiet)
+  local constraints="" stamp_content
+  if [[ "${PIP_CONSTRAINTS}" == gs://* ]]; then
+    constraints="${ROOT}${DASK_HOME}/pip-constraints.txt"
+    retry gcloud storage cp --quiet "${PIP_CONSTRAINTS}" "${constraints}"
+    args+=(--constraint "${constraints}")
+  elif [[ -n "${PIP_CONSTRAINTS}" ]]; then
+    args+=(--constraint "${PIP_CONSTRAINTS}")
+  fi
+  if [[ "${env}" == "${YARN_ENV}" ]]; then
+    args+=(--constraint "${ROOT}${YARN_ENV}/lock.txt")
+  fi
+  stamp_content="$(printf '%s\n' "${requirements}" "${EXTRA_PACKAGES[@]}" "${PIP_CONSTRAINTS}"
+    if [[ -n "${constraints}" ]]; then sha256sum <"${constraints}"; fi)"
+  if [[ -f "${stamp}" ]] && printf '%s\n' "${stamp_content}" | cmp -s - "${stamp}"; then
+    log "Dask environment ${env} is up to date"
+    return 0
+  fi
+  local -a packages
+  mapfile -t packages <<<"${requirements}"
+  log "Installing Dask into ${env}"
+  retry "${ROOT}${env}/bin/python" -m pip install "${args[@]}" "${packages[@]}" "${EXTRA_PACKAGES[@]}"
+  write_file "${env}/.airflow-dask-provider-requirements" 0600 "${stamp_content}"
+}
+
+# Make the Python environment of the runtime and point /opt/dask/bin/python at it.
+install_environment() {
+  local env requirements
+  if [[ "${RUNTIME}" == standalone ]]; then
+    env="${STANDALONE_ENV}"
+    if [[ ! -x "${ROOT}${env}/bin/python" ]]; then
+      log "Creating the Python environment ${env}"
+      "$(base_python)" -m venv "${ROOT}${env}"
+    fi
+    requirements="$(standalone_requirements)"
+  else
+    env="${YARN_ENV}"
+    if [[ "$(get_metadata_attribute dask-version)" != "" ]]; then
+      log "dask-version does not apply to the yarn runtime, which runs Dask ${YARN_DASK_VERSION}"
+    fi
+    [[ -x "${CONDA_HOME}/bin/conda" ]] || die "The yarn runtime needs conda at ${CONDA_HOME}/bin/conda"
+    if [[ ! -x "${ROOT}${env}/bin/python" ]]; then
+      log "Creating the Python ${YARN_PYTHON} environment ${env}"
+      retry "${CONDA_HOME}/bin/conda" create --yes --quiet --prefix "${ROOT}${env}" \
+        --override-channels --channel conda-forge "python=${YARN_PYTHON}" pip
+    fi
+    write_file "${env}/lock.txt" 0644 "$(printf '%s\n' "${YARN_LOCK[@]}")"
+    requirements="$(yarn_requirements)"
+  fi
+  pip_install "${env}" "${requirements}"
+  mkdir -p "${ROOT}${DASK_HOME}/bin"
+  if [[ "$(readlink "${ROOT}${DASK_HOME}/bin/python" || true)" != "${env}/bin/python" ]]; then
+    ln -sfn "${env}/bin/python" "${ROOT}${DASK_HOME}/bin/python"
+    CHANGES=$((CHANGES + 1))
+  fi
+}
+
+dask_config() {
+  local idle_timeout=null
+  [[ -z "${IDLE_TIMEOUT}" ]] || idle_timeout="\"${IDLE_TIMEOUT}\""
+  cat <<EOF
+# Dask settings of this node, written by the dask.sh initialization action of airflow-dask-provider.
+# Every Dask process on the node reads /etc/dask. Change the node's metadata and rerun the action
+# rather than editing this file.
+temporary-directory: ${LOCAL_DIRECTORY}
+distributed:
+  worker:
+    memory:
+      target: ${MEMORY_TARGET}
+      spill: ${MEMORY_SPILL}
+      pause: ${MEMORY_PAUSE}
+      terminate: ${MEMORY_TERMINATE}
+  scheduler:
+    idle-timeout: ${idle_timeout}
+EOF
+  if [[ "${RUNTIME}" == standalone ]]; then
+    cat <<EOF
+  dashboard:
+    link: "{scheme}://{host}:{port}${DASHBOARD_PREFIX}/status"
+EOF
+  else
+    cat <<EOF
+yarn:
+  environment: python://${YARN_ENV}/bin/python
+  worker:
+    count: ${YARN_WORKER_COUNT}
+    vcores: ${YARN_WORKER_VCORES}
+    memory: ${YARN_WORKER_MEMORY}
+EOF
+  fi
+}
+
+scheduler_unit() {
+  cat <<EOF
+# Written by the dask.sh initialization action of airflow-dask-provider.
+[Unit]
+Description=Dask scheduler (dashboard and Prometheus metrics under ${DASHBOARD_PREFIX} on port ${DASHBOARD_PORT})
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=simple
+ExecStart=${STANDALONE_ENV}/bin/dask scheduler --port ${SCHEDULER_PORT} --dashboard-address :${DASHBOARD_PORT} --dashboard-prefix ${DASHBOARD_PREFIX}
+Restart=on-failure
+RestartSec=5
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+EOF
+}
+
+worker_unit() {
+  local after="network-online.target"
+  [[ "${ROLE}" != Master ]] || after="network-online.target ${SCHEDULER_SERVICE}.service"
+  cat <<EOF
+# Written by the dask.sh initialization action of airflow-dask-provider.
+[Unit]
+Description=Dask worker of the scheduler on ${MASTER}
+Wants=network-online.target
+After=${after}
+
+[Service]
+Type=simple
+ExecStart=${STANDALONE_ENV}/bin/dask worker tcp://${MASTER}:${SCHEDULER_PORT} --name ${HOSTNAME_SHORT} --nthreads ${WORKER_NTHREADS} --memory-limit ${WORKER_MEMORY_LIMIT} --local-directory ${LOCAL_DIRECTORY} --dashboard-address :${WORKER_DASHBOARD_PORT}
+# A worker whose scheduler stops exits with status 0: come back and join the restarted scheduler.
+Restart=always
+RestartSec=5
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+EOF
+}
+
+# Enable SERVICE and have it run: restarted when RESTART is 1, else only started if stopped.
+run_service() {
+  local -r service="$1" restart="$2"
+  systemctl enable "${service}.service"
+  if [[ "${restart}" == 1 ]]; then
+    systemctl restart "${service}.service"
+  else
+    systemctl start "${service}.service"
+  fi
+}
+
+# Remove SERVICE's unit if an earlier run of this script installed it.
+remove_service() {
+  local -r unit="${ROOT}${UNIT_DIR}/$1.service"
+  [[ -f "${unit}" ]] || return 0
+  log "Removing ${1}, which this node no longer runs"
+  systemctl disable --now "$1.service"
+  rm -f "${unit}"
+  systemctl daemon-reload
+}
+
+install_services() {
+  local -r before_units="${CHANGES}" environment_changed="$1"
+  if is_primary_master; then
+    write_file "${UNIT_DIR}/${SCHEDULER_SERVICE}.service" 0644 "$(scheduler_unit)"
+  else
+    remove_service "${SCHEDULER_SERVICE}"
+  fi
+  if runs_worker; then
+    write_file "${UNIT_DIR}/${WORKER_SERVICE}.service" 0644 "$(worker_unit)"
+  else
+    remove_service "${WORKER_SERVICE}"
+  fi
+  local restart=0
+  if ((CHANGES > before_units)); then
+    systemctl daemon-reload
+    restart=1
+  fi
+  [[ "${environment_changed}" == 0 ]] || restart=1
+  if is_primary_master; then
+    log "Running the Dask scheduler on port ${SCHEDULER_PORT}, dashboard on ${DASHBOARD_PORT}"
+    run_service "${SCHEDULER_SERVICE}" "${restart}"
+  fi
+  if runs_worker; then
+    log "Running a Dask worker: ${WORKER_NTHREADS} threads, memory limit ${WORKER_MEMORY_LIMIT}, directory ${LOCAL_DIRECTORY}"
+    run_service "${WORKER_SERVICE}" "${restart}"
+  fi
+}
+
+knox_service() {
+  local -r role="$1" route="$2"
+  cat <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+${KNOX_MARKER}
+<service role="${role}" name="${role,,}" version="${KNOX_SERVICE_VERSION}">
+  <policies>
+    <policy role="webappsec"/>
+    <policy role="authentication" name="Anonymous"/>
+    <policy role="rewrite"/>
+    <policy role="authorization"/>
+  </policies>
+  <routes>
+${route}
+  </routes>
+  <dispatch classname="org.apache.knox.gateway.dispatch.PassAllHeadersNoChunkedPostDispatch"/>
+</service>
+EOF
+}
+
+knox_rewrite() {
+  local -r rules="$1"
+  cat <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+${KNOX_MARKER}
+<rules>
+${rules}
+</rules>
+EOF
+}
+
+# Knox routes and rewrite rules of the dashboard (DASK) and its websockets (DASKWS). The dashboard
+# serves every page under the gateway's path, so a request is forwarded with its path unchanged.
+knox_dask_routes() {
+  cat <<'EOF'
+    <route path="/dask"><rewrite apply="DASK/dask/inbound/root" to="request.url"/></route>
+    <route path="/dask/**"><rewrite apply="DASK/dask/inbound/path" to="request.url"/></route>
+    <route path="/dask/**?**"><rewrite apply="DASK/dask/inbound/query" to="request.url"/></route>
+EOF
+}
+
+knox_dask_rules() {
+  cat <<'EOF'
+  <rule dir="IN" name="DASK/dask/inbound/root" pattern="*://*:*/**/dask">
+    <rewrite template="{$serviceUrl[DASK]}/"/>
+  </rule>
+  <rule dir="IN" name="DASK/dask/inbound/path" pattern="*://*:*/**/dask/{**}">
+    <rewrite template="{$serviceUrl[DASK]}/{**}"/>
+  </rule>
+  <rule dir="IN" name="DASK/dask/inbound/query" pattern="*://*:*/**/dask/{**}?{**}">
+    <rewrite template="{$serviceUrl[DASK]}/{**}?{**}"/>
+  </rule>
+EOF
+}
+
+knox_daskws_routes() {
+  cat <<'EOF'
+    <route path="/dask/**/ws"><rewrite apply="DASKWS/daskws/inbound/ws" to="request.url"/></route>
+EOF
+}
+
+knox_daskws_rules() {
+  cat <<'EOF'
+  <rule dir="IN" name="DASKWS/daskws/inbound/ws" pattern="*://*:*/**/dask/{**}/ws">
+    <rewrite template="{$serviceUrl[DASKWS]}/{**}/ws"/>
+  </rule>
+EOF
+}
+
+# Print the Knox topology with the Dask services (and no earlier copy of them) before </topology>.
+knox_topology() {
+  local -r topology="$1"
+  local -r entries="  <service><role>DASK</role><version>${KNOX_SERVICE_VERSION}</version><url>http://${MASTER}:${DASHBOARD_PORT}${DASHBOARD_PREFIX}</url></service> ${KNOX_MARKER}
+  <service><role>DASKWS</role><version>${KNOX_SERVICE_VERSION}</version><url>ws://${MASTER}:${DASHBOARD_PORT}${DASHBOARD_PREFIX}</url></service> ${KNOX_MARKER}"
+  awk -v marker="${KNOX_MARKER}" -v entries="${entries}" '
+    index($0, marker) { next }
+    /<\/topology>/ && !done { print entries; done = 1 }
+    { print }' "${topology}"
+}
+
+# Route https://GATEWAY/gateway/default/dask/ to the dashboard through Component Gateway's Knox.
+configure_knox() {
+  if [[ ! -d "${ROOT}${KNOX_HOME}" || ! -f "${ROOT}${KNOX_TOPOLOGY}" ]]; then
+    log "No Knox on this node (Component Gateway off): the dashboard is not routed"
+    return 0
+  fi
+  grep -q '</topology>' "${ROOT}${KNOX_TOPOLOGY}" || die "${KNOX_TOPOLOGY} has no </topology>"
+  local -r before="${CHANGES}" services="${KNOX_HOME}/data/services"
+  local -r v="${KNOX_SERVICE_VERSION}"
+  write_file "${services}/dask/${v}/service.xml" 0644 "$(knox_service DASK "$(knox_dask_routes)")"
+  write_file "${services}/dask/${v}/rewrite.xml" 0644 "$(knox_rewrite "$(knox_dask_rules)")"
+  write_file "${services}/daskws/${v}/service.xml" 0644 "$(knox_service DASKWS "$(knox_daskws_routes)")"
+  write_file "${services}/daskws/${v}/rewrite.xml" 0644 "$(knox_rewrite "$(knox_daskws_rules)")"
+  local topology
+  topology="$(knox_topology "${ROOT}${KNOX_TOPOLOGY}")"
+  write_file "${KNOX_TOPOLOGY}" 0644 "${topology}"
+  if ((CHANGES > before)); then
+    # Knox reads service definitions when it deploys a topology: drop the old deployments.
+    local -r deployments="${ROOT}${KNOX_HOME}/data/deployments"
+    if [[ -d "${deployments}" ]]; then
+      find "${deployments}" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+    fi
+    systemctl try-restart knox.service
+    log "Dashboard routed through Component Gateway at ${DASHBOARD_PREFIX}/status"
+  fi
+}
+
+main() {
+  trap 'log "ERROR: failed at line ${LINENO}"' ERR
+  read_settings
+  log "Configuring a ${ROLE} node (${HOSTNAME_SHORT}) for the Dask ${RUNTIME} runtime"
+  local -r before="${CHANGES}"
+  install_environment
+  mkdir -p "${ROOT}${LOCAL_DIRECTORY}"
+  write_file "${DASK_CONFIG_FILE}" 0644 "$(dask_config)"
+  if [[ "${RUNTIME}" == standalone ]]; then
+    local changed=0
+    ((CHANGES == before)) || changed=1
+    install_services "${changed}"
+    [[ "${ROLE}" != Master ]] || configure_knox
+  fi
+  log "Dask ${RUNTIME} runtime ready on ${HOSTNAME_SHORT}"
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi
