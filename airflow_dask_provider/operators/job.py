@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -52,6 +53,9 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     :param job_timeout: seconds to wait for the job; the task's ``execution_timeout`` applies too.
         Either way, the job is cancelled when the time is up.
     :param progress_interval: seconds between the Dask progress lines in the task log; 0 for none.
+    :param check_versions: run the script through the provider's driver, which first checks that the
+        driver, the scheduler and the workers agree on Python, dask and distributed, and fails the job
+        with a table of the differences otherwise (default True).
 
     While the job runs, its driver output is copied into the task log as it is written, with a line
     of Dask progress (tasks done out of total, workers, memory) every ``progress_interval`` seconds,
@@ -86,6 +90,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         job_id: str | None = None,
         job_timeout: float | None = None,
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
+        check_versions: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -99,6 +104,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         self.job_id = job_id
         self.job_timeout = job_timeout
         self.progress_interval = progress_interval
+        self.check_versions = check_versions
         self._job: JobInfo | None = None
         self._validate(parse_time=True)
 
@@ -140,9 +146,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         job = self._submit(
             context,
             where,
-            main_python_file_uri=stage(self.main),
-            args=[str(arg) for arg in self.args],
-            python_file_uris=[stage(uri) for uri in self.py_files],
+            **self._entry_point(stage),
             file_uris=[stage(uri) for uri in self.files],
             properties=self.properties,
             labels={**self.labels, **provenance_labels(context)},
@@ -214,6 +218,25 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
             raise
         follower.finish()
         return job
+
+    def _entry_point(self, stage: Any) -> dict[str, Any]:
+        """Return the job's main file, arguments and Python files.
+
+        With ``check_versions`` the main file is the provider's driver (:mod:`airflow_dask_provider.driver`),
+        which checks that the driver, scheduler and workers agree on Python, dask and distributed, then
+        runs the user's script, shipped in ``python_file_uris``.
+        """
+        args = [str(arg) for arg in self.args]
+        python_files = [stage(uri) for uri in self.py_files]
+        if not self.check_versions:
+            return {"main_python_file_uri": stage(self.main), "args": args, "python_file_uris": python_files}
+        from airflow_dask_provider import driver
+
+        return {
+            "main_python_file_uri": stage(driver.__file__),
+            "args": [posixpath.basename(str(self.main)), *args],
+            "python_file_uris": [stage(self.main), *python_files],
+        }
 
     def _submit(self, context: Context, where: dict[str, str], **job: Any) -> JobInfo:
         """Submit the job, or attach to the one an earlier try submitted if it has not failed."""

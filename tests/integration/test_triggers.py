@@ -118,6 +118,8 @@ def test_deferred_job_streams_driver_lines_and_progress_while_it_runs(deferred_c
 
     assert result["state"] == "DONE"
     assert "[driver] starting" in log.lines and "[driver] sum 780" in log.lines
+    agree = [line for line in log.lines if line.startswith("[driver] [dask-driver] ")]
+    assert agree and "Driver, scheduler and 2 workers agree" in agree[0]  # the version check ran first
     assert log.lines.index("[driver] starting") < log.lines.index("[driver] sum 780")
     assert any(line.startswith("Dask progress: ") and "/40 tasks" in line for line in log.lines), log.lines
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
@@ -75,10 +77,27 @@ def test_local_main_relative_to_the_dag_folder_is_staged(hook, context, tmp_path
     hook.submit_dask_job.return_value = job("PENDING", submitted_now=True)
     hook.wait_for_dask_job.return_value = job("DONE")
 
-    submit(main="job.py").execute(context)
+    submit(main="job.py", check_versions=False).execute(context)
 
     hook.stage_file.assert_called_once_with(local_path=tmp_path / "job.py", bucket="staging")
     assert hook.submit_dask_job.call_args.kwargs["main_python_file_uri"] == "gs://staging/x/job.py"
+
+
+def test_with_the_version_check_the_provider_driver_runs_the_script(hook, context, tmp_path):
+    from airflow_dask_provider import driver
+
+    (tmp_path / "job.py").write_text("print('hi')\n")
+    hook.get_cluster_info.return_value = cluster()
+    hook.stage_file.side_effect = lambda local_path, bucket: f"gs://{bucket}/h/{local_path.name}"
+    hook.submit_dask_job.return_value = job("PENDING", submitted_now=True)
+    hook.wait_for_dask_job.return_value = job("DONE")
+
+    submit(main="job.py", args=["--rows", 5], py_files=["gs://lib/util.py"]).execute(context)
+
+    kwargs = hook.submit_dask_job.call_args.kwargs
+    assert kwargs["main_python_file_uri"] == f"gs://staging/h/{Path(driver.__file__).name}"
+    assert kwargs["args"] == ["job.py", "--rows", "5"]
+    assert kwargs["python_file_uris"] == ["gs://staging/h/job.py", "gs://lib/util.py"]
 
 
 def test_kill_cancels_the_running_job(hook):
