@@ -24,6 +24,8 @@ def get_provider_info() -> dict:
                 "python-modules": [
                     "airflow_dask_provider.operators.cluster",
                     "airflow_dask_provider.operators.job",
+                    "airflow_dask_provider.operators.scaling",
+                    "airflow_dask_provider.operators.autoscaling_policy",
                 ],
             }
         ],

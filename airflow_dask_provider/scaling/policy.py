@@ -1,0 +1,244 @@
+"""The Dask-aware scaling policy of secondary workers: decisions as data, no I/O.
+
+In the spirit of distributed's ``deploy/adaptive_core.py``: the scheduler's ``adaptive_target()``
+says how many workers the queued and processing work wants; the policy turns it into a count of
+secondary workers, clamps it to the configured bounds, grows at once (after a cooldown) and shrinks
+only after the load has stayed lower for ``wait_count`` checks in a row *and* for
+``scale_down_delay_seconds`` (hysteresis), to the highest count asked for during that wait. Each call
+returns a :class:`Decision` that says what to do and why; carrying it out is the scaler's job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from airflow_dask_provider.exceptions import ClusterSpecError
+
+#: Default seconds between two checks of the scheduler's load (the companion task's loop).
+CHECK_INTERVAL_SECONDS = 2.0
+#: Default checks in a row the load must ask for fewer workers before any are removed
+#: (distributed's ``distributed.adaptive.wait-count`` is 3 as well).
+WAIT_COUNT = 3
+#: Default seconds after a resize before the next one (Dataproc's own policies allow 2 min to 1 day;
+#: a Dask-aware scaler reacts to the scheduler's queue, so seconds suffice).
+COOLDOWN_SECONDS = 10.0
+#: Default seconds the load must have asked for fewer workers before any are removed.
+SCALE_DOWN_DELAY_SECONDS = 30.0
+#: Largest secondary worker group the policy accepts (Dataproc's limit for the cluster spec).
+MAX_SECONDARY_WORKERS = 1000
+#: Longest cooldown and scale-down delay accepted: one day, as Dataproc's cooldown.
+MAX_SECONDS = 86400.0
+
+GROW = "grow"
+SHRINK = "shrink"
+HOLD = "hold"
+
+
+def _whole(field: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ClusterSpecError(field, value, f"must be a whole number from {low} to {high}")
+    try:
+        number = int(value)
+        if isinstance(value, float) and number != value:
+            raise ValueError
+    except ValueError:
+        raise ClusterSpecError(field, value, f"must be a whole number from {low} to {high}") from None
+    if not low <= number <= high:
+        raise ClusterSpecError(field, value, f"must be from {low} to {high}")
+    return number
+
+
+def _seconds(field: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool):
+        raise ClusterSpecError(field, value, f"must be seconds from {low:g} to {high:g}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ClusterSpecError(field, value, f"must be seconds from {low:g} to {high:g}") from None
+    if not (math.isfinite(number) and low <= number <= high):
+        raise ClusterSpecError(field, value, f"must be seconds from {low:g} to {high:g}")
+    return number
+
+
+@dataclasses.dataclass(frozen=True)
+class ScalingConfig:
+    """Bounds and pace of Dask-aware scaling; every value is checked when it is built.
+
+    :param max_secondary_workers: most secondary workers, 0 to 1000.
+    :param min_secondary_workers: fewest secondary workers, 0 to ``max_secondary_workers``.
+    :param wait_count: checks in a row the load must ask for fewer workers before any are removed.
+    :param cooldown_seconds: seconds after a resize before the next one, 0 to 1 day.
+    :param scale_down_delay_seconds: seconds the load must have asked for fewer workers before
+        any are removed, 0 to 1 day.
+    """
+
+    max_secondary_workers: int
+    min_secondary_workers: int = 0
+    wait_count: int = WAIT_COUNT
+    cooldown_seconds: float = COOLDOWN_SECONDS
+    scale_down_delay_seconds: float = SCALE_DOWN_DELAY_SECONDS
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        maximum = _whole("max_secondary_workers", self.max_secondary_workers, 0, MAX_SECONDARY_WORKERS)
+        minimum = _whole("min_secondary_workers", self.min_secondary_workers, 0, MAX_SECONDARY_WORKERS)
+        if minimum > maximum:
+            raise ClusterSpecError("min_secondary_workers", minimum, f"must not exceed max_secondary_workers={maximum}")
+        set_(self, "max_secondary_workers", maximum)
+        set_(self, "min_secondary_workers", minimum)
+        set_(self, "wait_count", _whole("wait_count", self.wait_count, 1, 1000))
+        set_(self, "cooldown_seconds", _seconds("cooldown_seconds", self.cooldown_seconds, 0, MAX_SECONDS))
+        set_(
+            self,
+            "scale_down_delay_seconds",
+            _seconds("scale_down_delay_seconds", self.scale_down_delay_seconds, 0, MAX_SECONDS),
+        )
+
+    def clamp(self, count: int) -> int:
+        """Return ``count`` within the bounds."""
+        return max(self.min_secondary_workers, min(self.max_secondary_workers, count))
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadSnapshot:
+    """What the scaler saw at one check.
+
+    :param time: seconds on a monotonic clock.
+    :param adaptive_target: workers the scheduler wants (``Scheduler.adaptive_target()``).
+    :param primary_workers: primary worker nodes; they stay whatever the load.
+    :param secondary_workers: secondary worker nodes now.
+    :param queued_tasks: tasks waiting for a thread (queued and unrunnable on the scheduler).
+    :param processing_tasks: tasks assigned to workers.
+    :param dask_workers: workers connected to the scheduler.
+    :param resizing: a resize of the cluster is under way.
+    """
+
+    time: float
+    adaptive_target: int
+    primary_workers: int
+    secondary_workers: int
+    queued_tasks: int = 0
+    processing_tasks: int = 0
+    dask_workers: int = 0
+    resizing: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """What to do with the secondary worker group, and why.
+
+    :param time: the snapshot's time.
+    :param action: ``grow``, ``shrink`` or ``hold``.
+    :param current: secondary workers now.
+    :param target: secondary workers after the action (``current`` for ``hold``).
+    :param wanted: what the load asks for, within the bounds.
+    :param reason: why, in words, for the task log.
+    """
+
+    time: float
+    action: str
+    current: int
+    target: int
+    wanted: int
+    reason: str
+
+    def __str__(self) -> str:
+        if self.action == HOLD:
+            return f"hold {self.current} secondary workers: {self.reason}"
+        return f"{self.action} secondary workers {self.current} -> {self.target}: {self.reason}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-safe dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyState:
+    """What the policy remembers between checks.
+
+    :param last_resize: time of the last grow or shrink it decided.
+    :param below_count: checks in a row the load asked for fewer workers than there are.
+    :param below_since: time of the first of those checks.
+    :param below_peak: the most workers the load asked for during those checks.
+    """
+
+    last_resize: float | None = None
+    below_count: int = 0
+    below_since: float | None = None
+    below_peak: int = 0
+
+
+def wanted_secondary(config: ScalingConfig, snapshot: LoadSnapshot) -> int:
+    """Return the secondary workers the load asks for, within the bounds: the target minus the primaries."""
+    return config.clamp(snapshot.adaptive_target - snapshot.primary_workers)
+
+
+def _load(snapshot: LoadSnapshot) -> str:
+    return (
+        f"scheduler wants {snapshot.adaptive_target} workers ({snapshot.queued_tasks} tasks queued, "
+        f"{snapshot.processing_tasks} processing), {snapshot.primary_workers} are primary"
+    )
+
+
+def decide(config: ScalingConfig, state: PolicyState, snapshot: LoadSnapshot) -> tuple[Decision, PolicyState]:
+    """Return the decision for ``snapshot`` and the state to remember for the next check."""
+    now = snapshot.time
+    current = snapshot.secondary_workers
+    wanted = wanted_secondary(config, snapshot)
+    no_streak = dataclasses.replace(state, below_count=0, below_since=None, below_peak=0)
+
+    def hold(reason: str, next_state: PolicyState) -> tuple[Decision, PolicyState]:
+        return Decision(now, HOLD, current, current, wanted, reason), next_state
+
+    def resize(action: str, target: int, reason: str) -> tuple[Decision, PolicyState]:
+        return Decision(now, action, current, target, wanted, reason), PolicyState(last_resize=now)
+
+    if snapshot.resizing:
+        return hold("a resize is under way", state)
+    # The bounds are a hard rule: a group outside them is corrected at once, cooldown or not.
+    if current < config.min_secondary_workers:
+        return resize(GROW, config.min_secondary_workers, f"below the minimum of {config.min_secondary_workers}")
+    if current > config.max_secondary_workers:
+        return resize(SHRINK, config.max_secondary_workers, f"above the maximum of {config.max_secondary_workers}")
+    cooldown_left = 0.0 if state.last_resize is None else state.last_resize + config.cooldown_seconds - now
+    capped = " (capped at the maximum)" if snapshot.adaptive_target - snapshot.primary_workers > wanted else ""
+
+    if wanted == current:
+        return hold(f"load matches: {_load(snapshot)}", no_streak)
+    if wanted > current:
+        if cooldown_left > 0:
+            return hold(f"cooling down for {cooldown_left:.1f} s more; {_load(snapshot)}", no_streak)
+        return resize(GROW, wanted, f"{_load(snapshot)}{capped}")
+
+    count = state.below_count + 1
+    since = state.below_since if state.below_count else now
+    peak = max(state.below_peak, wanted) if state.below_count else wanted
+    streak = PolicyState(last_resize=state.last_resize, below_count=count, below_since=since, below_peak=peak)
+    waited = now - since
+    if count < config.wait_count:
+        return hold(f"{_load(snapshot)}; fewer wanted for {count} of {config.wait_count} checks", streak)
+    if waited < config.scale_down_delay_seconds:
+        return hold(
+            f"{_load(snapshot)}; fewer wanted for {waited:.1f} of {config.scale_down_delay_seconds:g} s", streak
+        )
+    if cooldown_left > 0:
+        return hold(f"cooling down for {cooldown_left:.1f} s more; {_load(snapshot)}", streak)
+    return resize(SHRINK, peak, f"{_load(snapshot)}; fewer wanted for {count} checks and {waited:.1f} s")
+
+
+class ScalingPolicy:
+    """Keep the policy's state between checks: ``policy.decide(snapshot)`` returns a :class:`Decision`.
+
+    :param config: bounds and pace.
+    """
+
+    def __init__(self, config: ScalingConfig) -> None:
+        self.config = config
+        self.state = PolicyState()
+
+    def decide(self, snapshot: LoadSnapshot) -> Decision:
+        """Return the decision for ``snapshot`` and remember what the next check needs."""
+        decision, self.state = decide(self.config, self.state, snapshot)
+        return decision

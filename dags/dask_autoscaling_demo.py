@@ -1,0 +1,104 @@
+"""Scale a Dask cluster's secondary workers to a bursty job's load, on an ephemeral Dataproc cluster.
+
+Four tasks: create a cluster of 2 primary and no secondary workers, then in parallel run the bursty
+job (``jobs/bursty.py``: bursts of many short tasks separated by quiet periods) and the autoscale
+companion, which grows the secondary group (0 to 4 workers) while tasks queue up and retires Dask
+workers, then removes their nodes, once the burst is over; finally delete the cluster, as a teardown.
+The companion logs each decision with its reason and writes the scaling timeline (workers and
+queued tasks against time) as CSV and PNG; the task log and its XCom give their paths.
+
+Runs on real Dataproc with a Google Cloud connection, and offline when ``DATAPROC_EMULATOR_HOST``
+points at ``dask-dataproc-emulator``. Set ``GCP_PROJECT_ID`` and ``GCP_REGION`` (or the trigger
+form's params) to choose where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import datetime
+
+from airflow.providers.common.compat.sdk import DAG, Param
+
+from airflow_dask_provider.bundled import job_script
+from airflow_dask_provider.operators.cluster import (
+    DaskDataprocCreateClusterOperator,
+    DaskDataprocDeleteClusterOperator,
+)
+from airflow_dask_provider.operators.job import DaskDataprocSubmitJobOperator
+from airflow_dask_provider.operators.scaling import DaskDataprocAutoscaleOperator
+
+
+def short_hash(text: str) -> str:
+    """Return ten hex digits of ``text``'s hash: a cluster name suffix unique to a run."""
+    return hashlib.sha256(str(text).encode()).hexdigest()[:10]
+
+
+CLUSTER_NAME = "dask-burst-{{ run_id | short_hash }}"
+WHERE = {"project_id": "{{ params.project_id }}", "region": "{{ params.region }}"}
+
+with DAG(
+    dag_id="dask_autoscaling_demo",
+    description="Dask-aware scaling of secondary workers for a bursty Dask job",
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    tags=["dask", "dataproc", "example", "autoscaling"],
+    user_defined_filters={"short_hash": short_hash},
+    params={
+        "project_id": Param(os.environ.get("GCP_PROJECT_ID", "local-project"), type="string", title="Project"),
+        "region": Param(os.environ.get("GCP_REGION", "europe-west1"), type="string", title="Region"),
+        "phases": Param(2, type="integer", minimum=1, maximum=20, title="Bursts"),
+        "tasks_per_phase": Param(60, type="integer", minimum=1, maximum=100_000, title="Tasks per burst"),
+        "task_seconds": Param(0.4, type="number", minimum=0, maximum=600, title="Seconds per task"),
+        "quiet_seconds": Param(12, type="number", minimum=0, maximum=3600, title="Quiet seconds after a burst"),
+        "seed": Param(7, type="integer", minimum=0, title="Seed"),
+        "timeline_dir": Param(
+            "", type="string", title="Timeline folder", description="Empty: a temporary folder on the worker."
+        ),
+    },
+) as dag:
+    create_cluster = DaskDataprocCreateClusterOperator(
+        task_id="create_cluster",
+        cluster_name=CLUSTER_NAME,
+        num_workers=2,
+        num_secondary_workers=0,
+        idle_delete_ttl="2h",
+        labels={"example": "dask-autoscaling-demo"},
+        **WHERE,
+    )
+    bursty_job = DaskDataprocSubmitJobOperator(
+        task_id="bursty_job",
+        cluster_name=CLUSTER_NAME,
+        main=job_script("bursty.py"),
+        args=[
+            "--min-workers=2",
+            "--phases={{ params.phases }}",
+            "--tasks-per-phase={{ params.tasks_per_phase }}",
+            "--task-seconds={{ params.task_seconds }}",
+            "--quiet-seconds={{ params.quiet_seconds }}",
+            "--seed={{ params.seed }}",
+        ],
+        **WHERE,
+    )
+    autoscale = DaskDataprocAutoscaleOperator(
+        task_id="autoscale",
+        cluster_name=CLUSTER_NAME,
+        job_task_id="bursty_job",
+        min_secondary_workers=0,
+        max_secondary_workers=4,
+        check_interval=1,
+        wait_count=3,
+        cooldown_seconds=5,
+        scale_down_delay_seconds=4,
+        job_start_timeout=300,
+        timeline_dir="{{ params.timeline_dir or '' }}",
+        **WHERE,
+    )
+    delete_cluster = DaskDataprocDeleteClusterOperator(
+        task_id="delete_cluster",
+        cluster_name=CLUSTER_NAME,
+        **WHERE,
+    )
+
+    create_cluster >> [bursty_job, autoscale] >> delete_cluster.as_teardown(setups=create_cluster)

@@ -1,0 +1,120 @@
+"""DaskDataprocAutoscaleOperator: parse-time checks, which job it watches, and when its loop ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_dask_provider.exceptions import ClusterSpecError, JobError
+from airflow_dask_provider.hooks.scaling import SchedulerLoad, WorkerGroups
+from airflow_dask_provider.operators.job import DaskDataprocSubmitJobOperator
+from airflow_dask_provider.operators.scaling import DaskDataprocAutoscaleOperator
+
+from .conftest import job
+
+PRIMARY = ("c-w-0", "c-w-1")
+
+
+def autoscale(**kwargs) -> DaskDataprocAutoscaleOperator:
+    values = {"cluster_name": "c", "job_id": "j", "max_secondary_workers": 4, "check_interval": 0, **kwargs}
+    return DaskDataprocAutoscaleOperator(task_id="autoscale", project_id="p", region="r", **values)
+
+
+def groups(secondary=(), state="RUNNING") -> WorkerGroups:
+    return WorkerGroups("c", state, "tcp://c-m:8786", PRIMARY, tuple(secondary), len(secondary))
+
+
+@pytest.fixture
+def scaling(mocker):
+    """The scaling hook the operator builds, mocked: a running cluster whose scheduler wants 6 workers."""
+    fake = mocker.MagicMock()
+    fake.get_worker_groups.return_value = groups()
+    workers = tuple({"address": f"tcp://x:{i}", "name": n, "host": "x"} for i, n in enumerate(PRIMARY))
+    fake.get_scheduler_load.return_value = SchedulerLoad(adaptive_target=6, queued=30, processing=2, workers=workers)
+    mocker.patch("airflow_dask_provider.hooks.scaling.DaskScalingHook", return_value=fake)
+    mocker.patch("airflow_dask_provider.operators.scaling.time.sleep")
+    return fake
+
+
+def test_bounds_are_checked_when_the_dag_is_parsed():
+    with pytest.raises(ClusterSpecError, match="Invalid min_secondary_workers=5"):
+        autoscale(min_secondary_workers=5, max_secondary_workers=4)
+
+
+def test_exactly_one_of_job_id_and_job_task_id():
+    with pytest.raises(ClusterSpecError, match="job_id"):
+        autoscale(job_task_id="run")
+
+
+def test_templated_bounds_are_checked_before_any_call(hook, scaling, context):
+    task = autoscale(max_secondary_workers="{{ params.most }}")
+    task.max_secondary_workers = "-1"  # as rendered
+
+    with pytest.raises(ClusterSpecError, match="Invalid max_secondary_workers='-1'"):
+        task.execute(context)
+    assert hook.mock_calls == []
+    assert scaling.mock_calls == []
+
+
+def test_job_task_id_names_the_job_the_submit_task_submits(context):
+    task = autoscale(job_id=None, job_task_id="run")
+    submitted = DaskDataprocSubmitJobOperator._derived_job_id(context)  # the context's task is "run"
+
+    assert task.watched_job_id(context) == submitted
+
+
+def test_scales_until_the_job_ends_then_shrinks_and_writes_the_timeline(hook, scaling, context, tmp_path):
+    hook.get_job_info.side_effect = [job("RUNNING"), job("DONE")]
+    scaling.get_worker_groups.side_effect = [groups(), groups(("c-sw-a", "c-sw-b", "c-sw-c", "c-sw-d")),
+                                             groups(("c-sw-a", "c-sw-b", "c-sw-c", "c-sw-d")), groups()]  # fmt: skip
+
+    result = autoscale(timeline_dir=str(tmp_path)).execute(context)
+
+    assert (result["ended_because"], result["job_state"]) == ("job ended", "DONE")
+    assert (result["grows"], result["shrinks"]) == (1, 1)
+    assert [c.kwargs["num_instances"] for c in scaling.resize_secondary_workers.call_args_list] == [4, 0]
+    assert result["timeline_csv"] == str(tmp_path / "scaling_timeline.csv")
+    assert (tmp_path / "scaling_timeline.png").is_file()
+    scaling.close.assert_called_once()
+
+
+def test_ends_when_the_cluster_is_gone(hook, scaling, context, tmp_path):
+    hook.get_job_info.return_value = job("RUNNING")
+    scaling.get_worker_groups.side_effect = [groups(), None]
+
+    result = autoscale(timeline_dir=str(tmp_path)).execute(context)
+
+    assert result["ended_because"] == "cluster gone"
+
+
+def test_a_job_never_submitted_fails_the_task(hook, scaling, context, tmp_path):
+    hook.get_job_info.return_value = None
+
+    with pytest.raises(JobError, match="NOT_FOUND"):
+        autoscale(job_start_timeout=0, timeline_dir=str(tmp_path)).execute(context)
+    assert (tmp_path / "scaling_timeline.csv").is_file()
+
+
+def test_passing_hiccups_do_not_end_scaling(hook, scaling, context, tmp_path):
+    hook.get_job_info.return_value = job("DONE")
+    scaling.get_scheduler_load.side_effect = [OSError("scheduler busy"), scaling.get_scheduler_load.return_value]
+    scaling.get_worker_groups.side_effect = [groups(), groups(), groups()]
+
+    result = autoscale(timeline_dir=str(tmp_path), scale_down_at_end=False).execute(context)
+
+    assert result["job_state"] == "DONE"
+
+
+def test_importing_the_scaling_operators_loads_no_google_grpc_dask_or_matplotlib_module():
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "import airflow_dask_provider.operators.scaling, airflow_dask_provider.operators.autoscaling_policy\n"
+        "heavy = ('google.cloud.dataproc_v1', 'grpc', 'distributed', 'dask', 'google.protobuf', 'matplotlib')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(heavy))))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+
+    assert json.loads(output.splitlines()[-1]) == []
