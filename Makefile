@@ -50,6 +50,7 @@ emulator: venv
 benchmark: venv
 	$(VENV)/bin/python benchmarks/parse_time.py
 	$(VENV)/bin/python benchmarks/slot_time.py
+	$(VENV)/bin/python benchmarks/autoscaling.py
 
 constraints:
 	@echo "Regenerate a constraints file from a fresh resolve, e.g.:"
