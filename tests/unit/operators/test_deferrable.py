@@ -277,3 +277,18 @@ def test_job_sensor_fails_for_a_missing_job(sensor_hook, context):
 
     with pytest.raises(JobError, match="NOT_FOUND"):
         sensor.execute(context)
+
+
+def test_default_args_reach_operators_and_sensors():
+    """Airflow applies default_args only to an __init__ the task class defines itself: keep one on each."""
+    from airflow.providers.common.compat.sdk import DAG
+
+    defaults = {"region": "europe-west1", "project_id": "p", "deferrable": True}
+    with DAG("d", schedule=None, start_date=datetime(2026, 1, 1), default_args=defaults):
+        tasks = [
+            DaskDataprocDeleteClusterOperator(task_id="delete", cluster_name="c"),
+            DaskDataprocClusterSensor(task_id="cluster", cluster_name="c"),
+            DaskDataprocJobSensor(task_id="job", job_id="j"),
+        ]
+
+    assert [(t.region, t.project_id, t.deferrable) for t in tasks] == [("europe-west1", "p", True)] * 3
