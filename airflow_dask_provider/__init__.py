@@ -26,19 +26,20 @@ def get_provider_info() -> dict:
                     "airflow_dask_provider.operators.job",
                     "airflow_dask_provider.operators.scaling",
                     "airflow_dask_provider.operators.autoscaling_policy",
+                    "airflow_dask_provider.operators.reaper",
                 ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "Dask on Dataproc",
-                "python-modules": ["airflow_dask_provider.sensors.dataproc"],
+                "python-modules": ["airflow_dask_provider.sensors.dataproc", "airflow_dask_provider.sensors.idle"],
             }
         ],
         "triggers": [
             {
                 "integration-name": "Dask on Dataproc",
-                "python-modules": ["airflow_dask_provider.triggers.dataproc"],
+                "python-modules": ["airflow_dask_provider.triggers.dataproc", "airflow_dask_provider.triggers.idle"],
             }
         ],
         "extra-links": [
@@ -52,4 +53,94 @@ def get_provider_info() -> dict:
                 "hook-class-name": "airflow_dask_provider.hooks.dataproc.DaskDataprocHook",
             }
         ],
+        "config": {
+            "dask_dataproc": {
+                "description": "Ceilings and defaults of cluster TTLs, the orphan reaper's scope and the cost line's prices "
+                "of the Dask on Dataproc provider.",
+                "options": {
+                    "default_idle_delete_ttl": {
+                        "description": (
+                            "Idle-delete TTL of a cluster whose task gives none: Dataproc deletes the cluster after "
+                            "this long without a running job (lowered to max_idle_delete_ttl). Every cluster the "
+                            "provider creates has one."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "1h",
+                        "default": "2h",
+                    },
+                    "max_idle_delete_ttl": {
+                        "description": (
+                            "Largest idle-delete TTL a task may ask for; a larger one fails before any API call. "
+                            "Empty: Dataproc's own maximum, 14 days."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "4h",
+                        "default": "",
+                    },
+                    "default_auto_delete_ttl": {
+                        "description": (
+                            "Maximum age of a cluster whose task gives none (auto_delete_ttl): Dataproc deletes the "
+                            "cluster this long after its creation, busy or not. Empty: none, unless "
+                            "max_auto_delete_ttl is set."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "12h",
+                        "default": "",
+                    },
+                    "max_auto_delete_ttl": {
+                        "description": (
+                            "Largest maximum age (auto_delete_ttl) a task may ask for. When set, every cluster gets "
+                            "one: the task's, else default_auto_delete_ttl, else this value; a task that asks for "
+                            "none fails."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "1d",
+                        "default": "",
+                    },
+                    "default_expiry": {
+                        "description": (
+                            "The orphan reaper may delete a cluster this long after its creation (the cluster's "
+                            "expiry label) when the cluster has no auto_delete_ttl; with one, the expiry is its end "
+                            "of life."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "12h",
+                        "default": "1d",
+                    },
+                    "reaper_projects": {
+                        "description": (
+                            "Comma-separated projects the dask_orphan_reaper DAG looks in. Empty: the connection's "
+                            "project."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "analytics-prod,analytics-dev",
+                        "default": "",
+                    },
+                    "reaper_regions": {
+                        "description": "Comma-separated Dataproc regions the dask_orphan_reaper DAG looks in.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "europe-west1,us-central1",
+                        "default": "",
+                    },
+                    "price_table": {
+                        "description": (
+                            "Prices for the cost line of the delete operator: a path to a JSON file, or a JSON "
+                            "object, merged over the built-in table (see airflow_dask_provider.cost). Empty: the "
+                            "built-in list prices."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/home/airflow/gcs/data/dataproc_prices.json",
+                        "default": "",
+                    },
+                },
+            }
+        },
     }

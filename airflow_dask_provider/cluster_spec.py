@@ -19,6 +19,8 @@ from airflow_dask_provider.exceptions import ClusterSpecError
 if TYPE_CHECKING:
     from google.cloud.dataproc_v1 import ClusterConfig
 
+    from airflow_dask_provider.config import TtlPolicy
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -65,6 +67,56 @@ def _ttl(field: str, value: Any) -> int:
     return seconds
 
 
+def format_duration(seconds: float) -> str:
+    """Return ``seconds`` as the shortest exact text of days, hours, minutes or seconds, e.g. ``"90m"``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _ceiling(field: str, value: Any, seconds: int, ceiling: int | None) -> int:
+    if ceiling is not None and seconds > ceiling:
+        allowed = f"must be at most {format_duration(ceiling)} ([dask_dataproc] max_{field} in Airflow's config)"
+        raise ClusterSpecError(field, value, allowed)
+    return seconds
+
+
+def _at_most(default: int | None, ceiling: int | None) -> int | None:
+    """Return a configured default, lowered to the configured ceiling."""
+    if default is None or ceiling is None:
+        return default
+    return min(default, ceiling)
+
+
+def _idle_delete_ttl(value: Any, policy: TtlPolicy) -> int:
+    """Return the idle-delete TTL in seconds: the given one, else the default, lowered to the ceiling."""
+    if isinstance(value, str) and value == defaults.CONFIGURED:
+        value = _at_most(policy.default_idle_delete_ttl, policy.max_idle_delete_ttl)
+    if value is None:
+        most = format_duration(policy.max_idle_delete_ttl or defaults.MAX_TTL_SECONDS)
+        raise ClusterSpecError(
+            "idle_delete_ttl", None, f"required: every cluster the provider creates has one, from 10 minutes to {most}"
+        )
+    return _ceiling("idle_delete_ttl", value, _ttl("idle_delete_ttl", value), policy.max_idle_delete_ttl)
+
+
+def _auto_delete_ttl(value: Any, policy: TtlPolicy) -> int | None:
+    """Return the maximum age in seconds: the given one, else the configured default, else the ceiling."""
+    if isinstance(value, str) and value == defaults.CONFIGURED:
+        value = _at_most(policy.default_auto_delete_ttl, policy.max_auto_delete_ttl) or policy.max_auto_delete_ttl
+    if value is None:
+        if policy.max_auto_delete_ttl is not None:
+            most = format_duration(policy.max_auto_delete_ttl)
+            raise ClusterSpecError(
+                "auto_delete_ttl",
+                None,
+                f"required: [dask_dataproc] max_auto_delete_ttl is {most}; give one from 10 minutes to {most}",
+            )
+        return None
+    return _ceiling("auto_delete_ttl", value, _ttl("auto_delete_ttl", value), policy.max_auto_delete_ttl)
+
+
 def _one_of(field: str, value: Any, allowed: Sequence[str]) -> str:
     if value not in allowed:
         raise ClusterSpecError(field, value, f"must be one of {', '.join(allowed)}")
@@ -91,8 +143,9 @@ def validate_labels(labels: Mapping[str, Any], field: str = "labels") -> dict[st
     """Return ``labels`` as strings after checking Dataproc's label rules."""
     if not isinstance(labels, Mapping):
         raise ClusterSpecError(field, labels, "must be a mapping of label keys to values")
-    if len(labels) > 64:
-        raise ClusterSpecError(field, f"{len(labels)} labels", "at most 64 labels")
+    if len(labels) > defaults.MAX_LABELS:
+        allowed = f"at most {defaults.MAX_LABELS} labels (Dataproc's limit)"
+        raise ClusterSpecError(field, f"{len(labels)} labels", allowed)
     rules = "keys start with a lowercase letter; keys and values use only a-z, 0-9, '_', '-', at most 63 characters"
     checked = {}
     for key, value in labels.items():
@@ -119,7 +172,9 @@ class DaskClusterSpec:
 
     Every value is checked when the spec is built; a bad one raises :class:`ClusterSpecError` naming
     the field, the value and what is allowed. Durations accept seconds, ``timedelta`` or text such as
-    ``"2h"``; whole numbers accept numeric text, so rendered templates validate the same way.
+    ``"2h"``; whole numbers accept numeric text, so rendered templates validate the same way. The
+    TTLs are also checked against the ceilings an administrator sets in Airflow's ``[dask_dataproc]``
+    section, read when the spec is built.
 
     :param num_workers: primary workers: 0 for a single-node cluster, else 2 to 1000.
     :param num_secondary_workers: secondary workers, 0 to 1000.
@@ -132,8 +187,12 @@ class DaskClusterSpec:
     :param num_local_ssds: local SSDs per worker (Dask's spill directory), 0 to 8.
     :param image_version: Dataproc image version, 2.1 or newer.
     :param dask_runtime: ``standalone`` (default) or ``yarn``.
-    :param idle_delete_ttl: delete the cluster after this long without jobs, 10 minutes to 14 days.
-    :param auto_delete_ttl: delete the cluster this long after creation, whatever it does.
+    :param idle_delete_ttl: delete the cluster after this long without jobs, 10 minutes to 14 days;
+        ``[dask_dataproc] default_idle_delete_ttl`` (2 hours) when omitted. Never None: every cluster
+        has one, at most ``[dask_dataproc] max_idle_delete_ttl``.
+    :param auto_delete_ttl: delete the cluster this long after creation, whatever it does;
+        ``[dask_dataproc] default_auto_delete_ttl`` when omitted, at most ``max_auto_delete_ttl``
+        (with that ceiling set, None is refused). See :mod:`airflow_dask_provider.config`.
     :param zone: Compute Engine zone; Dataproc picks one in the region when empty.
     :param subnetwork_uri: subnetwork of the nodes.
     :param internal_ip_only: give nodes private IPs only (default); needs Private Google Access.
@@ -161,8 +220,8 @@ class DaskClusterSpec:
     num_local_ssds: int = defaults.NUM_LOCAL_SSDS
     image_version: str = defaults.IMAGE_VERSION
     dask_runtime: str = defaults.DASK_RUNTIME
-    idle_delete_ttl: int | float | str | timedelta = defaults.IDLE_DELETE_TTL_SECONDS
-    auto_delete_ttl: int | float | str | timedelta | None = None
+    idle_delete_ttl: int | float | str | timedelta | None = defaults.CONFIGURED
+    auto_delete_ttl: int | float | str | timedelta | None = defaults.CONFIGURED
     zone: str | None = None
     subnetwork_uri: str | None = None
     internal_ip_only: bool = True
@@ -199,9 +258,11 @@ class DaskClusterSpec:
         set_(self, "num_local_ssds", _int_in("num_local_ssds", self.num_local_ssds, 0, 8))
         self._check_image()
         _one_of("dask_runtime", self.dask_runtime, defaults.DASK_RUNTIMES)
-        set_(self, "idle_delete_ttl", _ttl("idle_delete_ttl", self.idle_delete_ttl))
-        if self.auto_delete_ttl is not None:
-            set_(self, "auto_delete_ttl", _ttl("auto_delete_ttl", self.auto_delete_ttl))
+        from airflow_dask_provider.config import TtlPolicy
+
+        policy = TtlPolicy.from_config()
+        set_(self, "idle_delete_ttl", _idle_delete_ttl(self.idle_delete_ttl, policy))
+        set_(self, "auto_delete_ttl", _auto_delete_ttl(self.auto_delete_ttl, policy))
         if self.kms_key_name is not None:
             _matches(
                 "kms_key_name",

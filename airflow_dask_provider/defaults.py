@@ -61,3 +61,27 @@ MAX_DEFER_SECONDS = 7 * 24 * 3600.0
 CLUSTER_WAIT_TIMEOUT_SECONDS = 30 * 60
 #: How many lines of driver output a failed job's error shows.
 DRIVER_TAIL_LINES = 40
+#: The cluster's idle_delete_ttl and auto_delete_ttl take the ``[dask_dataproc]`` defaults when
+#: they are left at this value (see :mod:`airflow_dask_provider.config`).
+CONFIGURED = "default"
+#: Label keys of the provider's provenance and expiry labels, on every cluster and job it creates.
+DAG_ID_LABEL = "airflow-dag-id"
+TASK_ID_LABEL = "airflow-task-id"
+RUN_ID_LABEL = "airflow-run-id"
+OWNER_LABEL = "owner"
+EXPIRY_LABEL = "expiry"
+#: Dataproc allows at most this many labels on a cluster or a job.
+MAX_LABELS = 32
+#: A cluster without auto_delete_ttl may be reaped this long after its creation (its expiry label).
+DEFAULT_EXPIRY_SECONDS = 24 * 3600
+#: The idle sensor: quiet time before a cluster counts as idle, and the longest pause between looks.
+IDLE_QUIET_PERIOD_SECONDS = 30 * 60
+IDLE_POKE_INTERVAL_SECONDS = 60.0
+#: The scheduler's own idle signal over HTTP (``distributed.http.scheduler.api``), beside the dashboard.
+CHECK_IDLE_PATH = "/api/v1/check_idle"
+#: How long the reaper waits for the clusters it deletes to be gone.
+REAPER_WAIT_TIMEOUT_SECONDS = 30 * 60
+#: Per-user quotas (``[dask_dataproc] max_clusters_per_user`` and ``max_secondary_workers_per_user``):
+#: live clusters and secondary workers one user may hold at once, after the design documents.
+MAX_CLUSTERS_PER_USER = 3
+MAX_SECONDARY_WORKERS_PER_USER = 3

@@ -15,10 +15,12 @@ What stands for what:
   under ``/gateway/default/dask/``, as Component Gateway would serve it;
 - a job is a pyspark job whose main file is a plain Python script (a Dask driver), run with
   ``DASK_SCHEDULER_ADDRESS`` set; ``gs://`` arguments are rewritten to local paths;
-- a bucket is the directory ``DIR/gcs/BUCKET``.
+- a bucket is the directory ``DIR/gcs/BUCKET``;
+- ``lifecycle_config`` TTLs are enforced as on Dataproc, on a clock ``--time-scale`` times faster.
 
 Modules: :mod:`.clusters`, :mod:`.jobs`, :mod:`.autoscaling`, :mod:`.operations` (the services);
 :mod:`.dask_cluster`, :mod:`.job_runner`, :mod:`.processes` (the processes); :mod:`.storage` and
-:mod:`.object_store` (Cloud Storage); :mod:`.errors` (status codes); :mod:`.settings` (defaults).
+:mod:`.object_store` (Cloud Storage); :mod:`.lifecycle` (scheduled deletion); :mod:`.errors` (status
+codes); :mod:`.settings` (defaults).
 Nothing of this package is imported by the provider's operators.
 """

@@ -59,8 +59,15 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
     parser.add_argument(
         "--stop-grace", type=float, default=defaults.STOP_GRACE_SECONDS, help="seconds between SIGTERM and SIGKILL"
     )
+    parser.add_argument(
+        "--time-scale", type=float, default=defaults.TIME_SCALE,
+        help="emulated seconds per real second for idle_delete_ttl, auto_delete_ttl and auto_delete_time "
+        "(60: a 10-minute TTL passes in 10 s; default %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
     args = parser.parse_args(argv)
+    if args.time_scale <= 0:
+        parser.error("--time-scale must be more than 0")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return EmulatorSettings(
         data_dir=args.data_dir.resolve(),
@@ -72,6 +79,7 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
         worker_nanny=args.worker_nanny,
         start_timeout=args.start_timeout,
         stop_grace=args.stop_grace,
+        time_scale=args.time_scale,
     )
 
 
@@ -98,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"data-dir {settings.data_dir}",
             flush=True,
         )
+        if settings.time_scale != 1:
+            logging.getLogger(__name__).info("Cluster TTLs pass %g times faster (--time-scale)", settings.time_scale)
         while not stop.wait(1.0):
             pass
     finally:

@@ -7,6 +7,9 @@ cluster's directory. Workers leave by retirement through the scheduler, so their
 remaining workers before the process stops. If the emulator dies, Linux kills these processes with
 SIGKILL rather than SIGTERM: a Dask worker that gets SIGTERM while its scheduler closes too can hang in
 its own shutdown for good.
+
+The scheduler also serves distributed's optional HTTP API (``/api/v1/check_idle``, ...) beside its
+dashboard, which the provider's idle sensor reads.
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ from typing import Any
 
 from airflow_dask_provider.emulator import processes
 from airflow_dask_provider.emulator.errors import ClusterStartError, OperationCancelledError
-from airflow_dask_provider.emulator.settings import DASHBOARD_PREFIX, STARTUP_POLL_SECONDS, EmulatorSettings
+from airflow_dask_provider.emulator.settings import (
+    DASHBOARD_PREFIX,
+    SCHEDULER_HTTP_ROUTES,
+    STARTUP_POLL_SECONDS,
+    EmulatorSettings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +93,15 @@ class DaskCluster:
 
     # -- starting ---------------------------------------------------------------------------------
 
-    def _spawn(self, argv: list[str], log_name: str) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, argv: list[str], log_name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with (self.directory / log_name).open("ab") as log_file:
             return self.launcher.spawn(
                 argv,
                 resource=self.resource,
                 cwd=self.directory,
-                env=os.environ,
+                env=env if env is not None else os.environ,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 death_signal=signal.SIGKILL,
@@ -119,7 +129,8 @@ class DaskCluster:
         with self._lock:
             if self.closing.is_set():
                 raise OperationCancelledError(f"Cluster {self.name} is being deleted")
-            self.scheduler = self._spawn(argv, "scheduler.log")
+            routes = {"DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": repr(list(SCHEDULER_HTTP_ROUTES))}
+            self.scheduler = self._spawn(argv, "scheduler.log", env={**os.environ, **routes})
         while True:
             self._check_running(self.scheduler, "The Dask scheduler", "scheduler.log")
             try:

@@ -13,10 +13,11 @@ import grpc
 from airflow_dask_provider.emulator.autoscaling import AutoscalingService
 from airflow_dask_provider.emulator.clusters import ClusterService
 from airflow_dask_provider.emulator.jobs import JobService
+from airflow_dask_provider.emulator.lifecycle import LifecycleEnforcer
 from airflow_dask_provider.emulator.object_store import ObjectStore
 from airflow_dask_provider.emulator.operations import Operations
 from airflow_dask_provider.emulator.processes import Launcher
-from airflow_dask_provider.emulator.settings import DISCOVERY_FILE, EmulatorSettings
+from airflow_dask_provider.emulator.settings import DISCOVERY_FILE, LIFECYCLE_POLL_SECONDS, EmulatorSettings
 from airflow_dask_provider.emulator.state import Store
 from airflow_dask_provider.emulator.storage import StorageServer
 
@@ -37,6 +38,9 @@ class Emulator:
         self.autoscaling = AutoscalingService(self.store)
         self.clusters = ClusterService(self.store, self.operations, self.launcher, self.autoscaling.policy_exists)
         self.jobs = JobService(self.store, self.operations, self.launcher)
+        self.lifecycle = LifecycleEnforcer(
+            self.store, self.clusters.delete_cluster, time_scale=settings.time_scale, interval=LIFECYCLE_POLL_SECONDS
+        )
         self._grpc: grpc.Server | None = None
         self._storage: StorageServer | None = None
         self.grpc_port = 0
@@ -79,6 +83,7 @@ class Emulator:
         server.start()
         self._grpc = server
         self._storage.start()
+        self.lifecycle.start()
         partial = self.discovery_file.with_suffix(".json.partial")
         partial.write_text(json.dumps({"grpc": self.grpc_target, "storage": self.storage_url, "pid": os.getpid()}))
         os.replace(partial, self.discovery_file)  # readers never see half a file
@@ -86,6 +91,7 @@ class Emulator:
     def stop(self) -> None:
         """Delete every cluster (stopping every Dask process and job), then stop serving."""
         log.info("Stopping: deleting every cluster")
+        self.lifecycle.stop()
         self.clusters.shutdown()
         if self._grpc is not None:
             self._grpc.stop(grace=2).wait()

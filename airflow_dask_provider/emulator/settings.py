@@ -42,6 +42,22 @@ MARKER_ENV = "DASK_DATAPROC_EMULATOR_PID"
 RESOURCE_ENV = "DASK_DATAPROC_EMULATOR_RESOURCE"
 #: Name of the discovery file written into the data directory once the emulator listens.
 DISCOVERY_FILE = "emulator.json"
+#: How many emulated seconds pass per real second for ``idle_delete_ttl``, ``auto_delete_ttl`` and
+#: ``auto_delete_time`` (60: a 10-minute TTL passes in 10 s). Nothing else is scaled.
+TIME_SCALE = 1.0
+#: Real seconds between two looks for clusters whose TTL has passed.
+LIFECYCLE_POLL_SECONDS = 0.5
+#: ``distributed.scheduler.http.routes`` of every scheduler: distributed's defaults plus its optional
+#: HTTP API (``/api/v1/check_idle``, ...), which the provider's idle sensor reads.
+SCHEDULER_HTTP_ROUTES = (
+    "distributed.http.scheduler.prometheus",
+    "distributed.http.scheduler.info",
+    "distributed.http.scheduler.json",
+    "distributed.http.health",
+    "distributed.http.proxy",
+    "distributed.http.statics",
+    "distributed.http.scheduler.api",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +74,7 @@ class EmulatorSettings:
     :param start_timeout: seconds a cluster may take to start.
     :param stop_grace: seconds between SIGTERM and SIGKILL.
     :param grpc_threads: threads serving gRPC.
+    :param time_scale: emulated seconds per real second for the clusters' TTLs.
     """
 
     data_dir: Path
@@ -70,6 +87,7 @@ class EmulatorSettings:
     start_timeout: float = CLUSTER_START_TIMEOUT_SECONDS
     stop_grace: float = STOP_GRACE_SECONDS
     grpc_threads: int = GRPC_THREADS
+    time_scale: float = TIME_SCALE
 
     @property
     def gcs_dir(self) -> Path:

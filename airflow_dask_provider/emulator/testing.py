@@ -191,6 +191,7 @@ def run_emulator(
     port: int = 0,
     storage_port: int = 0,
     extra_args: Sequence[str] = (),
+    time_scale: float | None = None,
     startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
     stop_timeout: float = STOP_TIMEOUT_SECONDS,
 ) -> Iterator[RunningEmulator]:
@@ -207,6 +208,8 @@ def run_emulator(
     :param port: gRPC port; 0 picks a free one.
     :param storage_port: storage HTTP port; 0 picks a free one.
     :param extra_args: more command-line options, e.g. ``["--worker-memory", "512MiB"]``.
+    :param time_scale: emulated seconds per real second for the clusters' TTLs (``--time-scale``);
+        60 makes a 10-minute ``idle_delete_ttl`` pass in 10 s.
     :param startup_timeout: seconds to wait for the emulator to listen.
     :param stop_timeout: seconds to wait for it to stop after SIGTERM.
     :raises EmulatorProcessError: it did not start, did not stop cleanly, or left processes behind.
@@ -220,6 +223,8 @@ def run_emulator(
         "--host", "127.0.0.1", "--port", str(port), "--storage-port", str(storage_port),
         "--data-dir", str(data_dir), *extra_args,
     ]  # fmt: skip
+    if time_scale is not None:
+        argv += ["--time-scale", str(time_scale)]
     with log_file.open("ab") as log:
         process = subprocess.Popen(
             with_death_signal(argv),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_dask_provider import defaults
-from airflow_dask_provider.cluster_spec import DaskClusterSpec, validate_cluster_name
+from airflow_dask_provider.cluster_spec import DaskClusterSpec, validate_cluster_name, validate_labels
 from airflow_dask_provider.exceptions import ClusterError
 from airflow_dask_provider.hooks.resources import CLUSTER_TRANSIENT_STATES, ClusterInfo
 from airflow_dask_provider.labels import provenance_labels
@@ -18,6 +19,10 @@ from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, deadl
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_dask_provider.cost import ClusterUsage
+
+#: XCom key under which the delete operator keeps the cluster's usage across a deferral.
+USAGE_XCOM_KEY = "cluster_usage"
 #: Every field of :class:`DaskClusterSpec`; each can be given to the create operator directly.
 SPEC_FIELDS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(DaskClusterSpec))
 
@@ -147,8 +152,13 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
                 )
 
     def _create(self, context: Context) -> None:
+        from airflow_dask_provider.config import TtlPolicy
+
         spec = self.build_spec()
-        labels = {**spec.labels, **provenance_labels(context)}
+        lifetime = spec.auto_delete_ttl or TtlPolicy.from_config().default_expiry
+        labels = validate_labels(
+            {**spec.labels, **provenance_labels(context, owner=self.owner, expiry=time.time() + lifetime)}
+        )
         self._creating = True
         self.log.info("Creating Dask cluster %s in %s/%s", self.cluster_name, self.resolved_project_id, self.region)
         created = self.hook.create_dask_cluster(
@@ -230,9 +240,16 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
     Use it as a teardown task (``delete.as_teardown(setups=create)``) so the cluster is deleted
     whatever happened upstream.
 
+    Once the cluster is gone, a cost line is logged and returned under ``cost``: the cluster's
+    node-hours by machine type and preemptibility, and an estimated cost from a price table (see
+    :mod:`airflow_dask_provider.cost`). The cluster is read before it is deleted for that; a failure
+    to read or price it is logged and never fails the deletion.
+
     :param cluster_name: name of the cluster (templated).
     :param cluster_uuid: delete only if the cluster has this uuid (templated).
     :param timeout: seconds to wait for the deletion.
+    :param price_table: prices merged over the built-in table and ``[dask_dataproc] price_table``.
+    :param report_cost: log and return the cost line (default True).
     """
 
     template_fields: Sequence[str] = (*DaskDataprocBaseOperator.template_fields, "cluster_name", "cluster_uuid")
@@ -244,24 +261,31 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
         cluster_name: str,
         cluster_uuid: str | None = None,
         timeout: float = defaults.CLUSTER_WAIT_TIMEOUT_SECONDS,
+        price_table: dict[str, Any] | None = None,
+        report_cost: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.cluster_name = cluster_name
         self.cluster_uuid = cluster_uuid
         self.timeout = timeout
+        self.price_table = price_table
+        self.report_cost = report_cost
         if is_literal(cluster_name):
             validate_cluster_name(cluster_name)
 
     def execute(self, context: Context) -> dict[str, Any]:
         validate_cluster_name(self.cluster_name)
         where = {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}
+        usage = self._read_usage(where) if self.report_cost else None
         existed = self.hook.delete_dask_cluster(**where, cluster_uuid=self.cluster_uuid)
         if not existed:
             self.log.info("Cluster %s does not exist; nothing to delete", self.cluster_name)
             return {**where, "deleted": False}
         self.log.info("Deleting cluster %s", self.cluster_name)
         if self.deferrable:
+            if usage is not None:
+                context["ti"].xcom_push(key=USAGE_XCOM_KEY, value=usage.as_dict())
             from airflow_dask_provider.triggers.dataproc import DaskDataprocClusterTrigger
 
             until = deadline(context, self, self.timeout)
@@ -274,15 +298,52 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
             )
             self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout(until))
         self.hook.wait_for_cluster_deleted(**where, timeout=self.timeout)
-        return self._deleted(where)
+        return self._deleted(where, usage)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Finish once the deferred wait for the deletion ended."""
         if event["status"] != "success":
             raise ClusterError(self.cluster_name, event["state"], event["message"])
         where = {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}
-        return self._deleted(where)
+        return self._deleted(where, self._kept_usage(context) if self.report_cost else None)
 
-    def _deleted(self, where: dict[str, str]) -> dict[str, Any]:
+    def _deleted(self, where: dict[str, str], usage: ClusterUsage | None) -> dict[str, Any]:
         self.log.info("Cluster %s is deleted", self.cluster_name)
-        return {**where, "deleted": True}
+        result: dict[str, Any] = {**where, "deleted": True}
+        if usage is not None:
+            result["cost"] = self._cost(usage)
+        return result
+
+    def _read_usage(self, where: dict[str, str]) -> ClusterUsage | None:
+        """Read the cluster's nodes and creation time for the cost line; None if that fails."""
+        from airflow_dask_provider.hooks.lifecycle import get_cluster_usage
+
+        try:
+            return get_cluster_usage(self.hook, **where)
+        except Exception as err:  # the cost line only informs; never let it stop a deletion
+            self.log.warning("Cannot read cluster %s for its cost line: %s", self.cluster_name, err)
+            return None
+
+    def _kept_usage(self, context: Context) -> ClusterUsage | None:
+        """Return the usage :meth:`execute` kept in XCom before it deferred."""
+        from airflow_dask_provider.cost import ClusterUsage
+
+        try:
+            data = context["ti"].xcom_pull(task_ids=self.task_id, key=USAGE_XCOM_KEY)
+            return ClusterUsage.from_dict(data) if data else None
+        except Exception as err:  # likewise: a lost usage costs the line, not the deletion
+            self.log.warning("Cannot read the usage of cluster %s kept before deferring: %s", self.cluster_name, err)
+            return None
+
+    def _cost(self, usage: ClusterUsage) -> dict[str, Any] | None:
+        """Log and return the cost line of a cluster that is gone now."""
+        from airflow_dask_provider import config, cost
+
+        try:
+            table = cost.merged_table(config.price_table_override(), self.price_table)
+            estimate = cost.estimate(usage, ended_at=time.time(), price_table=table)
+        except Exception as err:  # likewise: a bad price table costs the line, not the deletion
+            self.log.warning("Cannot estimate the cost of cluster %s: %s", self.cluster_name, err)
+            return None
+        self.log.info("%s", estimate["message"])
+        return estimate

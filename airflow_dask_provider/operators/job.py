@@ -143,20 +143,20 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
 
         dag_folder = Path(context["dag"].fileloc).parent
         stage = lambda uri: self._staged(uri, cluster.config_bucket, dag_folder)  # noqa: E731
+        until = deadline(context, self, self.job_timeout)
         job = self._submit(
             context,
             where,
             **self._entry_point(stage),
             file_uris=[stage(uri) for uri in self.files],
             properties=self.properties,
-            labels={**self.labels, **provenance_labels(context)},
+            labels=validate_labels({**self.labels, **provenance_labels(context, owner=self.owner, expiry=until)}),
         )
         self._job = job
         DataprocJobLink.persist(context, DataprocJobLink.url(**where, job_id=job.job_id))
         self.log.info("Dask job %s on cluster %s is %s", job.job_id, self.cluster_name, job.state)
         if cluster.dashboard_url:
             self.log.info("Dask dashboard: %s", cluster.dashboard_url)
-        until = deadline(context, self, self.job_timeout)
         if self.deferrable and not job.done:
             from airflow_dask_provider.triggers.dataproc import DaskDataprocJobTrigger
 

@@ -74,6 +74,21 @@ def test_dashboard_and_console_links_stay_in_xcom_after_the_run(successful_run):
     assert job_page.startswith("https://console.cloud.google.com/dataproc/jobs/csv_to_parquet-")
 
 
+def test_the_delete_task_logs_and_returns_the_clusters_cost(successful_run):
+    """Issue 4: after deletion, node-hours by machine type and preemptibility and an estimated cost."""
+    run, env = successful_run
+
+    lines = [line for line in run.output.splitlines() if "Cost of cluster dask-etl-" in line]
+    result = xcom_value("dask_ephemeral_etl", "delete_cluster", "return_value", env=env)
+
+    assert lines, run.output[-3000:]
+    assert "node-hours (n2-standard-4 standard: " in lines[0] and "estimated USD " in lines[0]
+    cost = result["cost"]
+    assert list(cost["node_hours"]) == ["n2-standard-4 standard"]  # master and 2 workers
+    assert cost["node_hours"]["n2-standard-4 standard"] == pytest.approx(3 * cost["hours"], rel=0.01)
+    assert cost["estimated_cost"] > 0 and cost["message"] in lines[0]
+
+
 def test_teardown_deletes_the_cluster_when_the_job_fails(successful_run, airflow_home, emulator, monkeypatch):
     _, env = successful_run
     monkeypatch.setenv("DATAPROC_EMULATOR_HOST", emulator.grpc_target)

@@ -1,0 +1,150 @@
+"""The ``[dask_dataproc]`` section of Airflow's configuration: what an administrator decides.
+
+Every option is registered in :func:`airflow_dask_provider.get_provider_info` (``config``), so
+``airflow config list`` shows it with its description and default, and set like any Airflow option::
+
+    [dask_dataproc]
+    max_idle_delete_ttl = 4h
+    max_auto_delete_ttl = 1d
+
+or ``AIRFLOW__DASK_DATAPROC__MAX_IDLE_DELETE_TTL=4h``. Durations take seconds or text such as
+``"90m"``, ``"2h"``, ``"1d"``; lists are comma-separated. An empty value means "not set".
+
+The values are read when they are used (when a cluster spec is built, when the reaper runs), never
+cached, so a changed setting applies to the next task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from airflow_dask_provider import defaults
+
+#: The section's name.
+SECTION = "dask_dataproc"
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One option of the section, as ``get_provider_info()["config"]`` registers it."""
+
+    description: str
+    default: str
+    example: str
+
+
+#: Every option of ``[dask_dataproc]``. ``get_provider_info()`` repeats them literally (it must
+#: import nothing); a unit test checks that the two agree.
+OPTIONS: dict[str, Option] = {
+    "default_idle_delete_ttl": Option(
+        "Idle-delete TTL of a cluster whose task gives none: Dataproc deletes the cluster after this long "
+        "without a running job (lowered to max_idle_delete_ttl). Every cluster the provider creates has one.",
+        "2h",
+        "1h",
+    ),
+    "max_idle_delete_ttl": Option(
+        "Largest idle-delete TTL a task may ask for; a larger one fails before any API call. "
+        "Empty: Dataproc's own maximum, 14 days.",
+        "",
+        "4h",
+    ),
+    "default_auto_delete_ttl": Option(
+        "Maximum age of a cluster whose task gives none (auto_delete_ttl): Dataproc deletes the cluster "
+        "this long after its creation, busy or not. Empty: none, unless max_auto_delete_ttl is set.",
+        "",
+        "12h",
+    ),
+    "max_auto_delete_ttl": Option(
+        "Largest maximum age (auto_delete_ttl) a task may ask for. When set, every cluster gets one: the "
+        "task's, else default_auto_delete_ttl, else this value; a task that asks for none fails.",
+        "",
+        "1d",
+    ),
+    "default_expiry": Option(
+        "The orphan reaper may delete a cluster this long after its creation (the cluster's expiry "
+        "label) when the cluster has no auto_delete_ttl; with one, the expiry is its end of life.",
+        "1d",
+        "12h",
+    ),
+    "reaper_projects": Option(
+        "Comma-separated projects the dask_orphan_reaper DAG looks in. Empty: the connection's project.",
+        "",
+        "analytics-prod,analytics-dev",
+    ),
+    "reaper_regions": Option(
+        "Comma-separated Dataproc regions the dask_orphan_reaper DAG looks in.",
+        "",
+        "europe-west1,us-central1",
+    ),
+    "price_table": Option(
+        "Prices for the cost line of the delete operator: a path to a JSON file, or a JSON object, merged "
+        "over the built-in table (see airflow_dask_provider.cost). Empty: the built-in list prices.",
+        "",
+        "/home/airflow/gcs/data/dataproc_prices.json",
+    ),
+}
+
+
+def get(option: str) -> str:
+    """Return an option's value as text (its default when unset), stripped."""
+    from airflow.providers.common.compat.sdk import conf
+
+    default = OPTIONS[option].default
+    value = conf.get(SECTION, option, fallback=default)
+    return (default if value is None else str(value)).strip()
+
+
+def get_duration(option: str) -> int | None:
+    """Return a duration option in seconds, or None when it is empty."""
+    from airflow_dask_provider.cluster_spec import parse_duration
+
+    text = get(option)
+    return parse_duration(f"[{SECTION}] {option}", text) if text else None
+
+
+def get_list(option: str) -> list[str]:
+    """Return a comma-separated option as a list, without empty items."""
+    return [item.strip() for item in get(option).split(",") if item.strip()]
+
+
+@dataclasses.dataclass(frozen=True)
+class TtlPolicy:
+    """The administrator's defaults and ceilings for a cluster's TTLs, in seconds (None: not set)."""
+
+    default_idle_delete_ttl: int | None = defaults.IDLE_DELETE_TTL_SECONDS
+    max_idle_delete_ttl: int | None = None
+    default_auto_delete_ttl: int | None = None
+    max_auto_delete_ttl: int | None = None
+    default_expiry: int = defaults.DEFAULT_EXPIRY_SECONDS
+
+    @classmethod
+    def from_config(cls) -> TtlPolicy:
+        """Read the policy from ``[dask_dataproc]``."""
+        return cls(
+            default_idle_delete_ttl=get_duration("default_idle_delete_ttl"),
+            max_idle_delete_ttl=get_duration("max_idle_delete_ttl"),
+            default_auto_delete_ttl=get_duration("default_auto_delete_ttl"),
+            max_auto_delete_ttl=get_duration("max_auto_delete_ttl"),
+            default_expiry=get_duration("default_expiry") or defaults.DEFAULT_EXPIRY_SECONDS,
+        )
+
+
+def price_table_override() -> dict[str, Any]:
+    """Return the ``price_table`` option as a dict: inline JSON, or the JSON file it names ({} if unset)."""
+    from airflow_dask_provider.exceptions import ClusterSpecError
+
+    text = get("price_table")
+    if not text:
+        return {}
+    try:
+        table = json.loads(text if text.startswith("{") else Path(text).read_text())
+    except (OSError, ValueError) as err:
+        raise ClusterSpecError(
+            f"[{SECTION}] price_table", text, f"must be a JSON object or a JSON file's path ({err})"
+        ) from err
+    if not isinstance(table, dict):
+        raise ClusterSpecError(f"[{SECTION}] price_table", text, "must hold a JSON object")
+    return table

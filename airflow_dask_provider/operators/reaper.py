@@ -1,0 +1,213 @@
+"""Operator that deletes the provider's clusters that outlived their use: past their expiry, or in ERROR."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_dask_provider import defaults
+from airflow_dask_provider.exceptions import ClusterSpecError
+from airflow_dask_provider.labels import expiry_value
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
+    from airflow_dask_provider.hooks.lifecycle import LabelledCluster
+
+#: The reaper's decisions.
+DELETE, KEEP, SKIP = "delete", "keep", "skip"
+_TABLE_COLUMNS = ("project", "region", "cluster", "state", "expiry", "action", "reason")
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """What the reaper does with one cluster, and why."""
+
+    action: str
+    reason: str
+
+
+def decide(cluster: LabelledCluster, now: float) -> Decision:
+    """Decide about one of the provider's clusters: delete it if in ERROR or past its expiry, else keep it."""
+    if cluster.state == "DELETING":
+        return Decision(SKIP, "already being deleted")
+    if cluster.state == "ERROR":
+        return Decision(DELETE, f"in ERROR: {cluster.detail}" if cluster.detail else "in ERROR")
+    if cluster.expiry is None:
+        return Decision(KEEP, "no expiry label")
+    if cluster.expiry <= now:
+        return Decision(DELETE, f"expired {_ago(now - cluster.expiry)} ago")
+    return Decision(KEEP, f"expires in {_ago(cluster.expiry - now)}")
+
+
+def _ago(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f}d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 60:.0f}m"
+
+
+def _as_list(field: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, (list, tuple)):
+        return [str(item).strip() for item in value if str(item).strip()]
+    raise ClusterSpecError(field, value, "must be a list of names or comma-separated text")
+
+
+def _as_bool(field: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ClusterSpecError(field, value, "must be true or false")
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Return the reaper's rows as a fixed-width text table."""
+    cells = [list(_TABLE_COLUMNS)] + [[str(row[column]) for column in _TABLE_COLUMNS] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(_TABLE_COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+class DaskDataprocReapClustersOperator(BaseOperator):
+    """Delete the provider's clusters that outlived their use; keep the rest; log a table of what it did.
+
+    It lists the clusters labelled ``created-by=airflow-dask-provider`` in every project and region
+    given, and deletes each one that is in ERROR (a cluster in ERROR is never idle-deleted by
+    Dataproc, yet its nodes may cost money) or past its ``expiry`` label (written at creation: the
+    end of its ``auto_delete_ttl``, else ``[dask_dataproc] default_expiry`` after creation). A
+    cluster being deleted is skipped; one without an expiry label is kept. Deletions go by uuid, so a
+    new cluster of the same name is safe, and are awaited.
+
+    Returns (and pushes to XCom) one row per cluster: ``project``, ``region``, ``cluster``,
+    ``state``, ``expiry``, ``action`` (``delete``, ``keep``, ``skip``; ``would delete`` when
+    ``dry_run``) and ``reason``.
+
+    :param project_ids: projects to look in, a list or comma-separated text (templated);
+        ``[dask_dataproc] reaper_projects`` when omitted, else the connection's project.
+    :param regions: Dataproc regions to look in, likewise (templated); ``[dask_dataproc] reaper_regions``
+        when omitted. At least one is needed.
+    :param dry_run: only log what would be deleted (templated; ``"true"``/``"false"`` accepted).
+    :param timeout: seconds to wait for the deleted clusters to be gone.
+    :param gcp_conn_id: Google Cloud connection.
+    :param impersonation_chain: service account to impersonate, or a chain of them (templated).
+    """
+
+    template_fields: Sequence[str] = ("project_ids", "regions", "dry_run", "impersonation_chain")
+    ui_color = "#f4a6a6"
+
+    def __init__(
+        self,
+        *,
+        project_ids: Sequence[str] | str | None = None,
+        regions: Sequence[str] | str | None = None,
+        dry_run: bool | str = False,
+        timeout: float = defaults.REAPER_WAIT_TIMEOUT_SECONDS,
+        gcp_conn_id: str = "google_cloud_default",
+        impersonation_chain: str | Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project_ids = project_ids
+        self.regions = regions
+        self.dry_run = dry_run
+        self.timeout = timeout
+        self.gcp_conn_id = gcp_conn_id
+        self.impersonation_chain = impersonation_chain
+
+    @cached_property
+    def hook(self) -> DaskDataprocHook:
+        """Return the hook; built on first use, never at DAG parse time."""
+        from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
+
+        return DaskDataprocHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+
+    def _places(self) -> tuple[list[str], list[str]]:
+        from airflow_dask_provider import config
+
+        projects = _as_list("project_ids", self.project_ids) or config.get_list("reaper_projects")
+        projects = projects or [self.hook.project_id]
+        regions = _as_list("regions", self.regions) or config.get_list("reaper_regions")
+        if not regions:
+            raise ClusterSpecError(
+                "regions", self.regions, "name at least one region, or set [dask_dataproc] reaper_regions"
+            )
+        return projects, regions
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_dask_provider.hooks.lifecycle import list_provider_clusters
+
+        dry_run = _as_bool("dry_run", self.dry_run)
+        projects, regions = self._places()
+        now = time.time()
+        rows: list[dict[str, Any]] = []
+        doomed: list[LabelledCluster] = []
+        for project in projects:
+            for region in regions:
+                for cluster in list_provider_clusters(self.hook, project_id=project, region=region):
+                    decision = decide(cluster, now)
+                    if decision.action == DELETE:
+                        doomed.append(cluster)
+                    rows.append(self._row(cluster, decision, dry_run))
+        if not dry_run:
+            self._delete(doomed)
+        self.log.info(
+            "Reaper %s %d of %d clusters of this provider in %s / %s:\n%s",
+            "would delete" if dry_run else "deleted",
+            len(doomed),
+            len(rows),
+            ",".join(projects),
+            ",".join(regions),
+            format_table(rows),
+        )
+        return rows
+
+    @staticmethod
+    def _row(cluster: LabelledCluster, decision: Decision, dry_run: bool) -> dict[str, Any]:
+        action = f"would {decision.action}" if dry_run and decision.action == DELETE else decision.action
+        return {
+            "project": cluster.project_id,
+            "region": cluster.region,
+            "cluster": cluster.cluster_name,
+            "state": cluster.state,
+            "expiry": expiry_value(cluster.expiry) if cluster.expiry is not None else "-",
+            "action": action,
+            "reason": decision.reason,
+        }
+
+    def _delete(self, clusters: Sequence[LabelledCluster]) -> None:
+        from google.api_core.exceptions import FailedPrecondition
+
+        deleting = []
+        for cluster in clusters:
+            self.log.warning("Deleting cluster %s/%s/%s", cluster.project_id, cluster.region, cluster.cluster_name)
+            try:
+                self.hook.delete_dask_cluster(
+                    project_id=cluster.project_id,
+                    region=cluster.region,
+                    cluster_name=cluster.cluster_name,
+                    cluster_uuid=cluster.cluster_uuid,
+                )
+            except FailedPrecondition:  # its uuid changed: a new cluster took the name since the listing
+                self.log.info(
+                    "Cluster %s was replaced by a new one since it was listed; leaving it", cluster.cluster_name
+                )
+                continue
+            deleting.append(cluster)
+        for cluster in deleting:
+            self.hook.wait_for_cluster_deleted(
+                project_id=cluster.project_id, region=cluster.region, cluster_name=cluster.cluster_name,
+                timeout=self.timeout,
+            )  # fmt: skip

@@ -1,0 +1,134 @@
+"""The reaper: which clusters it deletes, which it keeps, the table it logs, dry runs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from airflow_dask_provider.exceptions import ClusterSpecError
+from airflow_dask_provider.hooks.lifecycle import LabelledCluster
+from airflow_dask_provider.operators import reaper
+from airflow_dask_provider.operators.reaper import DaskDataprocReapClustersOperator, decide
+
+NOW = 1_800_000_000.0
+
+
+def found(name: str, state: str = "RUNNING", expiry: float | None = NOW + 3600, **kwargs) -> LabelledCluster:
+    values = {
+        "project_id": "p", "region": "r", "cluster_name": name, "cluster_uuid": f"{name}-uuid",
+        "state": state, "detail": "", "expiry": expiry, "labels": {},
+    }  # fmt: skip
+    return LabelledCluster(**{**values, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "cluster, action, reason",
+    [
+        (found("old", expiry=NOW - 7200), "delete", "expired 2.0h ago"),
+        (found("broken", "ERROR", detail="Init action failed"), "delete", "in ERROR: Init action failed"),
+        (found("fresh"), "keep", "expires in 1.0h"),
+        (found("forever", expiry=None), "keep", "no expiry label"),
+        (found("going", "DELETING", expiry=NOW - 7200), "skip", "already being deleted"),
+        (found("starting", "CREATING", expiry=NOW - 60), "delete", "expired 1m ago"),
+    ],
+)
+def test_decisions(cluster, action, reason):
+    assert decide(cluster, NOW) == reaper.Decision(action, reason)
+
+
+@pytest.fixture
+def hook(mocker):
+    fake = mocker.MagicMock()
+    fake.project_id = "connection-project"
+    mocker.patch.object(DaskDataprocReapClustersOperator, "hook", new_callable=mocker.PropertyMock, return_value=fake)
+    return fake
+
+
+@pytest.fixture
+def listed(mocker):
+    now = time.time()
+    clusters = [found("old", expiry=now - 60), found("broken", "ERROR"), found("fresh", expiry=now + 3600)]
+    return mocker.patch(
+        "airflow_dask_provider.hooks.lifecycle.list_provider_clusters", side_effect=lambda hook, **where: clusters
+    )
+
+
+def reap(**kwargs) -> DaskDataprocReapClustersOperator:
+    return DaskDataprocReapClustersOperator(task_id="reap", **{"project_ids": "p", "regions": ["r"], **kwargs})
+
+
+def test_expired_and_broken_clusters_are_deleted_by_uuid_and_awaited(hook, listed, context):
+    rows = reap().execute(context)
+
+    deleted = [call.kwargs["cluster_uuid"] for call in hook.delete_dask_cluster.call_args_list]
+    awaited = [call.kwargs["cluster_name"] for call in hook.wait_for_cluster_deleted.call_args_list]
+    assert deleted == ["old-uuid", "broken-uuid"] and awaited == ["old", "broken"]
+    assert [(row["cluster"], row["action"]) for row in rows] == [
+        ("old", "delete"),
+        ("broken", "delete"),
+        ("fresh", "keep"),
+    ]
+
+
+def test_a_dry_run_deletes_nothing(hook, listed, context):
+    rows = reap(dry_run="true").execute(context)
+
+    hook.delete_dask_cluster.assert_not_called()
+    assert [row["action"] for row in rows] == ["would delete", "would delete", "keep"]
+
+
+def test_the_log_has_a_table_of_every_cluster(hook, listed, context, mocker):
+    log = mocker.MagicMock()
+    mocker.patch.object(DaskDataprocReapClustersOperator, "log", new_callable=mocker.PropertyMock, return_value=log)
+
+    reap().execute(context)
+
+    [(message, *args)] = [call.args for call in log.info.call_args_list if "Reaper" in call.args[0]]
+    text = message % tuple(args)
+    assert "Reaper deleted 2 of 3 clusters" in text
+    assert "project  region  cluster" in text
+    assert "fresh" in text and "expires in" in text
+
+
+def test_every_project_and_region_is_looked_in(hook, listed, context):
+    reap(project_ids=["a", "b"], regions="r1, r2").execute(context)
+
+    looked = [(call.kwargs["project_id"], call.kwargs["region"]) for call in listed.call_args_list]
+    assert looked == [("a", "r1"), ("a", "r2"), ("b", "r1"), ("b", "r2")]
+
+
+def test_projects_and_regions_come_from_the_configuration(hook, listed, context, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__DASK_DATAPROC__REAPER_REGIONS", "europe-west1")
+
+    reap(project_ids=None, regions=None).execute(context)
+
+    assert [(c.kwargs["project_id"], c.kwargs["region"]) for c in listed.call_args_list] == [
+        ("connection-project", "europe-west1")
+    ]
+
+
+def test_without_regions_the_reaper_fails_before_any_call(hook, listed, context):
+    with pytest.raises(ClusterSpecError, match="reaper_regions"):
+        reap(regions=None).execute(context)
+    listed.assert_not_called()
+
+
+def test_a_cluster_replaced_since_the_listing_is_left_alone(hook, listed, context):
+    from google.api_core.exceptions import FailedPrecondition
+
+    hook.delete_dask_cluster.side_effect = [FailedPrecondition("uuid"), True]
+
+    reap().execute(context)
+
+    assert [call.kwargs["cluster_name"] for call in hook.wait_for_cluster_deleted.call_args_list] == ["broken"]
+
+
+def test_the_table_is_aligned():
+    rows = [{"project": "p", "region": "r", "cluster": "a-long-name", "state": "ERROR", "expiry": "-",
+             "action": "delete", "reason": "in ERROR"}]  # fmt: skip
+
+    header, rule, line = reaper.format_table(rows).splitlines()
+
+    assert header.index("cluster") == line.index("a-long-name")
+    assert set(rule) <= {"-", " "}

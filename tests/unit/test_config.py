@@ -1,0 +1,101 @@
+"""The ``[dask_dataproc]`` section: registered with Airflow, read from its configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from airflow_dask_provider import config, get_provider_info
+from airflow_dask_provider.config import OPTIONS, TtlPolicy
+from airflow_dask_provider.exceptions import ClusterSpecError
+
+
+def env_name(option: str) -> str:
+    return f"AIRFLOW__DASK_DATAPROC__{option.upper()}"
+
+
+def test_provider_info_registers_every_option_as_the_module_documents_it():
+    section = get_provider_info()["config"]["dask_dataproc"]
+
+    assert section["description"]
+    assert set(OPTIONS) <= set(section["options"])
+    for name, option in OPTIONS.items():
+        registered = section["options"][name]
+        assert (registered["description"], registered["default"], registered["example"]) == (
+            option.description,
+            option.default,
+            option.example,
+        )
+        assert registered["type"] == "string" and registered["version_added"]
+
+
+def test_defaults_give_a_two_hour_idle_ttl_and_no_ceiling():
+    policy = TtlPolicy.from_config()
+
+    assert policy == TtlPolicy(default_idle_delete_ttl=7200, default_expiry=86400)
+
+
+def test_environment_variables_set_the_policy(monkeypatch):
+    monkeypatch.setenv(env_name("max_idle_delete_ttl"), "4h")
+    monkeypatch.setenv(env_name("default_auto_delete_ttl"), "90m")
+    monkeypatch.setenv(env_name("max_auto_delete_ttl"), "1d")
+
+    policy = TtlPolicy.from_config()
+
+    assert (policy.max_idle_delete_ttl, policy.default_auto_delete_ttl, policy.max_auto_delete_ttl) == (
+        14400,
+        5400,
+        86400,
+    )
+
+
+def test_a_bad_duration_names_the_option(monkeypatch):
+    monkeypatch.setenv(env_name("max_idle_delete_ttl"), "soon")
+
+    with pytest.raises(ClusterSpecError, match=r"\[dask_dataproc\] max_idle_delete_ttl='soon'"):
+        TtlPolicy.from_config()
+
+
+def test_lists_are_comma_separated(monkeypatch):
+    monkeypatch.setenv(env_name("reaper_regions"), " europe-west1, ,us-central1 ")
+
+    assert config.get_list("reaper_regions") == ["europe-west1", "us-central1"]
+
+
+def test_price_table_is_inline_json_or_a_file(monkeypatch, tmp_path):
+    monkeypatch.setenv(env_name("price_table"), '{"currency": "EUR"}')
+    assert config.price_table_override() == {"currency": "EUR"}
+
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"dataproc_vcpu_hour": 0.02}))
+    monkeypatch.setenv(env_name("price_table"), str(path))
+    assert config.price_table_override() == {"dataproc_vcpu_hour": 0.02}
+
+
+def test_a_missing_price_file_names_the_option(monkeypatch, tmp_path):
+    monkeypatch.setenv(env_name("price_table"), str(tmp_path / "missing.json"))
+
+    with pytest.raises(ClusterSpecError, match="price_table"):
+        config.price_table_override()
+
+
+def test_airflow_config_list_shows_the_section_with_descriptions_and_defaults(tmp_path):
+    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__DASK_DATAPROC__")}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    show_values = ["--show-values"] if AIRFLOW_V_3_0_PLUS else []  # Airflow 3 hides values by default
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "config", "list", "--section", "dask_dataproc",
+         "--include-descriptions", *show_values],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+
+    assert "[dask_dataproc]" in result.stdout
+    assert "default_idle_delete_ttl = 2h" in result.stdout
+    assert "max_idle_delete_ttl = " in result.stdout
+    assert OPTIONS["max_auto_delete_ttl"].description in result.stdout
