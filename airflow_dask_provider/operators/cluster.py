@@ -47,6 +47,10 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
     :param cluster_spec: the cluster's description; the design documents' defaults when omitted.
     :param delete_on_error: delete the cluster when it ends up in ERROR (default True).
     :param timeout: seconds to wait for the cluster to be RUNNING.
+    :param stage_init_actions: upload the provider's own initialization actions (``dask.sh``, and
+        ``nfs-mount.sh`` when the metadata names an ``nfs-server``) into the cluster's staging bucket
+        under a content-hashed path and run them (default True); see :mod:`airflow_dask_provider.staging`.
+        False runs only the spec's ``init_actions``, or Google's public ``dask.sh`` when it has none.
     """
 
     template_fields: Sequence[str] = (
@@ -64,6 +68,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         cluster_spec: DaskClusterSpec | None = None,
         delete_on_error: bool = True,
         timeout: float = defaults.CLUSTER_WAIT_TIMEOUT_SECONDS,
+        stage_init_actions: bool = True,
         **kwargs: Any,
     ) -> None:
         spec_values = {name: kwargs.pop(name) for name in SPEC_FIELDS if name in kwargs}
@@ -71,6 +76,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         self.cluster_name = cluster_name
         self.cluster_spec = cluster_spec
         self.delete_on_error = delete_on_error
+        self.stage_init_actions = stage_init_actions
         self.timeout = timeout
         self._given_fields = tuple(spec_values)
         for name in SPEC_FIELDS:
@@ -159,6 +165,11 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         labels = validate_labels(
             {**spec.labels, **provenance_labels(context, owner=self.owner, expiry=time.time() + lifetime)}
         )
+        if self.stage_init_actions:
+            from airflow_dask_provider.staging import stage_init_actions
+
+            spec = stage_init_actions(self.hook, spec, project_id=self.resolved_project_id, region=self.region)
+            self.log.info("Initialization actions: %s", ", ".join(action.uri for action in spec.init_actions))
         self._creating = True
         self.log.info("Creating Dask cluster %s in %s/%s", self.cluster_name, self.resolved_project_id, self.region)
         created = self.hook.create_dask_cluster(

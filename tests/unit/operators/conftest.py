@@ -56,6 +56,8 @@ def job(state: str = "DONE", job_id: str = "j", submitted_now: bool = False) -> 
 def hook(mocker):
     """A hook mock standing in for every operator's hook."""
     fake = mocker.MagicMock()
+    fake.storage_client.list_buckets.return_value = []
+    fake.stage_file.side_effect = lambda local_path, bucket: f"gs://{bucket}/staging/{local_path.name}"
     mocker.patch(
         "airflow_dask_provider.operators.base.DaskDataprocBaseOperator.hook",
         new_callable=mocker.PropertyMock,

@@ -124,3 +124,29 @@ def test_links_are_stored_for_the_ui(hook, context):
     assert pushed["dataproc_cluster_url"] == (
         "https://console.cloud.google.com/dataproc/clusters/c/monitoring?region=r&project=p"
     )
+
+
+def test_the_bundled_init_actions_are_staged_and_run(hook, context):
+    hook.get_cluster_info.return_value = None
+    hook.create_dask_cluster.return_value = True
+    hook.wait_for_cluster.return_value = cluster()
+
+    create(config_bucket="team-bucket", metadata={"nfs-server": "10.0.0.2", "nfs-export": "/share"}).execute(context)
+
+    config = hook.create_dask_cluster.call_args.kwargs["cluster_config"]
+    assert [a.executable_file for a in config.initialization_actions] == [
+        "gs://team-bucket/staging/nfs-mount.sh",
+        "gs://team-bucket/staging/dask.sh",
+    ]
+    assert config.gce_cluster_config.metadata["dask-runtime"] == "standalone"
+    assert config.gce_cluster_config.metadata["nfs-server"] == "10.0.0.2"
+
+
+def test_staging_can_be_turned_off(hook, context):
+    hook.get_cluster_info.return_value = None
+    hook.create_dask_cluster.return_value = True
+    hook.wait_for_cluster.return_value = cluster()
+
+    create(stage_init_actions=False).execute(context)
+
+    hook.stage_file.assert_not_called()

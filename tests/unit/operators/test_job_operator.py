@@ -73,6 +73,7 @@ def test_missing_cluster_fails_before_submitting(hook, context):
 def test_local_main_relative_to_the_dag_folder_is_staged(hook, context, tmp_path):
     (tmp_path / "job.py").write_text("print('hi')\n")
     hook.get_cluster_info.return_value = cluster()
+    hook.stage_file.side_effect = None
     hook.stage_file.return_value = "gs://staging/x/job.py"
     hook.submit_dask_job.return_value = job("PENDING", submitted_now=True)
     hook.wait_for_dask_job.return_value = job("DONE")
