@@ -85,3 +85,9 @@ REAPER_WAIT_TIMEOUT_SECONDS = 30 * 60
 #: live clusters and secondary workers one user may hold at once, after the design documents.
 MAX_CLUSTERS_PER_USER = 3
 MAX_SECONDARY_WORKERS_PER_USER = 3
+#: Job properties that run the driver on the Python environment dask.sh installs on every node
+#: (``/opt/dask``), so the driver has the cluster's dask and distributed; a job's own properties win.
+DRIVER_PROPERTIES = {
+    "spark.pyspark.python": "/opt/dask/bin/python",
+    "spark.pyspark.driver.python": "/opt/dask/bin/python",
+}

@@ -390,6 +390,17 @@ distributed:
       terminate: ${MEMORY_TERMINATE}
   scheduler:
     idle-timeout: ${idle_timeout}
+    http:
+      # distributed's defaults plus its HTTP API, whose /api/v1/check_idle is the scheduler's own
+      # idle signal that the provider's DaskDataprocIdleSensor reads through Component Gateway.
+      routes:
+        - distributed.http.scheduler.prometheus
+        - distributed.http.scheduler.info
+        - distributed.http.scheduler.json
+        - distributed.http.health
+        - distributed.http.proxy
+        - distributed.http.statics
+        - distributed.http.scheduler.api
 EOF
   if [[ "${RUNTIME}" == standalone ]]; then
     cat <<EOF

@@ -149,7 +149,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
             where,
             **self._entry_point(stage),
             file_uris=[stage(uri) for uri in self.files],
-            properties=self.properties,
+            properties={**defaults.DRIVER_PROPERTIES, **self.properties},
             labels=validate_labels({**self.labels, **provenance_labels(context, owner=self.owner, expiry=until)}),
         )
         self._job = job

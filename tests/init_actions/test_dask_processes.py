@@ -184,3 +184,14 @@ def test_scheduler_serves_dashboard_and_prometheus_metrics_under_the_gateway_pat
 
     assert "dask_scheduler_workers" in metrics
     assert status == 200
+
+
+def test_scheduler_serves_its_idle_signal_for_the_idle_sensor(dask_cluster):
+    import json
+
+    base = f"{dask_cluster['dashboard']}/gateway/default/dask"
+
+    with urllib.request.urlopen(f"{base}/api/v1/check_idle", timeout=30) as response:
+        answer = json.loads(response.read().decode())
+
+    assert "idle_since" in answer
