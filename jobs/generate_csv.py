@@ -1,6 +1,7 @@
 """Write deterministic sample CSV files: input for ``csv_to_parquet.py`` and for tests.
 
-The rows come from ``csv_to_parquet.make_partition``, so for the same ``--seed``, ``--rows`` and
+``generate.py csv`` does the same; this script stays for its shorter command line. The rows come
+from ``csv_to_parquet.make_partition``, so for the same ``--seed``, ``--rows`` and
 ``--rows-per-partition`` these files hold exactly the data that ``csv_to_parquet.py`` generates on
 the cluster when it is given no ``--input``; converting them with ``--schema sample`` gives the same
 checksum. The generator lives in ``csv_to_parquet.py`` because Dataproc stages only a job's main
@@ -20,66 +21,20 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Iterator, Sequence
-
-import pandas as pd
+from collections.abc import Sequence
 
 if __package__:  # imported as part of a package, e.g. airflow_dask_provider.jobs
     conversion = importlib.import_module(f"{__package__}.csv_to_parquet")
+    generate = importlib.import_module(f"{__package__}.generate")
 else:  # run as a file: Python has put this file's folder first on sys.path
     import csv_to_parquet as conversion
+    import generate
 
 JOB_NAME = "generate_csv"
 
-
-def file_row_ranges(rows: int, files: int) -> list[tuple[int, int]]:
-    """Return the ``[start, stop)`` rows of each file: ``files`` contiguous, near-equal ranges."""
-    return [(rows * index // files, rows * (index + 1) // files) for index in range(files)]
-
-
-def sample_rows(
-    seed: int, rows: int, start: int, stop: int, rows_per_partition: int = conversion.DEFAULT_ROWS_PER_PARTITION
-) -> Iterator[pd.DataFrame]:
-    """Yield rows ``[start, stop)`` of the ``rows`` sample rows, one frame per sample partition touched.
-
-    Whole partitions are generated and then cut: a partition's rows depend on its full size.
-    """
-    for index, (first, count) in enumerate(conversion.sample_partitions(rows, rows_per_partition)):
-        if first + count > start and first < stop:
-            frame = conversion.make_partition(seed, index, count, first)
-            yield frame.iloc[max(start - first, 0) : stop - first]
-
-
-def write_csv(
-    output: str,
-    *,
-    rows: int,
-    seed: int = 0,
-    files: int = 1,
-    rows_per_partition: int = conversion.DEFAULT_ROWS_PER_PARTITION,
-) -> list[str]:
-    """Write ``rows`` sample rows into ``files`` CSV files in the folder ``output``; return their URLs.
-
-    :param output: a local folder or fsspec URL; created if missing. Existing part files are replaced.
-    :param rows: rows in all, at least ``files``.
-    :param seed: seed of the sample data.
-    :param files: how many files to split the rows into.
-    :param rows_per_partition: size of the generator's partitions, which the data depends on.
-    """
-    from fsspec.core import url_to_fs
-
-    if files < 1 or rows < files:
-        raise ValueError(f"rows must be at least files, and files at least 1, not rows={rows} files={files}")
-    fs, folder = url_to_fs(output)
-    fs.makedirs(folder, exist_ok=True)
-    written = []
-    for number, (start, stop) in enumerate(file_row_ranges(rows, files)):
-        path = f"{folder.rstrip('/')}/part-{number:05d}.csv"
-        with fs.open(path, "w", newline="") as stream:
-            for part, frame in enumerate(sample_rows(seed, rows, start, stop, rows_per_partition)):
-                frame.to_csv(stream, index=False, header=part == 0)
-        written.append(fs.unstrip_protocol(path))
-    return written
+#: Re-exported: ``generate.py csv`` writes the same files (see its ``write_csv``).
+file_row_ranges = generate.file_row_ranges
+write_csv = generate.write_csv
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,9 +59,11 @@ def sample_run(convert, workdir) -> Run:
 
 
 @pytest.fixture(scope="module")
-def pandas_conversion(csv_files) -> pd.DataFrame:
-    """The same CSV files converted in one process by pandas alone."""
-    return pd.concat([pd.read_csv(path, dtype_backend="pyarrow") for path in csv_files], ignore_index=True)
+def pandas_conversion(csv_files, workdir) -> pd.DataFrame:
+    """The same CSV files converted in one process by pandas alone, as read back from its Parquet file."""
+    frame = pd.concat([pd.read_csv(path, engine="pyarrow", dtype_backend="pyarrow") for path in csv_files])
+    frame.to_parquet(workdir / "pandas.parquet", index=False)
+    return pd.read_parquet(workdir / "pandas.parquet", dtype_backend="pyarrow")
 
 
 # -- conversion on the cluster ------------------------------------------------------------------

@@ -1,0 +1,404 @@
+"""How fast the Dask jobs are, against one process and against the machine's limit, and how they scale.
+
+For each job of ``jobs/``, on generated data (``jobs/generate.py``, cached between runs) sized so
+that the single-process version takes 20 s or more on this project's 2-core machine, one invocation
+runs:
+
+a. the single-process reference (``benchmarks/reference.py``: pandas, XGBoost's scikit-learn
+   classifier, networkx) in a subprocess limited to one thread;
+b. the Dask job, as the script it is on Dataproc, against a ``LocalCluster`` of 1 worker of 1 thread;
+c. the same against 2 workers of 1 thread each;
+
+and, for CSV to Parquet, pyarrow alone reading and writing the same files on one thread
+(``pyarrow.csv.read_csv(use_threads=False)`` and ``pyarrow.parquet.write_table`` with Arrow's pools
+set to one thread): the ceiling a core can reach. Times are those the scripts report for their own
+work (without the interpreter's start and imports); the Dask workers are started and warmed up
+(imports done) before any job runs. Results of the Dask runs are checked against the reference
+(checksums, or tolerances for the model) and the run fails if they differ.
+
+Printed per job: input size, time and throughput of each run, the speedup of 2 workers over 1 and
+the parallel efficiency (speedup / 2); for CSV to Parquet also the ceiling and
+``csv_ceiling_frac`` = (Dask 1-worker rate per core) / (pyarrow single-thread rate). The last line::
+
+    RESULT csv_speedup_2w=N parquet_speedup_2w=N csv_ceiling_frac=N wordcount_speedup_2w=N ...
+
+Workers and references run with glibc malloc keeping freed memory for reuse (``--malloc tuned``,
+the default); ``--malloc dask`` gives them the ``MALLOC_TRIM_THRESHOLD_=65536`` that Dask's nanny
+sets for its workers, which makes numpy-heavy tasks about twice as slow on this machine (see
+:data:`MALLOC`).
+
+``--quick`` runs tiny inputs, the references and the job scripts in this process (a smoke test:
+the figures mean nothing); ``--jobs`` picks jobs;
+``--repeat N`` keeps the best of N runs of each; ``--data-dir`` says where the inputs are cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import json
+import os
+import runpy
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+JOBS = REPO / "jobs"
+REFERENCE = Path(__file__).resolve().parent / "reference.py"
+#: Variables that hold numeric libraries (BLAS, OpenMP, Arrow) to one thread in the reference.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: glibc malloc settings of every process that computes (workers and references), by ``--malloc``.
+#: Dask's nanny gives its workers ``MALLOC_TRIM_THRESHOLD_=65536``; setting any such variable turns
+#: off glibc's dynamic mmap threshold, so every temporary array over 128 KiB is a fresh mmap whose
+#: pages fault in: numpy-heavy tasks (hashing, group-bys) run about twice as slow here. ``tuned``
+#: keeps freed memory for reuse instead (trim above 256 MiB, mmap above 32 MiB).
+MALLOC = {
+    "dask": {"MALLOC_TRIM_THRESHOLD_": "65536"},
+    "tuned": {"MALLOC_TRIM_THRESHOLD_": str(256 << 20), "MALLOC_MMAP_THRESHOLD_": str(32 << 20)},
+}
+RUN_TIMEOUT_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One job's benchmark: its input, how to run it, and what its throughput counts."""
+
+    job: str
+    kind: str
+    generate: dict[str, int]
+    job_args: list[str] = field(default_factory=list)
+    reference_args: list[str] = field(default_factory=list)
+    #: "bytes" of the input files, or the job's "rows" (edges, feature rows).
+    unit: str = "bytes"
+
+
+FULL = {
+    "word_count": Bench("word_count", "text", {"rows": 4_000_000, "rows-per-file": 125_000}),
+    "csv_to_parquet": Bench("csv_to_parquet", "csv", {"rows": 50_000_000, "files": 50}),
+    "parquet_analytics": Bench(
+        "parquet_analytics",
+        "events",
+        {"rows": 40_000_000, "rows-per-file": 2_000_000},
+        job_args=["--countries=US,DE,FR,GB,IN", "--since=2024-02-01"],
+        reference_args=["--countries=US,DE,FR,GB,IN", "--since=2024-02-01"],
+    ),
+    "ml_training": Bench(
+        "ml_training", "features", {"rows": 3_000_000, "rows-per-file": 250_000},
+        job_args=["--rounds=50"], reference_args=["--rounds=50"], unit="rows",
+    ),  # fmt: skip
+    "graph_analytics": Bench(
+        "graph_analytics", "edges", {"rows": 1_500_000, "rows-per-file": 125_000, "nodes": 150_000},
+        job_args=["--tol=1e-10"], reference_args=["--tol=1e-10"], unit="rows",
+    ),  # fmt: skip
+}
+QUICK = {
+    "word_count": Bench("word_count", "text", {"rows": 4_000, "rows-per-file": 1_000}, ["--blocksize=64KiB"]),
+    "csv_to_parquet": Bench("csv_to_parquet", "csv", {"rows": 20_000, "files": 2}, ["--blocksize=256KiB"]),
+    "parquet_analytics": Bench(
+        "parquet_analytics", "events", {"rows": 40_000, "rows-per-file": 10_000},
+        job_args=["--countries=US,DE", "--since=2024-02-01"],
+        reference_args=["--countries=US,DE", "--since=2024-02-01"],
+    ),  # fmt: skip
+    "ml_training": Bench(
+        "ml_training", "features", {"rows": 4_000, "rows-per-file": 1_000},
+        job_args=["--rounds=3"], reference_args=["--rounds=3"], unit="rows",
+    ),  # fmt: skip
+    "graph_analytics": Bench(
+        "graph_analytics", "edges", {"rows": 8_000, "rows-per-file": 2_000, "nodes": 800}, unit="rows"
+    ),
+}
+#: The RESULT names of the jobs.
+SHORT = {
+    "word_count": "wordcount",
+    "csv_to_parquet": "csv",
+    "parquet_analytics": "parquet",
+    "ml_training": "ml",
+    "graph_analytics": "graph",
+}
+
+
+# -- running things -----------------------------------------------------------------------------
+
+
+def load() -> str:
+    """Return the 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def run_json(argv: list[str], *, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run a script that prints one JSON line last; return it, or exit naming the failure."""
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode or not lines:
+        sys.exit(f"{' '.join(argv[:3])} ... failed with code {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "DASK_SCHEDULER_ADDRESS"}
+    return {**env, **extra}
+
+
+def ensure_input(bench: Bench, root: Path, seed: int) -> Path:
+    """Generate the job's input under ``root`` unless an identical one is there; return its folder.
+
+    Runs ``generate.py`` in this process (two worker processes write the files): call it before any
+    Dask cluster starts threads here.
+    """
+    options = [f"--{name}={value}" for name, value in sorted(bench.generate.items())]
+    folder = root / "-".join([bench.kind, f"seed{seed}", *(o.lstrip("-").replace("=", "") for o in options)])
+    done = folder / "_GENERATED"
+    if done.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    print(f"  generating {bench.kind} input in {folder} ...", flush=True)
+    generate = _import_from(JOBS, "generate")
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = generate.main([bench.kind, f"--output={folder}", f"--seed={seed}", *options, "--processes=2"])
+    if code:
+        sys.exit(f"generate.py {bench.kind} failed with code {code}")
+    done.write_text(json.dumps(bench.generate))
+    return folder
+
+
+def _import_from(folder: Path, name: str) -> Any:
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    return importlib.import_module(name)
+
+
+def input_size(bench: Bench, folder: Path, summary: dict[str, Any]) -> float:
+    """Return the amount of work: bytes of the input files, or the rows the job reported."""
+    if bench.unit == "rows":
+        return float(summary["rows"])
+    return float(sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and path.name[0] != "_"))
+
+
+def run_reference(
+    job: str, folder: Path, output: Path, extra: list[str], *, in_process: bool, malloc: dict[str, str]
+) -> dict[str, Any]:
+    """Run a single-process reference and return its summary.
+
+    A subprocess limited to one thread (Arrow, BLAS, OpenMP), or for a quick run this process.
+    """
+    shutil.rmtree(output, ignore_errors=True)
+    argv = [job, f"--input={folder}", f"--output={output}", *extra]
+    try:
+        if in_process:
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                _import_from(REFERENCE.parent, "reference").main(argv)
+            return json.loads(printed.getvalue().splitlines()[-1])
+        return run_json([sys.executable, str(REFERENCE), *argv], env=clean_env(**ONE_THREAD, **malloc))
+    finally:
+        shutil.rmtree(output, ignore_errors=True)
+
+
+def run_dask(bench: Bench, address: str, folder: Path, output: Path, *, in_process: bool) -> dict[str, Any]:
+    """Run the Dask job script against the scheduler at ``address`` and return its summary.
+
+    A subprocess, as on Dataproc; for a quick run, the script's ``main`` in this process.
+    """
+    shutil.rmtree(output, ignore_errors=True)
+    script = JOBS / f"{bench.job}.py"
+    args = [f"--input={folder}", f"--output={output}", f"--scheduler-address={address}", *bench.job_args]
+    try:
+        if in_process:
+            # Not imported as a module: the workers get the script's functions by value, as from a file.
+            job = runpy.run_path(str(script), run_name=f"bench_{bench.job}")
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                code = job["main"](args)
+            if code:
+                sys.exit(f"{bench.job} failed with code {code}")
+            return json.loads(printed.getvalue().splitlines()[-1])
+        return run_json([sys.executable, str(script), *args], env=clean_env())
+    finally:
+        shutil.rmtree(output, ignore_errors=True)
+
+
+def _warm_worker() -> int:
+    """Import what the jobs use and hold Arrow to one thread, as the worker's one core."""
+    import dask.dataframe  # noqa: F401
+    import fsspec  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.csv  # noqa: F401
+    import pyarrow.dataset  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    pyarrow.set_cpu_count(1)
+    pyarrow.set_io_thread_count(1)
+    try:
+        import xgboost  # noqa: F401
+    except ImportError:
+        pass
+    return pyarrow.cpu_count()
+
+
+def start_cluster(workers: int, malloc: dict[str, str]):
+    """Start a LocalCluster of ``workers`` one-thread worker processes on 127.0.0.1, warmed up."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    environ = {f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in malloc.items()}
+    with dask.config.set(environ):
+        cluster = _local_cluster(workers)
+    with Client(cluster) as client:
+        client.wait_for_workers(workers)
+        client.run(_warm_worker)
+    return cluster
+
+
+def _local_cluster(workers: int):
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        scheduler_port=0,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=40,
+    )
+
+
+# -- checking -----------------------------------------------------------------------------------
+
+
+def check(bench: Bench, reference: dict[str, Any], dask_run: dict[str, Any]) -> str:
+    """Return '' if the Dask result equals the reference's, else what differs."""
+    if bench.job in ("word_count", "parquet_analytics"):
+        keys = ["rows", "checksum"] + (["top_users_checksum"] if bench.job == "parquet_analytics" else [])
+    elif bench.job == "ml_training":
+        close = all(abs(dask_run[name] - reference[name]) <= tolerance for name, tolerance in
+                    (("logloss", 0.02), ("error", 0.02), ("auc", 0.01)))  # fmt: skip
+        return "" if close and dask_run["rows"] == reference["rows"] else f"metrics {dask_run} vs {reference}"
+    elif bench.job == "graph_analytics":
+        keys = ["rows", "nodes"]
+    else:
+        keys = ["rows"]
+    differs = {key: (dask_run.get(key), reference.get(key)) for key in keys if dask_run.get(key) != reference.get(key)}
+    return f"differs from the reference: {differs}" if differs else ""
+
+
+# -- the benchmark ------------------------------------------------------------------------------
+
+
+def human(amount: float, unit: str) -> str:
+    if unit == "bytes":
+        return f"{amount / 1e6:,.1f} MB"
+    return f"{amount / 1e6:,.2f} M rows"
+
+
+def rate(amount: float, seconds: float, unit: str) -> str:
+    return f"{amount / 1e6 / seconds:,.1f} {'MB/s' if unit == 'bytes' else 'M rows/s'}"
+
+
+def bench_job(
+    bench: Bench, folder: Path, clusters: dict[int, Any], repeat: int, quick: bool, malloc: dict[str, str]
+) -> dict[str, float]:
+    """Run one job's benchmark on its input ``folder``, print its lines, and return its figures."""
+    root = folder.parent
+    output = root / "_out" / bench.job
+    best: dict[str, float] = {}
+    summaries: dict[str, dict[str, Any]] = {}
+    for _ in range(repeat):
+        reference = partial(run_reference, folder=folder, output=output, in_process=quick, malloc=malloc)
+        runs = {"single": lambda: reference(bench.job, extra=bench.reference_args)}
+        if bench.job == "csv_to_parquet":
+            runs["pyarrow"] = lambda: reference("pyarrow_csv", extra=[])
+        for workers, cluster in clusters.items():
+            runs[f"{workers}w"] = lambda cluster=cluster: run_dask(
+                bench, cluster.scheduler_address, folder, output, in_process=quick
+            )
+        for name, run in runs.items():
+            summary = run()
+            summaries[name] = summary
+            best[name] = min(best.get(name, float("inf")), float(summary["seconds"]))
+    for name in ("1w", "2w"):
+        problem = check(bench, summaries["single"], summaries[name])
+        if problem:
+            sys.exit(f"{bench.job} on {name}: {problem}")
+    amount = input_size(bench, folder, summaries["single"])
+    speedup = best["1w"] / best["2w"]
+    figures = {"speedup_2w": speedup, "efficiency_2w": speedup / 2, "vs_single_2w": best["single"] / best["2w"]}
+    print(f"{bench.job}: input {human(amount, bench.unit)} ({folder.name}), results equal the reference")
+    for name, label in (("single", "single process"), ("pyarrow", "pyarrow alone"), ("1w", "Dask 1 worker"),
+                        ("2w", "Dask 2 workers")):  # fmt: skip
+        if name in best:
+            print(f"  {label:<15} {best[name]:8.2f} s  {rate(amount, best[name], bench.unit):>14}")
+    print(f"  speedup 2 workers / 1 worker: {speedup:.2f}x, parallel efficiency {speedup / 2:.0%}; "
+          f"2 workers vs single process: {best['single'] / best['2w']:.2f}x")  # fmt: skip
+    if "pyarrow" in best:
+        figures["ceiling_frac"] = best["pyarrow"] / best["1w"]  # same bytes: ratio of rates
+        figures["pyarrow_mb_s"] = amount / 1e6 / best["pyarrow"]
+        figures["dask_1w_mb_s"] = amount / 1e6 / best["1w"]
+        print(f"  Dask 1 worker per core reaches {figures['ceiling_frac']:.0%} of the pyarrow single-thread ceiling")
+    print(flush=True)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny inputs: check that it all works")
+    parser.add_argument("--jobs", default=",".join(FULL), help="comma-separated jobs (default: all)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each, keeping the fastest (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default 0)")
+    parser.add_argument("--data-dir", type=Path, help="where inputs are cached (default: a folder in the temp dir)")
+    parser.add_argument(
+        "--malloc", choices=sorted(MALLOC), default="tuned", help="glibc malloc settings of workers and references "
+        "(default %(default)s; dask: as Dask's nanny sets them)"
+    )
+    args = parser.parse_args(argv)
+    specs = QUICK if args.quick else FULL
+    chosen = [name.strip() for name in args.jobs.split(",") if name.strip()]
+    unknown = set(chosen) - set(specs)
+    if unknown:
+        parser.error(f"unknown jobs {sorted(unknown)}; choose from {list(specs)}")
+    temporary = tempfile.mkdtemp(prefix="job-bench-") if args.quick and not args.data_dir else None
+    root = args.data_dir or Path(temporary or Path(tempfile.gettempdir()) / "airflow-dask-provider-bench")
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"Jobs benchmark on {os.cpu_count()} cores, malloc {args.malloc} {MALLOC[args.malloc]}, inputs in {root}")
+    print(f"Load average at the start: {load()}", flush=True)
+    results: dict[str, dict[str, float]] = {}
+    inputs = {name: ensure_input(specs[name], root, args.seed) for name in chosen}
+    clusters = {workers: start_cluster(workers, MALLOC[args.malloc]) for workers in (1, 2)}
+    try:
+        for name in chosen:
+            results[name] = bench_job(specs[name], inputs[name], clusters, args.repeat, args.quick, MALLOC[args.malloc])
+    finally:
+        for cluster in clusters.values():
+            cluster.close()
+        shutil.rmtree(root / "_out", ignore_errors=True)
+        if temporary:
+            shutil.rmtree(temporary, ignore_errors=True)
+    figures = {f"{SHORT[name]}_speedup_2w": result["speedup_2w"] for name, result in results.items()}
+    figures.update({f"{SHORT[name]}_vs_single_2w": result["vs_single_2w"] for name, result in results.items()})
+    if "csv_to_parquet" in results:
+        figures["csv_ceiling_frac"] = results["csv_to_parquet"]["ceiling_frac"]
+        figures["csv_pyarrow_mb_s"] = results["csv_to_parquet"]["pyarrow_mb_s"]
+        figures["csv_dask_1w_mb_s"] = results["csv_to_parquet"]["dask_1w_mb_s"]
+    first = ["csv_speedup_2w", "parquet_speedup_2w", "csv_ceiling_frac"]
+    ordered = [key for key in first if key in figures] + [key for key in figures if key not in first]
+    print(f"Load average at the end: {load()}")
+    print("RESULT " + " ".join(f"{key}={figures[key]:.2f}" for key in ordered))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

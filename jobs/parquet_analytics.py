@@ -1,0 +1,455 @@
+"""Aggregate a hive-partitioned Parquet dataset of events with Dask: filters pushed down, partitions pruned.
+
+Runs as the driver of a Dask job on a Dataproc cluster (see ``csv_to_parquet.py`` for how). The
+input is a dataset of events (``ts``, ``user_id``, ``amount``, ``quantity``) partitioned hive style by
+``country`` (``country=US/part-0.parquet``), as ``csv_to_parquet.py --partition-on country`` or
+``generate.py events`` write it::
+
+    python parquet_analytics.py --input gs://bucket/events --output gs://bucket/reports/2024q2 \\
+        --countries US,DE --since 2024-04-01 --until 2024-07-01
+
+What makes it cheap: the filters go to ``dask.dataframe.read_parquet(filters=...)``, so
+
+- **partition pruning**: a ``--countries`` filter on the partition column drops whole folders
+  before any file is opened (the summary's ``partitions`` shows how many files are read);
+- **predicate pushdown**: ``--since``/``--until``/``--min-amount`` skip the row groups whose min/max
+  statistics cannot match, then drop the remaining rows that do not, inside pyarrow;
+- **column pruning**: only the four columns the report needs are read.
+
+It writes two small Parquet datasets into ``--output``:
+
+- ``by_country_month``: per ``country`` and ``month`` (``YYYYMM``): ``orders``, ``items`` (sum of
+  quantity), ``revenue`` (sum of amount x quantity), ``avg_amount``, ``max_amount``;
+- ``top_users``: the ``--top`` users by revenue (ties: lower ``user_id`` first), with their
+  ``orders`` and ``revenue``.
+
+Sums are taken in integer cents (amounts have two decimals), so they are exact whatever the order
+of addition: the result is the same on 1 or 100 workers and equals the single-process pandas
+result bit for bit, and the summary's checksums (``frame_checksum`` of each result) can be
+compared directly. Both aggregations come from one pass over the data (one ``dask.compute``).
+Prints one JSON summary line; exit status 0 on success, 1 on failure, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    from distributed import Client
+
+JOB_NAME = "parquet_analytics"
+COLUMNS = ["ts", "user_id", "amount", "quantity"]
+PARTITION_COLUMN = "country"
+DEFAULT_TOP = 100
+#: Group keys and columns of the two results.
+BY_COUNTRY_MONTH = ["country", "month", "orders", "items", "revenue", "avg_amount", "max_amount"]
+TOP_USERS = ["user_id", "orders", "revenue"]
+USER_META = pd.DataFrame({"user_id": [], "orders": [], "revenue_cents": []}, dtype="int64")
+
+log = logging.getLogger(JOB_NAME)
+
+
+# -- shared by the job scripts: kept identical in each (tests/unit/jobs/test_shared_helpers.py) ------
+#
+# Dataproc stages only a job's main file, and Dask workers import functions of other modules by
+# name, so every job script carries these helpers itself instead of importing them.
+
+#: Where the scheduler is when neither ``--scheduler-address`` nor the variable below says.
+#: On a Dataproc master the standalone Dask runtime runs the scheduler on the same node.
+DEFAULT_SCHEDULER_ADDRESS = "tcp://localhost:8786"
+SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 60.0
+RUNTIMES = ("auto", "standalone", "yarn")
+
+
+class JobFailure(Exception):
+    """A failure the job reports as one line on stderr, without a traceback."""
+
+
+def scheduler_address(flag: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """Return the scheduler's address: ``flag``, else ``$DASK_SCHEDULER_ADDRESS``, else the local default."""
+    return flag or environ.get(SCHEDULER_ADDRESS_ENV) or DEFAULT_SCHEDULER_ADDRESS
+
+
+def choose_runtime(
+    runtime: str, flag: str | None, environ: Mapping[str, str] = os.environ, yarn_config: Any = None
+) -> str:
+    """Return ``standalone`` or ``yarn``: the runtime asked for, or for ``auto`` the one the node has.
+
+    ``auto`` is standalone when a scheduler address is given (flag or environment), else yarn when
+    the Dask configuration has a ``yarn`` section (the yarn runtime of Dataproc's Dask
+    initialization action writes one to ``/etc/dask/``), else standalone.
+    """
+    if runtime != "auto":
+        return runtime
+    if flag or environ.get(SCHEDULER_ADDRESS_ENV):
+        return "standalone"
+    return "yarn" if yarn_config else "standalone"
+
+
+@contextmanager
+def connect(address: str, timeout: float) -> Iterator[Client]:
+    """Connect to the Dask scheduler at ``address``, and close the client on exit.
+
+    :raises JobFailure: the scheduler did not answer within ``timeout`` seconds.
+    """
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as err:
+        raise JobFailure(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {err}") from err
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@contextmanager
+def cluster_client(args: argparse.Namespace) -> Iterator[Client]:
+    """Connect to the cluster by the runtime's rules; in the yarn runtime, start and stop the application."""
+    import dask
+
+    runtime = choose_runtime(args.runtime, args.scheduler_address, yarn_config=dask.config.get("yarn", None))
+    if runtime == "standalone":
+        address = scheduler_address(args.scheduler_address)
+        with connect(address, args.connect_timeout) as client:
+            log.info("Connected to %s", address)
+            yield client
+        return
+    try:
+        from dask_yarn import YarnCluster
+    except ImportError as err:
+        raise JobFailure("the yarn runtime needs dask-yarn on this node; pass --runtime standalone") from err
+    from distributed import Client
+
+    # A YARN application left running keeps a Dataproc cluster busy forever: always stop it.
+    with YarnCluster() as cluster, Client(cluster, timeout=args.connect_timeout) as client:
+        cluster.scale(args.min_workers)
+        log.info("Started a Dask YARN application with %d worker(s)", args.min_workers)
+        yield client
+
+
+def wait_for_workers(client: Client, count: int, timeout: float) -> int:
+    """Wait until at least ``count`` workers have joined, and return how many there are."""
+    try:
+        client.wait_for_workers(count, timeout=timeout)
+    except TimeoutError as err:
+        have = len(client.nthreads())
+        raise JobFailure(f"{have} Dask worker(s) joined within {timeout:g} s, the job needs {count}") from err
+    return len(client.nthreads())
+
+
+def check_output_apart(output: str, others: Sequence[str]) -> None:
+    """Refuse an output folder that holds any of ``others``: overwriting it would delete them."""
+    from fsspec.core import url_to_fs
+
+    out_fs, out_path = url_to_fs(output)
+    prefix = out_path.rstrip("/") + "/"
+    for url in others:
+        fs, path = url_to_fs(url)
+        if fs.protocol == out_fs.protocol and (path.rstrip("/") + "/").startswith(prefix):
+            raise JobFailure(f"--output {output!r} holds {url!r}, which overwriting the output would delete")
+
+
+def frame_checksum(frame: pd.DataFrame) -> int:
+    """Return the sum, modulo 2**64, of the row hashes of ``frame``: blind to row order and index."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    return int(np.add.reduce(hashes, dtype=np.uint64)) if len(hashes) else 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that say how to reach the Dask cluster."""
+    parser.add_argument(
+        "--scheduler-address",
+        help=f"Dask scheduler address; default ${SCHEDULER_ADDRESS_ENV}, else {DEFAULT_SCHEDULER_ADDRESS}",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="standalone: connect to a running scheduler; yarn: start a dask-yarn application; "
+        "auto (default): standalone if a scheduler address is known, yarn if the Dask config has a yarn section",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=_positive_float,
+        default=DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        help="seconds to wait for the scheduler, and again for --min-workers (default %(default)s)",
+    )
+    parser.add_argument(
+        "--min-workers", type=_positive_int, default=1, help="workers to wait for (default %(default)s)"
+    )
+
+
+def run_job(name: str, job: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace) -> int:
+    """Run ``job(args)``, print its summary as one JSON line, and return the process exit status."""
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        summary = job(args)
+    except JobFailure as err:
+        print(f"{name}: error: {err}", file=sys.stderr)
+        return 1
+    except Exception:
+        logging.getLogger(name).exception("The job failed")
+        return 1
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+# -- the analytics ------------------------------------------------------------------------------
+
+
+def build_filters(
+    countries: Sequence[str], since: pd.Timestamp | None, until: pd.Timestamp | None, min_amount: float | None
+) -> list[tuple[str, str, Any]] | None:
+    """Return the ``read_parquet`` filters (a conjunction) of the job's options, or None for no filter."""
+    filters: list[tuple[str, str, Any]] = []
+    if countries:
+        filters.append((PARTITION_COLUMN, "in", list(countries)))
+    if since is not None:
+        filters.append(("ts", ">=", since))
+    if until is not None:
+        filters.append(("ts", "<", until))
+    if min_amount is not None:
+        filters.append(("amount", ">=", min_amount))
+    return filters or None
+
+
+def prepare(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return the columns the aggregations need: ``country`` (categorical), ``month`` (YYYYMM), ``user_id``,
+    ``quantity``, and the amount and the revenue in integer cents.
+
+    Works on one partition (Dask) or the whole frame (the single-process reference) alike. The
+    country stays categorical (a hive partition column is read as one): turning it into strings
+    would cost more than all the rest.
+    """
+    ts = frame["ts"]
+    cents = (frame["amount"].astype("float64") * 100).round().astype("int64").to_numpy()
+    quantity = frame["quantity"].astype("int64").to_numpy()
+    return pd.DataFrame(
+        {
+            "country": frame[PARTITION_COLUMN].astype("category").array,
+            "month": (ts.dt.year.astype("int64") * 100 + ts.dt.month.astype("int64")).to_numpy(),
+            "user_id": frame["user_id"].astype("int64").to_numpy(),
+            "quantity": quantity,
+            "amount_cents": cents,
+            "revenue_cents": cents * quantity,
+        },
+        index=pd.RangeIndex(len(frame)),
+    )
+
+
+def finish_by_country_month(sums: pd.DataFrame) -> pd.DataFrame:
+    """Turn the integer sums per country and month into the report, ordered by country and month."""
+    sums = sums.reset_index()
+    sums = sums.assign(country=sums["country"].astype(str)).sort_values(["country", "month"], ignore_index=True)
+    return pd.DataFrame(
+        {
+            "country": sums["country"],
+            "month": sums["month"].astype("int64"),
+            "orders": sums["orders"].astype("int64"),
+            "items": sums["items"].astype("int64"),
+            "revenue": sums["revenue_cents"].astype("int64") / 100,
+            "avg_amount": sums["amount_cents"].astype("int64") / sums["orders"].astype("int64") / 100,
+            "max_amount": sums["max_cents"].astype("int64") / 100,
+        }
+    )[BY_COUNTRY_MONTH]
+
+
+SUM_COLUMNS = ["quantity", "revenue_cents", "amount_cents"]
+
+
+def country_month_sums(prepared: pd.DataFrame) -> pd.DataFrame:
+    """Return the integer sums per country and month of a prepared frame (or partition).
+
+    Plain column selections and one ``sum`` call: pandas' named aggregations cost several times more
+    per call, which counts once per partition.
+    """
+    groups = prepared.groupby(["country", "month"], observed=True, sort=False)
+    sums = groups[SUM_COLUMNS].sum()
+    sums = sums.assign(orders=groups.size(), max_cents=groups["amount_cents"].max())
+    return sums.rename(columns={"quantity": "items"})
+
+
+def combine_country_month(parts: pd.DataFrame) -> pd.DataFrame:
+    """Add up partial sums per country and month (their concatenation), keeping the largest amount."""
+    groups = parts.groupby(level=["country", "month"], observed=True, sort=False)
+    sums = groups[["items", "revenue_cents", "amount_cents", "orders"]].sum()
+    return sums.assign(max_cents=groups["max_cents"].max())
+
+
+def user_sums(prepared: pd.DataFrame) -> pd.DataFrame:
+    """Return ``orders`` and ``revenue_cents`` per user of a prepared frame (or partition)."""
+    sums = prepared.groupby("user_id", sort=False)["revenue_cents"].agg(["count", "sum"])
+    return sums.rename(columns={"count": "orders", "sum": "revenue_cents"})
+
+
+def combine_users(parts: pd.DataFrame) -> pd.DataFrame:
+    """Add up partial sums per user (their concatenation)."""
+    return parts.groupby(level="user_id", sort=False).sum()
+
+
+def rank_users(sums: pd.DataFrame, top: int) -> pd.DataFrame:
+    """Return the ``top`` rows of per-user sums by revenue, ties broken by the lower ``user_id``.
+
+    Exact on any subset of the users: the top of the union is the top of the subsets' tops.
+    """
+    sums = sums.reset_index() if "user_id" not in sums.columns else sums
+    ranked = sums.sort_values(["revenue_cents", "user_id"], ascending=[False, True], ignore_index=True).head(top)
+    return ranked[["user_id", "orders", "revenue_cents"]].astype("int64")
+
+
+def _top_user_sums(parts: pd.DataFrame, top: int) -> pd.DataFrame:
+    return rank_users(combine_users(parts), top)
+
+
+def top_users(sums: pd.DataFrame, top: int) -> pd.DataFrame:
+    """Return the report of the ``top`` users by revenue from per-user sums (or from their ranked subsets)."""
+    ranked = rank_users(sums, top)
+    return pd.DataFrame(
+        {"user_id": ranked["user_id"], "orders": ranked["orders"], "revenue": ranked["revenue_cents"] / 100}
+    )[TOP_USERS]
+
+
+def read_events(url: str, filters: list[tuple[str, str, Any]] | None) -> dd.DataFrame:
+    """Return the events, with only the needed columns and the rows that pass ``filters``."""
+    import dask.dataframe as dd
+
+    try:
+        return dd.read_parquet(url, columns=[*COLUMNS, PARTITION_COLUMN], filters=filters, dtype_backend="pyarrow")
+    except (OSError, ValueError) as err:
+        raise JobFailure(f"cannot read the Parquet dataset --input {url!r}: {err}") from err
+
+
+def write_single(frame: pd.DataFrame, url: str) -> None:
+    """Write a small result as ``part-0.parquet`` in the folder ``url``, replacing what was there."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from fsspec.core import url_to_fs
+
+    fs, path = url_to_fs(url)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+    fs.makedirs(path, exist_ok=True)
+    with fs.open(f"{path}/part-0.parquet", "wb") as stream:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), stream)
+
+
+# -- the job ------------------------------------------------------------------------------------
+
+
+def analyse(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the report that ``args`` describes, and return its summary."""
+    import dask
+
+    started = time.monotonic()
+    check_output_apart(args.output, [args.input])
+    filters = build_filters(args.countries, args.since, args.until, args.min_amount)
+    with cluster_client(args) as client:
+        workers = wait_for_workers(client, args.min_workers, args.connect_timeout)
+        events = read_events(args.input, filters)
+        log.info("Reading %d file(s) of %s, filters %s, %d worker(s)", events.npartitions, args.input, filters, workers)
+        prepared = events.map_partitions(prepare, meta=prepare(events._meta))
+        by_month = prepared.reduction(
+            chunk=country_month_sums, combine=combine_country_month, aggregate=combine_country_month,
+            meta=country_month_sums(prepared._meta),
+        )  # fmt: skip
+        by_user = prepared.reduction(
+            chunk=user_sums, combine=combine_users, aggregate=_top_user_sums, aggregate_kwargs={"top": args.top},
+            meta=USER_META,
+        )  # fmt: skip
+        # One pass: both aggregations and the row count share the reading of every file.
+        by_month, by_user, rows = dask.compute(by_month, by_user, prepared.shape[0])
+    report = finish_by_country_month(by_month)
+    best = top_users(by_user, args.top)
+    write_single(report, args.output.rstrip("/") + "/by_country_month")
+    write_single(best, args.output.rstrip("/") + "/top_users")
+    return {
+        "job": JOB_NAME,
+        "rows": int(rows),
+        "partitions": events.npartitions,
+        "groups": len(report),
+        "revenue": round(float(report["revenue"].sum()), 2),
+        "checksum": f"{frame_checksum(report):016x}",
+        "top_users_checksum": f"{frame_checksum(best):016x}",
+        "filters": json.loads(json.dumps(filters or [], default=str)),
+        "input": args.input,
+        "output": args.output,
+        "workers": workers,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def _countries(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _timestamp(text: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a date or timestamp: {text!r}") from err
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser of this job."""
+    parser = argparse.ArgumentParser(
+        prog=JOB_NAME, description="Aggregate a hive-partitioned Parquet dataset of events on a Dask cluster."
+    )
+    parser.add_argument("--input", required=True, help="fsspec URL of the dataset folder (country=XX/...)")
+    parser.add_argument("--output", required=True, help="fsspec URL of the report folder; its results are replaced")
+    add_cluster_arguments(parser)
+    parser.add_argument("--countries", type=_countries, default=[], help="comma-separated countries (prunes folders)")
+    parser.add_argument("--since", type=_timestamp, help="first timestamp kept, e.g. 2024-04-01")
+    parser.add_argument("--until", type=_timestamp, help="timestamp where the period ends (excluded)")
+    parser.add_argument("--min-amount", type=float, help="smallest amount kept")
+    parser.add_argument("--top", type=_positive_int, default=DEFAULT_TOP, help="users in top_users (%(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; return the process exit status."""
+    return run_job(JOB_NAME, analyse, build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
