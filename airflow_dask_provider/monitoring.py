@@ -19,13 +19,16 @@ if TYPE_CHECKING:
 
 #: Prefix of every driver output line in the task log, so a reader tells them from Airflow's own.
 DRIVER_PREFIX = "[driver] "
+#: Seconds after the start of a job at which its first progress line is due.
+FIRST_PROGRESS_SECONDS = 3.0
 
 
 class JobLogFollower:
     """Log a job's new driver output lines, and every ``progress_interval`` seconds its Dask progress.
 
-    The first progress line comes ``progress_interval`` seconds after the start. None comes at the
-    end: once the driver has disconnected, the scheduler forgets its tasks.
+    The first progress line comes ``FIRST_PROGRESS_SECONDS`` after the start (the driver has
+    submitted work by then), the next ones every ``progress_interval``. None comes at the end: once
+    the driver has disconnected, the scheduler forgets its tasks.
 
     Only whole lines are logged; a line the driver has not finished yet waits for the next call, or
     for :meth:`finish`. Reading either source may fail (the output does not exist yet, the dashboard
@@ -58,7 +61,7 @@ class JobLogFollower:
         self.progress_interval = progress_interval
         self.clock = clock
         self._partial = ""
-        self._next_progress = clock() + progress_interval
+        self._next_progress = clock() + min(progress_interval, FIRST_PROGRESS_SECONDS)
         self._failed: set[str] = set()
 
     def follow(self) -> None:
