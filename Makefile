@@ -7,13 +7,14 @@ PYTEST_ARGS ?=
 # Byte-code caches make the many Python processes of the tests (Airflow, Dask) start much faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help venv venv-af2 test test-af3 test-af2 demo emulator benchmark constraints clean
+.PHONY: help venv venv-af2 test test-af3 test-af2 demo emulator local-airflow benchmark constraints clean
 
 help:
 	@echo "make demo       run the example DAG end to end on a local emulator with real Dask processes"
 	@echo "make test       run the whole test suite on Airflow 3 (.venv) and Airflow 2 (.venv-af2)"
 	@echo "make test-af3   run the suite on Airflow 3 only"
 	@echo "make emulator   serve the Dataproc emulator on 127.0.0.1:8790 until Ctrl-C"
+	@echo "make local-airflow  run docker-compose.yaml's stack as local processes (UI on 127.0.0.1:8080) until Ctrl-C"
 	@echo "make benchmark  run the benchmarks in benchmarks/"
 
 # $(1): venv folder, $(2): constraints file
@@ -47,6 +48,11 @@ demo: venv
 emulator: venv
 	$(VENV)/bin/dask-dataproc-emulator --host 127.0.0.1 --port 8790 --data-dir .demo/emulator
 
+# PostgreSQL, the emulator and Airflow 3's services as processes on 127.0.0.1 (scripts/local_airflow.py).
+LOCAL_AIRFLOW_PORT ?= 8080
+local-airflow: venv
+	$(VENV)/bin/python scripts/local_airflow.py start --foreground --api-port $(LOCAL_AIRFLOW_PORT)
+
 benchmark: venv
 	$(VENV)/bin/python benchmarks/parse_time.py
 	$(VENV)/bin/python benchmarks/slot_time.py
@@ -57,4 +63,4 @@ constraints:
 	@echo "  uv pip compile --python-version 3.11 setup.cfg --extra test -o constraints/airflow-3.txt"
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) .demo .airflow *.egg-info
+	rm -rf $(VENV) $(VENV_AF2) .demo .airflow .local-airflow test-artifacts *.egg-info

@@ -140,6 +140,38 @@ def get_provider_info() -> dict:
                         "example": "/home/airflow/gcs/data/dataproc_prices.json",
                         "default": "",
                     },
+                    "max_clusters_per_user": {
+                        "description": (
+                            "Live Dask clusters one user (who triggered the run, else the DAG owner) may "
+                            "hold at once in a project and region; a create over it fails before any API "
+                            "call. Empty: no limit."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "5",
+                        "default": "3",
+                    },
+                    "max_secondary_workers_per_user": {
+                        "description": (
+                            "Secondary (preemptible) workers one user may hold at once, over all their "
+                            "live clusters in a project and region. Empty: no limit."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "6",
+                        "default": "3",
+                    },
+                    "staging_bucket": {
+                        "description": (
+                            "Bucket the create operator stages the provider's initialization actions in "
+                            "when the cluster spec names no config_bucket. Empty: the region's Dataproc "
+                            "staging bucket, else one the provider creates."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "my-team-dataproc-staging",
+                        "default": "",
+                    },
                 },
             }
         },

@@ -85,6 +85,25 @@ OPTIONS: dict[str, Option] = {
         "",
         "/home/airflow/gcs/data/dataproc_prices.json",
     ),
+    "max_clusters_per_user": Option(
+        "Live Dask clusters one user (who triggered the run, else the DAG owner) may hold at once in "
+        "a project and region; a create over it fails before any API call. Empty: no limit.",
+        str(defaults.MAX_CLUSTERS_PER_USER),
+        "5",
+    ),
+    "max_secondary_workers_per_user": Option(
+        "Secondary (preemptible) workers one user may hold at once, over all their live clusters in a"
+        " project and region. Empty: no limit.",
+        str(defaults.MAX_SECONDARY_WORKERS_PER_USER),
+        "6",
+    ),
+    "staging_bucket": Option(
+        "Bucket the create operator stages the provider's initialization actions in when the cluster "
+        "spec names no config_bucket. Empty: the region's Dataproc staging bucket, else one the "
+        "provider creates.",
+        "",
+        "my-team-dataproc-staging",
+    ),
 }
 
 

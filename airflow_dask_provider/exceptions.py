@@ -59,3 +59,16 @@ class WaitTimeoutError(DaskDataprocError):
         self.timeout = timeout
         self.last_state = last_state
         super().__init__(f"Timed out after {timeout:.0f}s waiting for {what}; last state {last_state}")
+
+
+class QuotaExceededError(DaskDataprocError, AirflowFailException):
+    """A request would take a user over a quota of :mod:`airflow_dask_provider.quotas`; never retried.
+
+    :param user: the user, as written in the clusters' ``owner`` label.
+    :param violations: one line per quota exceeded: the limit, the current use and what counts.
+    """
+
+    def __init__(self, user: str, violations: list[str]) -> None:
+        self.user = user
+        self.violations = violations
+        super().__init__(f"Quota exceeded for user {user}: " + " ".join(violations))

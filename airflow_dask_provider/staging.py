@@ -39,9 +39,9 @@ def staging_bucket(hook: DaskDataprocHook, spec: DaskClusterSpec, *, project_id:
     """
     if spec.config_bucket:
         return spec.config_bucket
-    from airflow.providers.common.compat.sdk import conf
+    from airflow_dask_provider import config
 
-    configured = conf.get("dask_dataproc", "staging_bucket", fallback="")
+    configured = config.get("staging_bucket")
     if configured:
         return configured
     prefix = f"dataproc-staging-{region}-"

@@ -51,6 +51,9 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         ``nfs-mount.sh`` when the metadata names an ``nfs-server``) into the cluster's staging bucket
         under a content-hashed path and run them (default True); see :mod:`airflow_dask_provider.staging`.
         False runs only the spec's ``init_actions``, or Google's public ``dask.sh`` when it has none.
+    :param enforce_quotas: refuse, before creating anything, a cluster that would take the user who
+        triggered the run (else the task's owner) over the per-user quotas of ``[dask_dataproc]``
+        (default True); see :mod:`airflow_dask_provider.quotas`. The user is the cluster's ``owner`` label.
     """
 
     template_fields: Sequence[str] = (
@@ -69,6 +72,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         delete_on_error: bool = True,
         timeout: float = defaults.CLUSTER_WAIT_TIMEOUT_SECONDS,
         stage_init_actions: bool = True,
+        enforce_quotas: bool = True,
         **kwargs: Any,
     ) -> None:
         spec_values = {name: kwargs.pop(name) for name in SPEC_FIELDS if name in kwargs}
@@ -77,6 +81,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         self.cluster_spec = cluster_spec
         self.delete_on_error = delete_on_error
         self.stage_init_actions = stage_init_actions
+        self.enforce_quotas = enforce_quotas
         self.timeout = timeout
         self._given_fields = tuple(spec_values)
         for name in SPEC_FIELDS:
@@ -160,11 +165,23 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
     def _create(self, context: Context) -> None:
         from airflow_dask_provider.config import TtlPolicy
 
+        from airflow_dask_provider.quotas import check_quota, owner_label, requesting_user
+
         spec = self.build_spec()
+        owner = owner_label(requesting_user(context, fallback=self.owner))
         lifetime = spec.auto_delete_ttl or TtlPolicy.from_config().default_expiry
         labels = validate_labels(
-            {**spec.labels, **provenance_labels(context, owner=self.owner, expiry=time.time() + lifetime)}
+            {**spec.labels, **provenance_labels(context, owner=owner, expiry=time.time() + lifetime)}
         )
+        if self.enforce_quotas:
+            check_quota(
+                self.hook,
+                project_id=self.resolved_project_id,
+                region=self.region,
+                user=owner,
+                secondary_workers=spec.num_secondary_workers,
+                cluster_name=self.cluster_name,
+            )
         if self.stage_init_actions:
             from airflow_dask_provider.staging import stage_init_actions
 

@@ -1,0 +1,171 @@
+"""A real browser against the local stack of ``scripts/local_airflow.py`` (Airflow 3 only).
+
+Chromium is Debian's (``/usr/bin/chromium``, or ``$CHROMIUM``) driven by Playwright; Playwright never
+downloads a browser here. A missing browser fails the tests: ``.ci/run`` installs it
+(``apt-get install chromium``). Screenshots go to ``test-artifacts/browser/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+#: What this machine's Chromium needs to start headless, offline and as root.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+AIRFLOW_3 = __import__("airflow").__version__.startswith("3.")
+
+
+class Stack:
+    """The running local stack: the UI's address, a REST API client, the emulator."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        state = json.loads((state_dir / "state.json").read_text())
+        self.url: str = state["url"]
+        self.values: dict[str, Any] = state["values"]
+        self.pids: dict[str, int] = state["pids"]
+        self._token: str | None = None
+
+    def api(self, path: str, *, method: str = "GET", body: Any = None) -> Any:
+        """Call Airflow's REST API as the admin user."""
+        if self._token is None:
+            self._token = self._request("/auth/token", "POST", {"username": "admin", "password": "admin"})[
+                "access_token"
+            ]
+        return self._request(f"/api/v2{path}", method, body, token=self._token)
+
+    def _request(self, path: str, method: str, body: Any, token: str | None = None) -> Any:
+        request = urllib.request.Request(
+            self.url + path, method=method, data=json.dumps(body).encode() if body else None
+        )
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        quoted = urllib.request.quote(run_id, safe="")
+        listed = self.api(f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]
+        return {ti["task_id"]: ti["state"] for ti in listed}
+
+    def wait_for(self, what: str, condition, timeout: float = 300.0, interval: float = 1.0) -> Any:
+        """Poll ``condition()`` until it returns something true; fail with ``what`` after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = condition()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                pytest.fail(f"Timed out after {timeout:g} s waiting for {what}")
+            time.sleep(interval)
+
+    def emulator_clusters(self, project_id: str = "local-project", region: str = "europe-west1") -> list[str]:
+        import grpc
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import dataproc_v1
+
+        target = f"127.0.0.1:{self.values['emulator_port']}"
+        transport = dataproc_v1.ClusterControllerClient.get_transport_class("grpc")(
+            channel=grpc.insecure_channel(target), credentials=AnonymousCredentials()
+        )
+        client = dataproc_v1.ClusterControllerClient(transport=transport)
+        return [c.cluster_name for c in client.list_clusters(project_id=project_id, region=region)]
+
+
+def local_airflow(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "local_airflow.py"), *args], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    """PostgreSQL, the emulator and Airflow 3's services on 127.0.0.1, stopped and removed afterwards."""
+    state_dir = tmp_path_factory.mktemp("local-airflow")
+    started = local_airflow("start", "--state-dir", str(state_dir))
+    if started.returncode:
+        local_airflow("stop", "--state-dir", str(state_dir), "--purge")
+        pytest.fail(f"The local stack did not start:\n{started.stdout}\n{started.stderr}")
+    stack = Stack(state_dir)
+    emulator_pid = stack.pids["dataproc-emulator"]
+    try:
+        yield stack
+    finally:
+        stopped = local_airflow("stop", "--state-dir", str(state_dir))
+        keep_logs(state_dir, ARTIFACTS / "stack-logs")
+        local_airflow("stop", "--state-dir", str(state_dir), "--purge")
+        from airflow_dask_provider.emulator.testing import dask_processes
+
+        left = [name for name, pid in stack.pids.items() if _alive(pid)]
+        assert stopped.returncode == 0, stopped.stderr
+        assert left == [], f"services left running: {left}"
+        assert dask_processes(parent=emulator_pid, wait=10) == []
+
+
+def keep_logs(state_dir: Path, target: Path) -> None:
+    """Copy the services' logs and the task logs next to the screenshots, for a failure's post-mortem."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(state_dir / "logs", target / "services", dirs_exist_ok=True)
+    tasks = state_dir / "airflow-home" / "logs" / "dag_id=dask_analyst_job"
+    if tasks.is_dir():
+        shutil.copytree(tasks, target / "tasks", dirs_exist_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium from Debian; never a downloaded one."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: install Debian's (apt-get install chromium; .ci/run does) or set $CHROMIUM"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, local_stack):
+    """A page logged into the stack's UI as the admin user."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(local_stack.url + "/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill("admin")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
