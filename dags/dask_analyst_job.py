@@ -22,7 +22,6 @@ points at ``dask-dataproc-emulator`` (``docker compose up`` or ``make local-airf
 
 from __future__ import annotations
 
-import hashlib
 import os
 from datetime import datetime
 
@@ -34,6 +33,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
+from airflow_dask_provider.templating import FILTERS
 
 #: The jobs of the job library (the README's "Job library"; ``dask_job_library`` runs the same): what
 #: the form shows, and the sample input ``generate.py`` writes for each.
@@ -49,10 +49,6 @@ SAMPLE_KINDS = {job: kind for job, (_, kind) in JOBS.items()}
 #: A gs:// URI of a bucket, with or without a path; empty (or no value) means "choose for me".
 GCS_URI = r"^(gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?)?$"
 
-
-def short_hash(text: str) -> str:
-    """Return ten hex digits of ``text``'s hash: a cluster name suffix unique to a run."""
-    return hashlib.sha256(str(text).encode()).hexdigest()[:10]
 
 
 CLUSTER_NAME = "dask-analyst-{{ run_id | short_hash }}"
@@ -73,7 +69,7 @@ with DAG(
     catchup=False,
     tags=["dask", "dataproc", "analyst"],
     default_args={"owner": "data-platform"},
-    user_defined_filters={"short_hash": short_hash},
+    user_defined_filters=FILTERS,
     user_defined_macros={"job_scripts": JOB_SCRIPTS, "sample_kinds": SAMPLE_KINDS},
     params={
         "job": Param(
@@ -173,6 +169,7 @@ with DAG(
         num_secondary_workers="{{ " + PLAN + "['num_secondary_workers'] }}",
         idle_delete_ttl="{{ params.idle_ttl_minutes }}m",
         labels={"example": "dask-analyst-job"},
+        enforce_quotas=False,  # validate_request has just checked them: one cluster listing per run
         **WHERE,
     )
     generate_input = DaskDataprocSubmitJobOperator(

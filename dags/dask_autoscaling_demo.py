@@ -14,8 +14,6 @@ form's params) to choose where.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG, Param
@@ -27,11 +25,8 @@ from airflow_dask_provider.operators.cluster import (
 )
 from airflow_dask_provider.operators.job import DaskDataprocSubmitJobOperator
 from airflow_dask_provider.operators.scaling import DaskDataprocAutoscaleOperator
+from airflow_dask_provider.templating import FILTERS, location_params
 
-
-def short_hash(text: str) -> str:
-    """Return ten hex digits of ``text``'s hash: a cluster name suffix unique to a run."""
-    return hashlib.sha256(str(text).encode()).hexdigest()[:10]
 
 
 CLUSTER_NAME = "dask-burst-{{ run_id | short_hash }}"
@@ -44,10 +39,9 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     tags=["dask", "dataproc", "example", "autoscaling"],
-    user_defined_filters={"short_hash": short_hash},
+    user_defined_filters=FILTERS,
     params={
-        "project_id": Param(os.environ.get("GCP_PROJECT_ID", "local-project"), type="string", title="Project"),
-        "region": Param(os.environ.get("GCP_REGION", "europe-west1"), type="string", title="Region"),
+        **location_params(),
         "phases": Param(2, type="integer", minimum=1, maximum=20, title="Bursts"),
         "tasks_per_phase": Param(60, type="integer", minimum=1, maximum=100_000, title="Tasks per burst"),
         "task_seconds": Param(0.4, type="number", minimum=0, maximum=600, title="Seconds per task"),

@@ -10,8 +10,6 @@ form's params) to choose where.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG, Param
@@ -22,11 +20,8 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
+from airflow_dask_provider.templating import FILTERS, location_params
 
-
-def short_hash(text: str) -> str:
-    """Return ten hex digits of ``text``'s hash: a cluster name suffix unique to a run."""
-    return hashlib.sha256(str(text).encode()).hexdigest()[:10]
 
 
 CLUSTER_NAME = "dask-etl-{{ run_id | short_hash }}"
@@ -43,10 +38,9 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     tags=["dask", "dataproc", "example"],
-    user_defined_filters={"short_hash": short_hash},
+    user_defined_filters=FILTERS,
     params={
-        "project_id": Param(os.environ.get("GCP_PROJECT_ID", "local-project"), type="string", title="Project"),
-        "region": Param(os.environ.get("GCP_REGION", "europe-west1"), type="string", title="Region"),
+        **location_params(),
         "input_uri": Param(
             "",
             type="string",

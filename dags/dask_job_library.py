@@ -13,8 +13,6 @@ Runs on real Dataproc with a Google Cloud connection (the nodes need ``xgboost-c
 
 from __future__ import annotations
 
-import hashlib
-import os
 from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG, Param
@@ -25,6 +23,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
+from airflow_dask_provider.templating import FILTERS, location_params
 
 #: Each job of the library and the kind of input ``generate.py`` writes for it.
 JOB_INPUTS = {
@@ -36,10 +35,6 @@ JOB_INPUTS = {
 }
 JOB_SCRIPTS = {job: job_script(f"{job}.py") for job in JOB_INPUTS}
 
-
-def short_hash(text: str) -> str:
-    """Return ten hex digits of ``text``'s hash: a cluster name suffix unique to a run."""
-    return hashlib.sha256(str(text).encode()).hexdigest()[:10]
 
 
 CLUSTER_NAME = "dask-jobs-{{ run_id | short_hash }}"
@@ -56,7 +51,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     tags=["dask", "dataproc", "example"],
-    user_defined_filters={"short_hash": short_hash},
+    user_defined_filters=FILTERS,
     user_defined_macros={"job_inputs": JOB_INPUTS, "job_scripts": JOB_SCRIPTS},
     params={
         "job": Param("word_count", enum=list(JOB_INPUTS), title="Job", description="The job to run."),
@@ -69,8 +64,7 @@ with DAG(
             description="Size of the generated input: lines, rows or edges.",
         ),
         "seed": Param(0, type="integer", minimum=0, title="Seed of the generated input"),
-        "project_id": Param(os.environ.get("GCP_PROJECT_ID", "local-project"), type="string", title="Project"),
-        "region": Param(os.environ.get("GCP_REGION", "europe-west1"), type="string", title="Region"),
+        **location_params(),
         "output_uri": Param(
             "",
             type="string",

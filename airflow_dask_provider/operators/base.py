@@ -31,7 +31,42 @@ def is_literal(value: Any) -> bool:
     return False
 
 
-class DaskDataprocBaseOperator(BaseOperator):
+class DataprocLocationMixin:
+    """The hook, project and trigger arguments of a task that has ``project_id``, ``region``,
+    ``gcp_conn_id`` and ``impersonation_chain``: shared by the operators and the sensors.
+
+    Each task class keeps its own ``__init__``: Airflow applies ``default_args`` only to an
+    ``__init__`` the ``BaseOperator`` subclass defines itself.
+    """
+
+    project_id: str | None
+    region: str
+    gcp_conn_id: str
+    impersonation_chain: str | Sequence[str] | None
+
+    @cached_property
+    def hook(self) -> DaskDataprocHook:
+        """Return the hook; built on first use, never at DAG parse time."""
+        from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
+
+        return DaskDataprocHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+
+    @property
+    def resolved_project_id(self) -> str:
+        """Return the project to work in: the operator's, else the connection's."""
+        return self.project_id or self.hook.project_id
+
+    def trigger_location(self) -> dict[str, Any]:
+        """Return the arguments every trigger of the provider takes about where and as whom to look."""
+        return {
+            "project_id": self.resolved_project_id,
+            "region": self.region,
+            "gcp_conn_id": self.gcp_conn_id,
+            "impersonation_chain": self.impersonation_chain,
+        }
+
+
+class DaskDataprocBaseOperator(DataprocLocationMixin, BaseOperator):
     """Hold the location and credentials every operator of the provider needs.
 
     :param project_id: Google Cloud project (templated); the connection's project when omitted.
@@ -60,28 +95,6 @@ class DaskDataprocBaseOperator(BaseOperator):
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
         self.deferrable = deferrable
-
-    @cached_property
-    def hook(self) -> DaskDataprocHook:
-        """Return the hook; built on first use, never at DAG parse time."""
-        from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
-
-        return DaskDataprocHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
-
-    @property
-    def resolved_project_id(self) -> str:
-        """Return the project to work in: the operator's, else the connection's."""
-        return self.project_id or self.hook.project_id
-
-    def trigger_location(self) -> dict[str, Any]:
-        """Return the arguments every trigger of the provider takes about where and as whom to look."""
-        return {
-            "project_id": self.resolved_project_id,
-            "region": self.region,
-            "gcp_conn_id": self.gcp_conn_id,
-            "impersonation_chain": self.impersonation_chain,
-        }
-
 
 def deadline(context: Context, task: BaseOperator, timeout: float | None) -> float:
     """Return when a wait must end, in seconds since the epoch.

@@ -21,6 +21,8 @@ from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, deadl
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
+
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _INVALID_JOB_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 #: How many job ids one task instance may use: one more each time an earlier try's job failed.
@@ -186,11 +188,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         return self._finish(job)
 
     def _finish(self, job: JobInfo) -> dict[str, Any]:
-        if job.state != "DONE":
-            tail = self.hook.driver_output_tail(driver_output_uri=job.driver_output_uri)
-            raise JobError(job.job_id, job.state, job.detail, tail)
-        self.log.info("Dask job %s is DONE", job.job_id)
-        return job.as_dict()
+        return job_result(self.hook, job, self.log)
 
     def _wait(self, job: JobInfo, dashboard_url: str | None, until: float) -> JobInfo:
         """Wait in this worker slot, copying the driver output and Dask progress into the log."""
@@ -276,3 +274,12 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     def _cancel(self, job: JobInfo) -> None:
         self.log.warning("Cancelling Dask job %s", job.job_id)
         self.hook.cancel_dask_job(project_id=job.project_id, region=job.region, job_id=job.job_id)
+
+
+def job_result(hook: DaskDataprocHook, job: JobInfo, log: Any) -> dict[str, Any]:
+    """Return an ended job as XCom data, or raise :class:`JobError` with its last driver lines."""
+    if job.state != "DONE":
+        tail = hook.driver_output_tail(driver_output_uri=job.driver_output_uri)
+        raise JobError(job.job_id, job.state, job.detail, tail)
+    log.info("Dask job %s is DONE", job.job_id)
+    return job.as_dict()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, conf
@@ -13,12 +12,12 @@ from airflow_dask_provider.cluster_spec import validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
 from airflow_dask_provider.hooks.resources import JOB_FINAL_STATES, ClusterInfo, JobInfo
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
-from airflow_dask_provider.operators.base import deadline, defer_timeout, is_literal
+from airflow_dask_provider.operators.base import DataprocLocationMixin, deadline, defer_timeout, is_literal
+from airflow_dask_provider.operators.job import job_result
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
     from airflow_dask_provider.monitoring import JobLogFollower
 
 #: The states a cluster sensor can wait for; DELETED means the cluster does not exist.
@@ -26,7 +25,7 @@ CLUSTER_STATES = ("CREATING", "RUNNING", "ERROR", "DELETING", "UPDATING", "STOPP
                   "REPAIRING", "DELETED")  # fmt: skip
 
 
-class _DataprocSensor(BaseSensorOperator):
+class _DataprocSensor(DataprocLocationMixin, BaseSensorOperator):
     """Where and as whom the sensors look, and the deferrable switch."""
 
     template_fields: Sequence[str] = ("project_id", "region", "impersonation_chain")
@@ -47,24 +46,6 @@ class _DataprocSensor(BaseSensorOperator):
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
         self.deferrable = deferrable
-
-    @cached_property
-    def hook(self) -> DaskDataprocHook:
-        from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
-
-        return DaskDataprocHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
-
-    @property
-    def resolved_project_id(self) -> str:
-        return self.project_id or self.hook.project_id
-
-    def trigger_location(self) -> dict[str, Any]:
-        return {
-            "project_id": self.resolved_project_id,
-            "region": self.region,
-            "gcp_conn_id": self.gcp_conn_id,
-            "impersonation_chain": self.impersonation_chain,
-        }
 
     def _defer(self, context: Context, trigger_class: type, **kwargs: Any) -> None:
         until = deadline(context, self, self.timeout)
@@ -250,8 +231,4 @@ class DaskDataprocJobSensor(_DataprocSensor):
         return self._finish(JobInfo(**event["resource"]))
 
     def _finish(self, job: JobInfo) -> dict[str, Any]:
-        if job.state != "DONE":
-            tail = self.hook.driver_output_tail(driver_output_uri=job.driver_output_uri)
-            raise JobError(job.job_id, job.state, job.detail, tail)
-        self.log.info("Dask job %s is DONE", job.job_id)
-        return job.as_dict()
+        return job_result(self.hook, job, self.log)

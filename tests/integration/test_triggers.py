@@ -23,20 +23,10 @@ from airflow_dask_provider.operators import (
 )
 from airflow_dask_provider.triggers import dataproc as triggers
 
+from ..recording_log import RecordingLog
+
 WHERE = {"project_id": "itest", "region": "europe-west1"}
 CLUSTER = "itest-deferred"
-
-
-class RecordingLog:
-    """A trigger's log (Airflow 3 sends it past caplog): keeps each formatted line."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def _record(self, message: str, *args: object, **_: object) -> None:
-        self.lines.append(message % args if args else message)
-
-    info = warning = error = exception = debug = _record
 
 
 def run_deferred(operator, context, call):

@@ -14,6 +14,7 @@ from airflow_dask_provider.triggers import dataproc as triggers
 from airflow_dask_provider.triggers.dataproc import DaskDataprocClusterTrigger, DaskDataprocJobTrigger
 
 from ..operators.conftest import cluster, job
+from ...recording_log import RecordingLog
 
 LOCATION = {"project_id": "p", "region": "r", "gcp_conn_id": "gcp", "impersonation_chain": ["a@x", "b@x"]}
 FAST = {"poll_initial": 0.001, "poll_maximum": 0.002}
@@ -28,18 +29,6 @@ def cluster_trigger(**kwargs) -> DaskDataprocClusterTrigger:
 def job_trigger(**kwargs) -> DaskDataprocJobTrigger:
     values = {**LOCATION, **FAST, "deadline": time.time() + 60, "job_id": "j", "progress_interval": 0}
     return DaskDataprocJobTrigger(**{**values, **kwargs})
-
-
-class RecordingLog:
-    """Stands in for a trigger's logger: Airflow 3 sends task and trigger logs past ``caplog``."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def _record(self, message: str, *args: object, **_: object) -> None:
-        self.lines.append(message % args if args else message)
-
-    info = warning = error = exception = debug = _record
 
 
 @pytest.fixture
