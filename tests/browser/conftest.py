@@ -7,6 +7,7 @@ downloads a browser here. A missing browser fails the tests: ``.ci/run`` install
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -94,7 +95,7 @@ def local_airflow(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_stack(tmp_path_factory):
     """PostgreSQL, the emulator and Airflow 3's services on 127.0.0.1, stopped and removed afterwards."""
     state_dir = tmp_path_factory.mktemp("local-airflow")
@@ -135,9 +136,13 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
-    """Headless Chromium from Debian; never a downloaded one."""
+    """Headless Chromium from Debian; never a downloaded one.
+
+    Package-scoped on purpose: while Playwright's sync API is open it marks its event loop as running in
+    this thread, and every later ``asyncio.run()`` (the trigger tests) would fail.
+    """
     if not Path(CHROMIUM).is_file():
         pytest.fail(
             f"No Chromium at {CHROMIUM}: install Debian's (apt-get install chromium; .ci/run does) or set $CHROMIUM"
@@ -148,6 +153,7 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+    assert asyncio._get_running_loop() is None, "Playwright left its event loop marked as running"
 
 
 @pytest.fixture
