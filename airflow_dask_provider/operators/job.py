@@ -238,7 +238,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
 
     def _submit(self, context: Context, where: dict[str, str], **job: Any) -> JobInfo:
         """Submit the job, or attach to the one an earlier try submitted if it has not failed."""
-        base = self.job_id or self._derived_job_id(context)
+        base = self.job_id or self.derived_job_id(context)
         for attempt in range(1, _MAX_JOB_ATTEMPTS + 1):
             job_id = base if attempt == 1 else f"{base[:95]}-{attempt}"
             info = self.hook.submit_dask_job(**where, cluster_name=self.cluster_name, job_id=job_id, **job)
@@ -252,7 +252,11 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         raise JobError(base, "ERROR", f"{_MAX_JOB_ATTEMPTS} earlier jobs of this task instance failed")
 
     @staticmethod
-    def _derived_job_id(context: Context) -> str:
+    def derived_job_id(context: Context) -> str:
+        """The job id this operator uses when ``job_id`` is not given: stable across tries of one task instance.
+
+        Other tasks (the autoscale operator's ``job_task_id``) use it to find the job a submit task started.
+        """
         ti = context["ti"]
         digest = hashlib.sha256(f"{ti.dag_id}/{ti.run_id}/{ti.map_index}".encode()).hexdigest()[:12]
         return f"{_INVALID_JOB_ID_CHARS.sub('_', ti.task_id)[:80]}-{digest}"

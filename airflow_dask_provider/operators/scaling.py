@@ -138,7 +138,7 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
 
         ti = context["ti"]
         other = SimpleNamespace(dag_id=ti.dag_id, task_id=self.job_task_id, run_id=ti.run_id, map_index=ti.map_index)
-        return DaskDataprocSubmitJobOperator._derived_job_id({"ti": other})  # type: ignore[arg-type]
+        return DaskDataprocSubmitJobOperator.derived_job_id({"ti": other})  # type: ignore[arg-type]
 
     def _timeline_dir(self, context: Context) -> Path:
         if self.timeline_dir:

@@ -57,7 +57,7 @@ def test_templated_bounds_are_checked_before_any_call(hook, scaling, context):
 
 def test_job_task_id_names_the_job_the_submit_task_submits(context):
     task = autoscale(job_id=None, job_task_id="run")
-    submitted = DaskDataprocSubmitJobOperator._derived_job_id(context)  # the context's task is "run"
+    submitted = DaskDataprocSubmitJobOperator.derived_job_id(context)  # the context's task is "run"
 
     assert task.watched_job_id(context) == submitted
 

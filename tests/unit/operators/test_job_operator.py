@@ -21,10 +21,10 @@ def test_main_must_be_a_python_script():
 
 
 def test_job_id_is_deterministic_for_a_task_instance(context):
-    first = DaskDataprocSubmitJobOperator._derived_job_id(context)
+    first = DaskDataprocSubmitJobOperator.derived_job_id(context)
     context["ti"].try_number = 3
 
-    assert DaskDataprocSubmitJobOperator._derived_job_id(context) == first
+    assert DaskDataprocSubmitJobOperator.derived_job_id(context) == first
     assert first.startswith("run-")
 
 
