@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # Byte-code caches make the many Python processes of the tests (Airflow, Dask) start much faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help venv venv-af2 test test-af3 test-af2 demo emulator local-airflow benchmark constraints clean
+.PHONY: help venv venv-af2 system-packages test test-af3 test-af2 demo emulator local-airflow benchmark constraints clean
 
 help:
 	@echo "make demo       run the example DAG end to end on a local emulator with real Dask processes"
@@ -34,12 +34,17 @@ $(VENV_AF2)/.installed: setup.cfg pyproject.toml constraints/airflow-2.txt
 venv: $(VENV)/.installed
 venv-af2: $(VENV_AF2)/.installed
 
+# Chromium, PostgreSQL and docker-compose for tests/browser and the compose file's check, with apt-get
+# when one is missing (scripts/system_packages.sh says what to do where it cannot install them).
+system-packages:
+	bash scripts/system_packages.sh
+
 test: test-af3 test-af2
 
-test-af3: venv
+test-af3: venv system-packages
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-af2: venv-af2
+test-af2: venv-af2 system-packages
 	$(VENV_AF2)/bin/python -m pytest $(PYTEST_ARGS)
 
 demo: venv
