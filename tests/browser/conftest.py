@@ -28,7 +28,6 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-AIRFLOW_3 = __import__("airflow").__version__.startswith("3.")
 
 
 class Stack:

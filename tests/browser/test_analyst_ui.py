@@ -12,14 +12,6 @@ import urllib.parse
 
 import pytest
 
-from .conftest import AIRFLOW_3
-
-pytestmark = pytest.mark.skipif(
-    not AIRFLOW_3,
-    reason="drives Airflow 3's UI on the local stack, whose services (api-server, dag-processor) Airflow 2 lacks; "
-    "quotas, the analyst DAG and the compose file are tested on Airflow 2 too",
-)
-
 DAG_ID = "dask_analyst_job"
 
 

@@ -154,6 +154,30 @@ def test_only_the_api_server_publishes_a_port():
     assert published == {"airflow-apiserver": [f"{stack.COMPOSE['apiserver_port']}:{stack.COMPOSE['apiserver_port']}"]}
 
 
+def check_against_compose_spec(path: Path) -> subprocess.CompletedProcess[str]:
+    """The Compose Specification's JSON Schema, as check-jsonschema ships it (no network)."""
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(path)], capture_output=True, text=True
+    )
+
+
+def test_the_compose_file_follows_the_compose_specification():
+    result = check_against_compose_spec(COMPOSE_FILE)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_specification_check_refuses_a_misspelt_key(tmp_path):
+    broken = dict(COMPOSE, services={**SERVICES, "postgres": {**SERVICES["postgres"], "healthchek": {}}})
+    (tmp_path / "docker-compose.yaml").write_text(yaml.safe_dump(broken))
+
+    result = check_against_compose_spec(tmp_path / "docker-compose.yaml")
+
+    assert result.returncode == 1
+    assert "healthchek" in result.stdout + result.stderr
+
+
 def compose_cli() -> list[str] | None:
     if shutil.which("docker-compose"):
         return ["docker-compose"]
@@ -162,11 +186,12 @@ def compose_cli() -> list[str] | None:
     return None
 
 
-@pytest.mark.skipif(
-    compose_cli() is None, reason="no Docker Compose command to validate with (its schema check is optional)"
-)
 def test_docker_compose_accepts_the_file():
-    result = subprocess.run([*compose_cli(), "-f", str(COMPOSE_FILE), "config", "-q"], capture_output=True, text=True)
+    """docker-compose's own reading of the file (variables, merges); scripts/system_packages.sh installs it."""
+    cli = compose_cli()
+    if cli is None:
+        pytest.fail("no docker-compose nor `docker compose`: run `bash scripts/system_packages.sh` (make test does)")
+    result = subprocess.run([*cli, "-f", str(COMPOSE_FILE), "config", "-q"], capture_output=True, text=True)
 
     assert result.returncode == 0, result.stderr
 
