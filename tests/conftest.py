@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: The Airflow home this session made (removed when the session ends), or None when the caller gave one.
+MADE_AIRFLOW_HOME = None
 if "AIRFLOW_HOME" not in os.environ or os.environ.get("CI"):
-    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
+    MADE_AIRFLOW_HOME = os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
 # Unit tests must never reach an emulator or Google by accident.
@@ -29,3 +32,8 @@ def pytest_report_header(config):
     if AIRFLOW_2:
         return "tests/browser: not collected on Airflow 2 (it drives Airflow 3's UI; it runs in the Airflow 3 suite)"
     return None
+
+
+def pytest_unconfigure(config):
+    if MADE_AIRFLOW_HOME:
+        shutil.rmtree(MADE_AIRFLOW_HOME, ignore_errors=True)
