@@ -215,7 +215,10 @@ def run_dask(bench: Bench, address: str, folder: Path, output: Path, *, in_proce
     args = [f"--input={folder}", f"--output={output}", f"--scheduler-address={address}", *bench.job_args]
     try:
         if in_process:
-            # Not imported as a module: the workers get the script's functions by value, as from a file.
+            # Not imported as a module: the workers get the script's functions by value, as from a file,
+            # and the script imports dask_job from beside it, as on Dataproc.
+            if str(JOBS) not in sys.path:
+                sys.path.insert(0, str(JOBS))
             job = runpy.run_path(str(script), run_name=f"bench_{bench.job}")
             printed = io.StringIO()
             with contextlib.redirect_stdout(printed):

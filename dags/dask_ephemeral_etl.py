@@ -68,6 +68,8 @@ with DAG(
         task_id="csv_to_parquet",
         cluster_name=CLUSTER_NAME,
         main=job_script("csv_to_parquet.py"),
+        # What every job of the library imports: it goes beside the script, on the driver's path.
+        py_files=[job_script("dask_job.py")],
         args=[
             "--input={{ params.input_uri }}",
             "--output=" + OUTPUT,

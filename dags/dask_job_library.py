@@ -85,8 +85,8 @@ with DAG(
         task_id="generate_input",
         cluster_name=CLUSTER_NAME,
         main=job_script("generate.py"),
-        # generate.py takes the events generator from csv_to_parquet.py: ship it beside it.
-        py_files=[job_script("csv_to_parquet.py")],
+        # generate.py takes the events generator from csv_to_parquet.py, which imports dask_job.py.
+        py_files=[job_script("csv_to_parquet.py"), job_script("dask_job.py")],
         args=[
             "{{ job_inputs[params.job] }}",
             f"--output={BASE}/input",
@@ -99,6 +99,7 @@ with DAG(
         task_id="run_job",
         cluster_name=CLUSTER_NAME,
         main="{{ job_scripts[params.job] }}",
+        py_files=[job_script("dask_job.py")],  # what every job of the library imports
         args=[f"--input={BASE}/input", f"--output={BASE}/output"],
         **WHERE,
     )

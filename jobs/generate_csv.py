@@ -4,9 +4,9 @@
 from ``csv_to_parquet.make_partition``, so for the same ``--seed``, ``--rows`` and
 ``--rows-per-partition`` these files hold exactly the data that ``csv_to_parquet.py`` generates on
 the cluster when it is given no ``--input``; converting them with ``--schema sample`` gives the same
-checksum. The generator lives in ``csv_to_parquet.py`` because Dataproc stages only a job's main
-file; this script is a local tool and finds that module beside itself. How the rows are split into
-files (``--files``) does not change them::
+checksum. The generator lives in ``csv_to_parquet.py``, whose workers run it in sample mode; this
+script is a local tool and finds that module beside itself. How the rows are split into files
+(``--files``) does not change them::
 
     python generate_csv.py --output /tmp/events_csv --rows 1000000 --files 4 --seed 7
     python generate_csv.py --output gs://bucket/raw/events --rows 1000000

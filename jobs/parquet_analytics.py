@@ -25,8 +25,8 @@ It writes two small Parquet datasets into ``--output``:
 
 Sums are taken in integer cents (amounts have two decimals), so they are exact whatever the order
 of addition: the result is the same on 1 or 100 workers and equals the single-process pandas
-result bit for bit, and the summary's checksums (``frame_checksum`` of each result) can be
-compared directly. Both aggregations come from one pass over the data (one ``dask.compute``).
+result bit for bit, and the summary's checksums (``dask_job.frame_checksum`` of each result) can
+be compared directly. Both aggregations come from one pass over the data (one ``dask.compute``).
 Prints one JSON summary line; exit status 0 on success, 1 on failure, 2 for bad arguments.
 """
 
@@ -35,19 +35,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
+
+if __package__:  # imported from the provider's package (tests, generate.py)
+    from . import dask_job
+else:  # run as a script beside dask_job.py: from jobs/, or on Dataproc with it in py_files
+    import dask_job
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
-    from distributed import Client
 
 JOB_NAME = "parquet_analytics"
 COLUMNS = ["ts", "user_id", "amount", "quantity"]
@@ -59,177 +60,6 @@ TOP_USERS = ["user_id", "orders", "revenue"]
 USER_META = pd.DataFrame({"user_id": [], "orders": [], "revenue_cents": []}, dtype="int64")
 
 log = logging.getLogger(JOB_NAME)
-
-
-# -- shared by the job scripts: kept identical in each (tests/unit/jobs/test_shared_helpers.py) ------
-#
-# Dataproc stages only a job's main file, and Dask workers import functions of other modules by
-# name, so every job script carries these helpers itself instead of importing them.
-
-#: Where the scheduler is when neither ``--scheduler-address`` nor the variable below says.
-#: On a Dataproc master the standalone Dask runtime runs the scheduler on the same node.
-DEFAULT_SCHEDULER_ADDRESS = "tcp://localhost:8786"
-SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
-DEFAULT_CONNECT_TIMEOUT_SECONDS = 60.0
-RUNTIMES = ("auto", "standalone", "yarn")
-
-
-class JobFailure(Exception):
-    """A failure the job reports as one line on stderr, without a traceback."""
-
-
-def scheduler_address(flag: str | None, environ: Mapping[str, str] = os.environ) -> str:
-    """Return the scheduler's address: ``flag``, else ``$DASK_SCHEDULER_ADDRESS``, else the local default."""
-    return flag or environ.get(SCHEDULER_ADDRESS_ENV) or DEFAULT_SCHEDULER_ADDRESS
-
-
-def choose_runtime(
-    runtime: str, flag: str | None, environ: Mapping[str, str] = os.environ, yarn_config: Any = None
-) -> str:
-    """Return ``standalone`` or ``yarn``: the runtime asked for, or for ``auto`` the one the node has.
-
-    ``auto`` is standalone when a scheduler address is given (flag or environment), else yarn when
-    the Dask configuration has a ``yarn`` section (the yarn runtime of Dataproc's Dask
-    initialization action writes one to ``/etc/dask/``), else standalone.
-    """
-    if runtime != "auto":
-        return runtime
-    if flag or environ.get(SCHEDULER_ADDRESS_ENV):
-        return "standalone"
-    return "yarn" if yarn_config else "standalone"
-
-
-@contextmanager
-def connect(address: str, timeout: float) -> Iterator[Client]:
-    """Connect to the Dask scheduler at ``address``, and close the client on exit.
-
-    :raises JobFailure: the scheduler did not answer within ``timeout`` seconds.
-    """
-    from distributed import Client
-
-    try:
-        client = Client(address, timeout=timeout)
-    except (OSError, TimeoutError) as err:
-        raise JobFailure(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {err}") from err
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@contextmanager
-def cluster_client(args: argparse.Namespace) -> Iterator[Client]:
-    """Connect to the cluster by the runtime's rules; in the yarn runtime, start and stop the application."""
-    import dask
-
-    runtime = choose_runtime(args.runtime, args.scheduler_address, yarn_config=dask.config.get("yarn", None))
-    if runtime == "standalone":
-        address = scheduler_address(args.scheduler_address)
-        with connect(address, args.connect_timeout) as client:
-            log.info("Connected to %s", address)
-            yield client
-        return
-    try:
-        from dask_yarn import YarnCluster
-    except ImportError as err:
-        raise JobFailure("the yarn runtime needs dask-yarn on this node; pass --runtime standalone") from err
-    from distributed import Client
-
-    # A YARN application left running keeps a Dataproc cluster busy forever: always stop it.
-    with YarnCluster() as cluster, Client(cluster, timeout=args.connect_timeout) as client:
-        cluster.scale(args.min_workers)
-        log.info("Started a Dask YARN application with %d worker(s)", args.min_workers)
-        yield client
-
-
-def wait_for_workers(client: Client, count: int, timeout: float) -> int:
-    """Wait until at least ``count`` workers have joined, and return how many there are."""
-    try:
-        client.wait_for_workers(count, timeout=timeout)
-    except TimeoutError as err:
-        have = len(client.nthreads())
-        raise JobFailure(f"{have} Dask worker(s) joined within {timeout:g} s, the job needs {count}") from err
-    return len(client.nthreads())
-
-
-def check_output_apart(output: str, others: Sequence[str]) -> None:
-    """Refuse an output folder that holds any of ``others``: overwriting it would delete them."""
-    from fsspec.core import url_to_fs
-
-    out_fs, out_path = url_to_fs(output)
-    prefix = out_path.rstrip("/") + "/"
-    for url in others:
-        fs, path = url_to_fs(url)
-        if fs.protocol == out_fs.protocol and (path.rstrip("/") + "/").startswith(prefix):
-            raise JobFailure(f"--output {output!r} holds {url!r}, which overwriting the output would delete")
-
-
-def frame_checksum(frame: pd.DataFrame) -> int:
-    """Return the sum, modulo 2**64, of the row hashes of ``frame``: blind to row order and index."""
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
-    return int(np.add.reduce(hashes, dtype=np.uint64)) if len(hashes) else 0
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
-
-
-def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options that say how to reach the Dask cluster."""
-    parser.add_argument(
-        "--scheduler-address",
-        help=f"Dask scheduler address; default ${SCHEDULER_ADDRESS_ENV}, else {DEFAULT_SCHEDULER_ADDRESS}",
-    )
-    parser.add_argument(
-        "--runtime",
-        choices=RUNTIMES,
-        default="auto",
-        help="standalone: connect to a running scheduler; yarn: start a dask-yarn application; "
-        "auto (default): standalone if a scheduler address is known, yarn if the Dask config has a yarn section",
-    )
-    parser.add_argument(
-        "--connect-timeout",
-        type=_positive_float,
-        default=DEFAULT_CONNECT_TIMEOUT_SECONDS,
-        help="seconds to wait for the scheduler, and again for --min-workers (default %(default)s)",
-    )
-    parser.add_argument(
-        "--min-workers", type=_positive_int, default=1, help="workers to wait for (default %(default)s)"
-    )
-
-
-def run_job(name: str, job: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace) -> int:
-    """Run ``job(args)``, print its summary as one JSON line, and return the process exit status."""
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        summary = job(args)
-    except JobFailure as err:
-        print(f"{name}: error: {err}", file=sys.stderr)
-        return 1
-    except Exception:
-        logging.getLogger(name).exception("The job failed")
-        return 1
-    print(json.dumps(summary), flush=True)
-    return 0
 
 
 # -- the analytics ------------------------------------------------------------------------------
@@ -354,7 +184,7 @@ def read_events(url: str, filters: list[tuple[str, str, Any]] | None) -> dd.Data
     try:
         return dd.read_parquet(url, columns=[*COLUMNS, PARTITION_COLUMN], filters=filters, dtype_backend="pyarrow")
     except (OSError, ValueError) as err:
-        raise JobFailure(f"cannot read the Parquet dataset --input {url!r}: {err}") from err
+        raise dask_job.JobFailure(f"cannot read the Parquet dataset --input {url!r}: {err}") from err
 
 
 def write_single(frame: pd.DataFrame, url: str) -> None:
@@ -379,10 +209,10 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     import dask
 
     started = time.monotonic()
-    check_output_apart(args.output, [args.input])
+    dask_job.check_output_apart(args.output, [args.input])
     filters = build_filters(args.countries, args.since, args.until, args.min_amount)
-    with cluster_client(args) as client:
-        workers = wait_for_workers(client, args.min_workers, args.connect_timeout)
+    with dask_job.cluster_client(args) as client:
+        workers = dask_job.wait_for_workers(client, args.min_workers, args.connect_timeout)
         events = read_events(args.input, filters)
         log.info("Reading %d file(s) of %s, filters %s, %d worker(s)", events.npartitions, args.input, filters, workers)
         prepared = events.map_partitions(prepare, meta=prepare(events._meta))
@@ -406,8 +236,8 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         "partitions": events.npartitions,
         "groups": len(report),
         "revenue": round(float(report["revenue"].sum()), 2),
-        "checksum": f"{frame_checksum(report):016x}",
-        "top_users_checksum": f"{frame_checksum(best):016x}",
+        "checksum": f"{dask_job.frame_checksum(report):016x}",
+        "top_users_checksum": f"{dask_job.frame_checksum(best):016x}",
         "filters": json.loads(json.dumps(filters or [], default=str)),
         "input": args.input,
         "output": args.output,
@@ -437,18 +267,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--input", required=True, help="fsspec URL of the dataset folder (country=XX/...)")
     parser.add_argument("--output", required=True, help="fsspec URL of the report folder; its results are replaced")
-    add_cluster_arguments(parser)
+    dask_job.add_cluster_arguments(parser)
     parser.add_argument("--countries", type=_countries, default=[], help="comma-separated countries (prunes folders)")
     parser.add_argument("--since", type=_timestamp, help="first timestamp kept, e.g. 2024-04-01")
     parser.add_argument("--until", type=_timestamp, help="timestamp where the period ends (excluded)")
     parser.add_argument("--min-amount", type=float, help="smallest amount kept")
-    parser.add_argument("--top", type=_positive_int, default=DEFAULT_TOP, help="users in top_users (%(default)s)")
+    parser.add_argument(
+        "--top", type=dask_job.positive_int, default=DEFAULT_TOP, help="users in top_users (%(default)s)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; return the process exit status."""
-    return run_job(JOB_NAME, analyse, build_parser().parse_args(argv))
+    return dask_job.run_job(JOB_NAME, analyse, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

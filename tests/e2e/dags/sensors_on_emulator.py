@@ -18,6 +18,8 @@ from airflow_dask_provider.sensors.dataproc import DaskDataprocClusterSensor, Da
 
 WHERE = {"project_id": os.environ.get("GCP_PROJECT_ID", "local-project"), "region": "europe-west1"}
 CLUSTER = "dask-sensors"
+#: The job's main file and what it imports.
+JOB_FILES = ("csv_to_parquet.py", "dask_job.py")
 
 with DAG(dag_id="dask_sensors_on_emulator", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
     create = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, deferrable=False, **WHERE)
@@ -31,12 +33,13 @@ with DAG(dag_id="dask_sensors_on_emulator", schedule=None, start_date=datetime(2
 
         hook = DaskDataprocHook()
         bucket = hook.get_cluster_info(**WHERE, cluster_name=CLUSTER).config_bucket
-        main = hook.stage_file(local_path=job_script("csv_to_parquet.py"), bucket=bucket)
+        main, helpers = (hook.stage_file(local_path=job_script(name), bucket=bucket) for name in JOB_FILES)
         job = hook.submit_dask_job(
             **WHERE,
             cluster_name=CLUSTER,
             job_id="external-" + hashlib.sha256(ti.run_id.encode()).hexdigest()[:12],
             main_python_file_uri=main,
+            python_file_uris=[helpers],
             args=["--sample-rows=200000", f"--output=gs://{bucket}/sensors/parquet"],
         )
         return job.job_id

@@ -86,7 +86,12 @@ def submit(job_cluster, emulator, tmp_path) -> Callable[..., dict[str, Any]]:
     def run(script: str, *args: str) -> dict[str, Any]:
         task_id = Path(script).stem
         operator = DaskDataprocSubmitJobOperator(
-            task_id=task_id, cluster_name=CLUSTER, main=job_script(script), args=list(args), **WHERE
+            task_id=task_id,
+            cluster_name=CLUSTER,
+            main=job_script(script),
+            py_files=[job_script("dask_job.py")],
+            args=list(args),
+            **WHERE,
         )
         context = {"ti": task_instance(task_id), "dag": SimpleNamespace(fileloc=str(tmp_path / "dag.py"))}
         result = operator.execute(context)

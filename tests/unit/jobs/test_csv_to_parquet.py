@@ -76,7 +76,7 @@ def test_csv_conversion_writes_what_pandas_reads_from_the_csv(csv_run, workdir, 
 
 
 def test_csv_conversion_checksum_equals_single_process_pandas_checksum(csv_run, pandas_conversion):
-    assert csv_run.summary["checksum"] == f"{csv_to_parquet.frame_checksum(pandas_conversion):016x}"
+    assert csv_run.summary["checksum"] == f"{csv_to_parquet.dask_job.frame_checksum(pandas_conversion):016x}"
 
 
 def test_summary_is_the_only_stdout_line_and_describes_the_run(csv_run, workdir, csv_files):
@@ -184,9 +184,9 @@ def test_empty_input_means_sample_data():
     ],
 )
 def test_scheduler_address_prefers_flag_then_environment(flag, environ, expected):
-    assert csv_to_parquet.scheduler_address(flag, environ) == expected
+    assert csv_to_parquet.dask_job.scheduler_address(flag, environ) == expected
 
 
 def test_output_folder_holding_the_input_is_refused(tmp_path):
-    with pytest.raises(csv_to_parquet.JobFailure, match="which overwriting the output would delete"):
-        csv_to_parquet.check_output_apart(str(tmp_path), [str(tmp_path / "in" / "a.csv")])
+    with pytest.raises(csv_to_parquet.dask_job.JobFailure, match="which overwriting the output would delete"):
+        csv_to_parquet.dask_job.check_output_apart(str(tmp_path), [str(tmp_path / "in" / "a.csv")])

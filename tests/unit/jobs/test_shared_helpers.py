@@ -1,41 +1,91 @@
-"""What every job script shares: copies kept identical, the runtime rule, and no Airflow import."""
+"""What every job script shares (``jobs/dask_job.py``): one module, shipped beside the script, the runtime rule."""
 
 from __future__ import annotations
 
 import ast
 import importlib
-import inspect
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from .conftest import JOBS
 
 JOB_SCRIPTS = ["csv_to_parquet", "word_count", "parquet_analytics", "ml_training", "graph_analytics"]
+#: What ``dask_job.py`` holds for every job; no job script defines its own.
 SHARED = [
     "JobFailure", "scheduler_address", "choose_runtime", "connect", "cluster_client", "wait_for_workers",
-    "check_output_apart", "frame_checksum", "_positive_int", "_non_negative_int", "_positive_float",
-    "add_cluster_arguments", "run_job",
+    "check_output_apart", "frame_checksum", "positive_int", "non_negative_int", "positive_float",
+    "add_cluster_arguments", "run_job", "resolve_input", "byte_blocks", "read_lines_block",
 ]  # fmt: skip
-BLOCK_READING = ["resolve_input", "byte_blocks", "read_lines_block"]
 
 
 def job(name: str):
     return importlib.import_module(f"airflow_dask_provider.jobs.{name}")
 
 
-@pytest.mark.parametrize("name", JOB_SCRIPTS[1:])
-def test_shared_helpers_are_identical_copies_of_csv_to_parquets(name):
-    for helper in SHARED:
-        assert inspect.getsource(getattr(job(name), helper)) == inspect.getsource(
-            getattr(job("csv_to_parquet"), helper)
-        ), f"{name}.{helper} drifted from csv_to_parquet.{helper}"
+dask_job = job("dask_job")
 
 
-def test_block_reading_helpers_are_identical_in_word_count():
-    for helper in BLOCK_READING:
-        assert inspect.getsource(getattr(job("word_count"), helper)) == inspect.getsource(
-            getattr(job("csv_to_parquet"), helper)
-        )
+@pytest.mark.parametrize("name", JOB_SCRIPTS)
+def test_job_scripts_use_the_shared_module_and_define_none_of_its_helpers(name):
+    tree = ast.parse((JOBS / f"{name}.py").read_text())
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+    assert job(name).dask_job is dask_job
+    assert defined.isdisjoint(SHARED), f"{name}.py defines {sorted(defined & set(SHARED))} again"
+
+
+def test_a_job_script_run_as_a_file_finds_the_module_beside_it_and_only_there(tmp_path):
+    """As on Dataproc: the driver runs the main file with its py_files beside it on ``sys.path``."""
+    alone, beside = tmp_path / "alone", tmp_path / "beside"
+    for folder, files in ((alone, ["word_count.py"]), (beside, ["word_count.py", "dask_job.py"])):
+        folder.mkdir()
+        for name in files:
+            (folder / name).write_bytes((JOBS / name).read_bytes())
+    env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def help_of(folder: Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, str(folder / "word_count.py"), "--help"]
+        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+
+    assert "No module named 'dask_job'" in help_of(alone).stderr
+    assert "--scheduler-address" in help_of(beside).stdout
+
+
+def unpickle_elsewhere(blob: bytes) -> subprocess.CompletedProcess[bytes]:
+    """Load ``blob`` in a fresh interpreter that cannot import a top-level ``dask_job``, as a worker."""
+    code = "import pickle, sys; f = pickle.loads(sys.stdin.buffer.read()); print(f.__name__)"
+    return subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, cwd="/", timeout=120)
+
+
+def test_tasks_calling_the_shared_module_reach_workers_that_lack_it(monkeypatch):
+    """The driver imports ``dask_job`` from beside the script; cluster_client makes it travel by value."""
+    import cloudpickle
+
+    spec = importlib.util.spec_from_file_location("dask_job", JOBS / "dask_job.py")
+    top_level = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "dask_job", top_level)
+    spec.loader.exec_module(top_level)
+
+    assert b"No module named 'dask_job'" in unpickle_elsewhere(cloudpickle.dumps(top_level.frame_checksum)).stderr
+
+    monkeypatch.setitem(sys.modules, "dask_yarn", None)  # cluster_client fails after registering
+    args = job("word_count").build_parser().parse_args(["--input=x", "--output=y", "--runtime=yarn"])
+    with pytest.raises(top_level.JobFailure):
+        with top_level.cluster_client(args):
+            pass
+    try:
+        blob = cloudpickle.dumps(top_level.frame_checksum)
+    finally:
+        cloudpickle.unregister_pickle_by_value(top_level)
+    loaded = unpickle_elsewhere(blob)
+
+    assert (loaded.returncode, loaded.stdout.strip()) == (0, b"frame_checksum"), loaded.stderr
+    assert os.environ["PATH"].encode() not in blob, "the driver's environment must not travel with the tasks"
 
 
 @pytest.mark.parametrize("script", [f"{name}.py" for name in JOB_SCRIPTS] + ["generate.py"])
@@ -66,7 +116,7 @@ def test_every_job_takes_input_output_and_the_cluster_options(name):
     ],
 )
 def test_runtime_auto_follows_the_address_then_the_dask_config(runtime, flag, environ, yarn_config, expected):
-    assert job("word_count").choose_runtime(runtime, flag, environ, yarn_config) == expected
+    assert dask_job.choose_runtime(runtime, flag, environ, yarn_config) == expected
 
 
 def test_yarn_runtime_without_dask_yarn_fails_naming_the_way_out(monkeypatch):
@@ -75,8 +125,8 @@ def test_yarn_runtime_without_dask_yarn_fails_naming_the_way_out(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask_yarn", None)  # as if not installed
     args = job("word_count").build_parser().parse_args(["--input=x", "--output=y", "--runtime=yarn"])
 
-    with pytest.raises(job("word_count").JobFailure, match="pass --runtime standalone"):
-        with job("word_count").cluster_client(args):
+    with pytest.raises(dask_job.JobFailure, match="pass --runtime standalone"):
+        with dask_job.cluster_client(args):
             pass
 
 
@@ -84,7 +134,7 @@ def test_yarn_runtime_without_dask_yarn_fails_naming_the_way_out(monkeypatch):
 def test_blocks_hold_every_line_once_whatever_the_blocksize(tmp_path, blocksize):
     path = tmp_path / "lines.txt"
     path.write_bytes(b"".join(f"line {n}\n".encode() for n in range(40)) + b"no newline at the end")
-    module = job("word_count")
+    module = dask_job
 
     blocks = module.byte_blocks([str(path)], blocksize)
     joined = b"".join(module.read_lines_block(url, offset, length) for url, offset, length in blocks)
@@ -97,7 +147,7 @@ def test_a_compressed_file_is_one_block(tmp_path):
 
     path = tmp_path / "lines.txt.gz"
     path.write_bytes(gzip.compress(b"a b\nc\n"))
-    module = job("word_count")
+    module = dask_job
 
     [(url, offset, length)] = module.byte_blocks([str(path)], 2)
     assert module.read_lines_block(url, offset, length) == b"a b\nc\n"

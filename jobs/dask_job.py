@@ -1,0 +1,260 @@
+"""What every Dask job script of this library shares: reaching the cluster, the command line, checks.
+
+Each job script imports this module. On Dataproc, submit it with the job in ``py_files``
+(Dataproc puts it beside the driver, on ``sys.path``)::
+
+    DaskDataprocSubmitJobOperator(
+        task_id="count_words",
+        main=job_script("word_count.py"),
+        py_files=[job_script("dask_job.py")],
+        ...
+    )
+
+Dask workers import a task's functions by module name, and the workers of a Dataproc cluster do not
+have this file: :func:`cluster_client` registers the module with cloudpickle to travel by value, so
+tasks that call its functions (:func:`read_lines_block`, :func:`frame_checksum`) run on any worker,
+one that joins mid-job included. Imports neither Airflow nor the provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger("dask_job")
+
+#: Where the scheduler is when neither ``--scheduler-address`` nor the variable below says.
+#: On a Dataproc master the standalone Dask runtime runs the scheduler on the same node.
+DEFAULT_SCHEDULER_ADDRESS = "tcp://localhost:8786"
+SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 60.0
+RUNTIMES = ("auto", "standalone", "yarn")
+
+
+class JobFailure(Exception):
+    """A failure the job reports as one line on stderr, without a traceback."""
+
+
+def scheduler_address(flag: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """Return the scheduler's address: ``flag``, else ``$DASK_SCHEDULER_ADDRESS``, else the local default."""
+    environ = os.environ if environ is None else environ
+    return flag or environ.get(SCHEDULER_ADDRESS_ENV) or DEFAULT_SCHEDULER_ADDRESS
+
+
+def choose_runtime(
+    runtime: str, flag: str | None, environ: Mapping[str, str] | None = None, yarn_config: Any = None
+) -> str:
+    """Return ``standalone`` or ``yarn``: the runtime asked for, or for ``auto`` the one the node has.
+
+    ``auto`` is standalone when a scheduler address is given (flag or environment), else yarn when
+    the Dask configuration has a ``yarn`` section (the yarn runtime of Dataproc's Dask
+    initialization action writes one to ``/etc/dask/``), else standalone.
+    """
+    if runtime != "auto":
+        return runtime
+    environ = os.environ if environ is None else environ
+    if flag or environ.get(SCHEDULER_ADDRESS_ENV):
+        return "standalone"
+    return "yarn" if yarn_config else "standalone"
+
+
+@contextmanager
+def connect(address: str, timeout: float) -> Iterator[Client]:
+    """Connect to the Dask scheduler at ``address``, and close the client on exit.
+
+    :raises JobFailure: the scheduler did not answer within ``timeout`` seconds.
+    """
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as err:
+        raise JobFailure(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {err}") from err
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@contextmanager
+def cluster_client(args: argparse.Namespace) -> Iterator[Client]:
+    """Connect to the cluster by the runtime's rules; in the yarn runtime, start and stop the application."""
+    import cloudpickle
+    import dask
+
+    # Tasks call functions of this module; a worker may not have it (it comes in the job's py_files).
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    runtime = choose_runtime(args.runtime, args.scheduler_address, yarn_config=dask.config.get("yarn", None))
+    if runtime == "standalone":
+        address = scheduler_address(args.scheduler_address)
+        with connect(address, args.connect_timeout) as client:
+            log.info("Connected to %s", address)
+            yield client
+        return
+    try:
+        from dask_yarn import YarnCluster
+    except ImportError as err:
+        raise JobFailure("the yarn runtime needs dask-yarn on this node; pass --runtime standalone") from err
+    from distributed import Client
+
+    # A YARN application left running keeps a Dataproc cluster busy forever: always stop it.
+    with YarnCluster() as cluster, Client(cluster, timeout=args.connect_timeout) as client:
+        cluster.scale(args.min_workers)
+        log.info("Started a Dask YARN application with %d worker(s)", args.min_workers)
+        yield client
+
+
+def wait_for_workers(client: Client, count: int, timeout: float) -> int:
+    """Wait until at least ``count`` workers have joined, and return how many there are."""
+    try:
+        client.wait_for_workers(count, timeout=timeout)
+    except TimeoutError as err:
+        have = len(client.nthreads())
+        raise JobFailure(f"{have} Dask worker(s) joined within {timeout:g} s, the job needs {count}") from err
+    return len(client.nthreads())
+
+
+def check_output_apart(output: str, others: Sequence[str]) -> None:
+    """Refuse an output folder that holds any of ``others``: overwriting it would delete them."""
+    from fsspec.core import url_to_fs
+
+    out_fs, out_path = url_to_fs(output)
+    prefix = out_path.rstrip("/") + "/"
+    for url in others:
+        fs, path = url_to_fs(url)
+        if fs.protocol == out_fs.protocol and (path.rstrip("/") + "/").startswith(prefix):
+            raise JobFailure(f"--output {output!r} holds {url!r}, which overwriting the output would delete")
+
+
+def frame_checksum(frame: pd.DataFrame) -> int:
+    """Return the sum, modulo 2**64, of the row hashes of ``frame``: blind to row order and index."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    return int(np.add.reduce(hashes, dtype=np.uint64)) if len(hashes) else 0
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that say how to reach the Dask cluster."""
+    parser.add_argument(
+        "--scheduler-address",
+        help=f"Dask scheduler address; default ${SCHEDULER_ADDRESS_ENV}, else {DEFAULT_SCHEDULER_ADDRESS}",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="standalone: connect to a running scheduler; yarn: start a dask-yarn application; "
+        "auto (default): standalone if a scheduler address is known, yarn if the Dask config has a yarn section",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=positive_float,
+        default=DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        help="seconds to wait for the scheduler, and again for --min-workers (default %(default)s)",
+    )
+    parser.add_argument("--min-workers", type=positive_int, default=1, help="workers to wait for (default %(default)s)")
+
+
+def run_job(name: str, job: Callable[[argparse.Namespace], dict[str, Any]], args: argparse.Namespace) -> int:
+    """Run ``job(args)``, print its summary as one JSON line, and return the process exit status."""
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        summary = job(args)
+    except JobFailure as err:
+        print(f"{name}: error: {err}", file=sys.stderr)
+        return 1
+    except Exception:
+        logging.getLogger(name).exception("The job failed")
+        return 1
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+# -- reading text in blocks (csv_to_parquet, word_count) ---------------------------------------
+
+#: File name endings of compressed files, which cannot be split into blocks.
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".lz4")
+
+
+def resolve_input(url: str, pattern: str = "*.csv", what: str = "CSV files") -> list[str]:
+    """Return the URLs of the files ``url`` names: a file, a glob, or a folder (its files matching ``pattern``).
+
+    :raises JobFailure: nothing matches, or the file system cannot be listed.
+    """
+    from fsspec.core import url_to_fs
+
+    try:
+        fs, path = url_to_fs(url)
+        if fs.isdir(path):
+            path = path.rstrip("/") + "/" + pattern
+        if any(char in path for char in "*?["):
+            paths = sorted(p for p in fs.glob(path) if not fs.isdir(p))
+        else:
+            paths = [path] if fs.isfile(path) else []
+    except (OSError, ValueError, ImportError) as err:
+        raise JobFailure(f"cannot list --input {url!r}: {err}") from err
+    if not paths:
+        raise JobFailure(f"no {what} found at --input {url!r}")
+    return [fs.unstrip_protocol(p) for p in paths]
+
+
+def byte_blocks(urls: Sequence[str], blocksize: int) -> list[tuple[str, int, int | None]]:
+    """Return ``(url, offset, length)`` blocks that cover the files; a compressed file is one block (length None)."""
+    from fsspec.core import url_to_fs
+
+    blocks: list[tuple[str, int, int | None]] = []
+    for url in urls:
+        if url.lower().endswith(COMPRESSED_SUFFIXES):
+            blocks.append((url, 0, None))
+            continue
+        fs, path = url_to_fs(url)
+        size = fs.size(path)
+        blocks.extend((url, offset, min(blocksize, size - offset)) for offset in range(0, max(size, 1), blocksize))
+    return blocks
+
+
+def read_lines_block(url: str, offset: int, length: int | None) -> bytes:
+    """Return the whole lines of a block: those that start after ``offset`` (or at 0) and before ``offset + length``."""
+    from fsspec.core import url_to_fs
+    from fsspec.utils import read_block
+
+    if length is None:
+        from fsspec import open as fsspec_open
+
+        with fsspec_open(url, "rb", compression="infer") as stream:
+            return stream.read()
+    fs, path = url_to_fs(url)
+    with fs.open(path, "rb") as stream:
+        return read_block(stream, offset, length, delimiter=b"\n")
