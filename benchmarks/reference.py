@@ -82,6 +82,16 @@ def read_back(output: str | Path) -> pd.DataFrame:
     return pd.read_parquet(output, dtype_backend="pyarrow")
 
 
+def written_checksum(output: str | Path) -> str:
+    """Return :func:`frame_checksum` of what a Parquet folder holds, file by file (the sum is order-blind)."""
+    import pyarrow.dataset as ds
+
+    total = 0
+    for fragment in ds.dataset(str(output), format="parquet").get_fragments():
+        total += frame_checksum(fragment.to_table().to_pandas(types_mapper=pd.ArrowDtype))
+    return f"{total % 2**64:016x}"
+
+
 def pyarrow_csv(folder: str | Path, output: str | Path) -> int:
     """Convert each CSV file to Parquet with pyarrow alone, on this thread: the ceiling; return the rows."""
     import pyarrow.parquet as pq

@@ -171,6 +171,7 @@ def pagerank(args: argparse.Namespace) -> dict[str, Any]:
     import pyarrow.parquet as pq
     from fsspec.core import url_to_fs
 
+    dask_job.import_dask()
     started = time.monotonic()
     dask_job.check_output_apart(args.output, [args.input])
     src, dst = args.src_column, args.dst_column

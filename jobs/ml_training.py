@@ -104,6 +104,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     from fsspec.core import url_to_fs
     from xgboost import dask as dxgb
 
+    dask_job.import_dask()
     started = time.monotonic()
     dask_job.check_output_apart(args.output, [args.input])
     with dask_job.cluster_client(args) as client:

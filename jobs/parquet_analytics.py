@@ -208,6 +208,7 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     """Run the report that ``args`` describes, and return its summary."""
     import dask
 
+    dask_job.import_dask()
     started = time.monotonic()
     dask_job.check_output_apart(args.output, [args.input])
     filters = build_filters(args.countries, args.since, args.until, args.min_amount)

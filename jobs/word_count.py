@@ -148,6 +148,7 @@ def count(args: argparse.Namespace) -> dict[str, Any]:
     """Run the count that ``args`` describes, and return its summary."""
     import dask
 
+    dask_job.import_dask()
     started = time.monotonic()
     urls = dask_job.resolve_input(args.input, pattern="*", what="text files")
     dask_job.check_output_apart(args.output, urls)

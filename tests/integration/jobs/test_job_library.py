@@ -54,7 +54,7 @@ def test_word_count_equals_the_single_process_count(submit, inputs, gcs, referen
 
 def test_csv_to_parquet_equals_the_pandas_conversion(submit, inputs, gcs, reference, tmp_path):
     summary = submit("csv_to_parquet.py", f"--input={uri('input/csv')}", f"--output={uri('output/csv')}",
-                     "--blocksize=200KiB")  # fmt: skip
+                     "--blocksize=200KiB", "--checksum")  # fmt: skip
 
     reference.csv_to_parquet(inputs("csv"), tmp_path / "pandas")
     expected = reference.read_back(tmp_path / "pandas").sort_values("event_id", ignore_index=True)

@@ -39,7 +39,8 @@ def workdir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def convert(run_job, dask_cluster, workdir) -> Callable[..., Run]:
     """``convert(*args)``: run csv_to_parquet.py on the test cluster."""
-    return partial(run_job, "csv_to_parquet.py", "--scheduler-address", dask_cluster.scheduler_address, cwd=workdir)
+    address = dask_cluster.scheduler_address
+    return partial(run_job, "csv_to_parquet.py", "--scheduler-address", address, "--checksum", cwd=workdir)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +90,16 @@ def test_summary_is_the_only_stdout_line_and_describes_the_run(csv_run, workdir,
     assert summary["output"] == str(workdir / "from_csv")
     assert summary["columns"] == ["event_id", "ts", "user_id", "country", "amount", "quantity"]
     assert summary["seconds"] > 0
+
+
+def test_without_checksum_the_summary_counts_the_rows_and_has_no_checksum(run_job, dask_cluster, workdir):
+    output = workdir / "sample_unchecked"
+    run = run_job("csv_to_parquet.py", "--scheduler-address", dask_cluster.scheduler_address,
+                  "--output", str(output), *sample_args(1), cwd=workdir)  # fmt: skip
+
+    assert run.returncode == 0, run.stderr
+    assert (run.summary["rows"], run.summary["checksum"]) == (ROWS, None)
+    assert len(pd.read_parquet(output)) == ROWS
 
 
 def test_sample_mode_with_the_same_seed_gives_the_same_checksum(convert, workdir, sample_run):

@@ -19,7 +19,7 @@ JOB_SCRIPTS = ["csv_to_parquet", "word_count", "parquet_analytics", "ml_training
 SHARED = [
     "JobFailure", "scheduler_address", "choose_runtime", "connect", "cluster_client", "wait_for_workers",
     "check_output_apart", "frame_checksum", "positive_int", "non_negative_int", "positive_float",
-    "add_cluster_arguments", "run_job", "resolve_input", "byte_blocks", "read_lines_block",
+    "add_cluster_arguments", "run_job", "resolve_input", "byte_blocks", "read_lines_block", "import_dask",
 ]  # fmt: skip
 
 
