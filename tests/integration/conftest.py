@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_dask_provider.emulator.testing import dask_processes, run_emulator
+from tests.fake_task_instance import fake_task_instance
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +31,5 @@ def point_at_emulator(request, monkeypatch):
 @pytest.fixture
 def context(tmp_path):
     """A task context with what the operators read from it."""
-    ti = SimpleNamespace(
-        dag_id="itest",
-        task_id="task",
-        run_id=f"manual__{tmp_path.name}",
-        map_index=-1,
-        try_number=1,
-        xcom_push=lambda key, value: None,
-    )
+    ti = fake_task_instance("task", f"manual__{tmp_path.name}")
     return {"ti": ti, "dag": SimpleNamespace(fileloc=str(tmp_path / "dag.py"))}

@@ -14,6 +14,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
+from tests.fake_task_instance import fake_task_instance
 
 WHERE = {"project_id": "itest", "region": "europe-west1"}
 CLUSTER = "itest-operators"
@@ -22,11 +23,7 @@ CLUSTER = "itest-operators"
 @pytest.fixture(scope="module")
 def cluster(emulator):
     """A cluster created by the create operator, deleted by the delete operator at the end."""
-    from types import SimpleNamespace
-
-    ti = SimpleNamespace(
-        dag_id="itest", task_id="create", run_id="module", map_index=-1, try_number=1, xcom_push=lambda **_: None
-    )
+    ti = fake_task_instance("create", "module")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATAPROC_EMULATOR_HOST", emulator.grpc_target)
         patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_url)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from airflow_dask_provider.exceptions import QuotaExceededError
@@ -11,6 +9,7 @@ from airflow_dask_provider.hooks import DaskDataprocHook
 from airflow_dask_provider.hooks.quotas import list_owned_clusters
 from airflow_dask_provider.operators import DaskDataprocCreateClusterOperator, DaskDataprocDeleteClusterOperator
 from airflow_dask_provider.quotas import QuotaLimits, check_quota
+from tests.fake_task_instance import fake_task_instance
 
 WHERE = {"project_id": "itest-quotas", "region": "europe-west1"}
 CLUSTER = "itest-quota-alice"
@@ -19,9 +18,7 @@ CLUSTER = "itest-quota-alice"
 @pytest.fixture(scope="module")
 def alices_cluster(emulator):
     """A cluster of alice's with 2 primary and 1 secondary worker, made by the create operator."""
-    ti = SimpleNamespace(
-        dag_id="itest", task_id="create", run_id="quotas", map_index=-1, try_number=1, xcom_push=lambda **_: None
-    )
+    ti = fake_task_instance("create", "quotas")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATAPROC_EMULATOR_HOST", emulator.grpc_target)
         patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_url)

@@ -12,6 +12,7 @@ from airflow_dask_provider.hooks.scaling import DaskScalingHook
 from airflow_dask_provider.operators.cluster import DaskDataprocCreateClusterOperator, DaskDataprocDeleteClusterOperator
 from airflow_dask_provider.scaling.policy import GROW, SHRINK, ScalingConfig
 from airflow_dask_provider.scaling.scaler import DaskSecondaryScaler
+from tests.fake_task_instance import fake_task_instance
 
 WHERE = {"project_id": "itest", "region": "europe-west1"}
 CLUSTER = "itest-scaler"
@@ -20,11 +21,7 @@ PRIMARY = [f"{CLUSTER}-w-0", f"{CLUSTER}-w-1"]
 
 @pytest.fixture(scope="module")
 def cluster(emulator):
-    from types import SimpleNamespace
-
-    ti = SimpleNamespace(
-        dag_id="itest", task_id="t", run_id="scaler", map_index=-1, try_number=1, xcom_push=lambda **_: None
-    )
+    ti = fake_task_instance("t", "scaler")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATAPROC_EMULATOR_HOST", emulator.grpc_target)
         patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_url)

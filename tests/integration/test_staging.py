@@ -6,21 +6,19 @@ bundled scripts, and a second cluster reuses them instead of uploading again.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from airflow_dask_provider.hooks import DaskDataprocHook
 from airflow_dask_provider.init_action_files import init_action_path
 from airflow_dask_provider.operators import DaskDataprocCreateClusterOperator, DaskDataprocDeleteClusterOperator
+from tests.fake_task_instance import fake_task_instance
 
 WHERE = {"project_id": "itest", "region": "europe-west1"}
 
 
 @pytest.fixture
 def context():
-    ti = SimpleNamespace(dag_id="itest", task_id="c", run_id="staging", map_index=-1, try_number=1, xcom_push=lambda **_: None)
-    return {"ti": ti}
+    return {"ti": fake_task_instance("c", "staging")}
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocSubmitJobOperator,
 )
 from airflow_dask_provider.triggers import dataproc as triggers
+from tests.fake_task_instance import fake_task_instance
 
 from ..recording_log import RecordingLog
 
@@ -50,18 +51,12 @@ def run_deferred(operator, context, call):
 
 @pytest.fixture
 def context():
-    pushed: dict[str, object] = {}
-    ti = SimpleNamespace(
-        dag_id="itest", task_id="t", run_id="deferred", map_index=-1, try_number=1, pushed=pushed,
-        xcom_push=lambda key, value: pushed.__setitem__(key, value),
-    )  # fmt: skip
-    return {"ti": ti, "dag": SimpleNamespace(fileloc=__file__)}
+    return {"ti": fake_task_instance("t", "deferred"), "dag": SimpleNamespace(fileloc=__file__)}
 
 
 @pytest.fixture(scope="module")
 def deferred_cluster(emulator):
-    ti = SimpleNamespace(dag_id="itest", task_id="c", run_id="m", map_index=-1, try_number=1, xcom_push=lambda **_: None)
-    context = {"ti": ti}
+    context = {"ti": fake_task_instance("c", "m")}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATAPROC_EMULATOR_HOST", emulator.grpc_target)
         patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_url)

@@ -18,6 +18,7 @@ from airflow_dask_provider.quotas import (
     pick_trigger_entry,
     requesting_user,
 )
+from tests.fake_task_instance import fake_task_instance
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -119,7 +120,7 @@ def test_the_create_operator_labels_and_checks_the_requesting_user(mocker):
         task_id="create", cluster_name="mine", owner="data-platform", project_id="p", region="r",
         stage_init_actions=False,
     )  # fmt: skip
-    ti = SimpleNamespace(dag_id="d", task_id="create", run_id="r", map_index=-1, try_number=1, xcom_push=lambda **_: None)
+    ti = fake_task_instance("create", "r", dag_id="d")
     context = {"ti": ti, "dag_run": SimpleNamespace(triggering_user_name="Alice.Smith"), "task": operator}
 
     with pytest.raises(QuotaExceededError, match="alice-smith has 3"):

@@ -25,6 +25,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
+from tests.fake_task_instance import fake_task_instance
 
 REPO = Path(__file__).resolve().parents[3]
 WHERE = {"project_id": "itest", "region": "europe-west1"}
@@ -49,10 +50,7 @@ def reference() -> ModuleType:
 
 def task_instance(task_id: str) -> SimpleNamespace:
     """A task instance of a run of its own: every submission gets a job id of its own."""
-    return SimpleNamespace(
-        dag_id="itest_jobs", task_id=task_id, run_id=f"job-library-{uuid.uuid4().hex}", map_index=-1, try_number=1,
-        xcom_push=lambda *args, **kwargs: None,
-    )  # fmt: skip
+    return fake_task_instance(task_id, f"job-library-{uuid.uuid4().hex}", dag_id="itest_jobs")
 
 
 @pytest.fixture(scope="package")

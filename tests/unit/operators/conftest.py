@@ -5,21 +5,13 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
+from tests.fake_task_instance import fake_task_instance
 
 
 @pytest.fixture
 def context(tmp_path):
     """A task context with what the operators read from it."""
-    pushed: dict[str, object] = {}
-    ti = SimpleNamespace(
-        dag_id="etl",
-        task_id="run",
-        run_id="manual__1",
-        map_index=-1,
-        try_number=1,
-        xcom_push=lambda key, value: pushed.__setitem__(key, value),
-        pushed=pushed,
-    )
+    ti = fake_task_instance("run", "manual__1", dag_id="etl")
     return {"ti": ti, "dag": SimpleNamespace(fileloc=str(tmp_path / "dag.py"))}
 
 
