@@ -26,8 +26,14 @@ It writes two small Parquet datasets into ``--output``:
 Sums are taken in integer cents (amounts have two decimals), so they are exact whatever the order
 of addition: the result is the same on 1 or 100 workers and equals the single-process pandas
 result bit for bit, and the summary's checksums (``dask_job.frame_checksum`` of each result) can
-be compared directly. Both aggregations come from one pass over the data (one ``dask.compute``).
-Prints one JSON summary line; exit status 0 on success, 1 on failure, 2 for bad arguments.
+be compared directly.
+
+Both aggregations come from one pass over the data: the DataFrame's partitions become delayed
+objects (``to_delayed``), one task per file computes both partial sums, and a tree of small
+combine tasks adds them up. Two DataFrame reductions would each be a consumer of every partition,
+which Dask then keeps in memory until both have run and may move between workers; measured here,
+that cost 2 workers about a fifth of their speed. Prints one JSON summary line; exit status 0 on
+success, 1 on failure, 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 if __package__:  # imported from the provider's package (tests, generate.py)
@@ -49,6 +56,7 @@ else:  # run as a script beside dask_job.py: from jobs/, or on Dataproc with it 
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
+    from dask.delayed import Delayed
 
 JOB_NAME = "parquet_analytics"
 COLUMNS = ["ts", "user_id", "amount", "quantity"]
@@ -57,7 +65,6 @@ DEFAULT_TOP = 100
 #: Group keys and columns of the two results.
 BY_COUNTRY_MONTH = ["country", "month", "orders", "items", "revenue", "avg_amount", "max_amount"]
 TOP_USERS = ["user_id", "orders", "revenue"]
-USER_META = pd.DataFrame({"user_id": [], "orders": [], "revenue_cents": []}, dtype="int64")
 
 log = logging.getLogger(JOB_NAME)
 
@@ -89,13 +96,12 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     country stays categorical (a hive partition column is read as one): turning it into strings
     would cost more than all the rest.
     """
-    ts = frame["ts"]
     cents = (frame["amount"].astype("float64") * 100).round().astype("int64").to_numpy()
     quantity = frame["quantity"].astype("int64").to_numpy()
     return pd.DataFrame(
         {
             "country": frame[PARTITION_COLUMN].astype("category").array,
-            "month": (ts.dt.year.astype("int64") * 100 + ts.dt.month.astype("int64")).to_numpy(),
+            "month": month_numbers(frame["ts"]),
             "user_id": frame["user_id"].astype("int64").to_numpy(),
             "quantity": quantity,
             "amount_cents": cents,
@@ -103,6 +109,19 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
         },
         index=pd.RangeIndex(len(frame)),
     )
+
+
+def month_numbers(ts: pd.Series) -> np.ndarray:
+    """Return the month (``YYYYMM``) of each timestamp, in its own time zone if it has one.
+
+    Through NumPy's months since 1970: twice as fast as ``dt.year`` and ``dt.month`` on Arrow timestamps.
+    """
+    if ts.isna().any():
+        raise ValueError(f"{int(ts.isna().sum())} event(s) have no ts")
+    if getattr(ts.dt, "tz", None) is not None:
+        ts = ts.dt.tz_localize(None)
+    months = ts.to_numpy(dtype="datetime64[us]").astype("datetime64[M]").astype("int64")
+    return (months // 12 + 1970) * 100 + months % 12 + 1
 
 
 def finish_by_country_month(sums: pd.DataFrame) -> pd.DataFrame:
@@ -165,8 +184,26 @@ def rank_users(sums: pd.DataFrame, top: int) -> pd.DataFrame:
     return ranked[["user_id", "orders", "revenue_cents"]].astype("int64")
 
 
-def _top_user_sums(parts: pd.DataFrame, top: int) -> pd.DataFrame:
-    return rank_users(combine_users(parts), top)
+def partial_sums(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the sums per country and month and the sums per user of one partition of events."""
+    prepared = prepare(frame)
+    return country_month_sums(prepared), user_sums(prepared)
+
+
+def combine_partials(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Add up the partial sums of several partitions (or of several earlier combinations)."""
+    months, users = zip(*parts)
+    return combine_country_month(pd.concat(months)), combine_users(pd.concat(users))
+
+
+def tree_reduce(partials: list[Delayed], split_every: int = 8) -> Delayed:
+    """Combine delayed partial sums ``split_every`` at a time, level by level, down to one."""
+    import dask
+
+    combine = dask.delayed(combine_partials, pure=True)
+    while len(partials) > 1:
+        partials = [combine(partials[i : i + split_every]) for i in range(0, len(partials), split_every)]
+    return partials[0]
 
 
 def top_users(sums: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -178,11 +215,27 @@ def top_users(sums: pd.DataFrame, top: int) -> pd.DataFrame:
 
 
 def read_events(url: str, filters: list[tuple[str, str, Any]] | None) -> dd.DataFrame:
-    """Return the events, with only the needed columns and the rows that pass ``filters``."""
-    import dask.dataframe as dd
+    """Return the events, with only the needed columns and the rows that pass ``filters``.
 
+    The partition column is declared as an Arrow dictionary of strings, so each partition's
+    ``country`` becomes a pandas categorical straight from Arrow's codes. Undeclared, a row filter
+    makes Dask read it as strings and build the categorical from every row's string, which cost
+    three quarters of the reading here.
+    """
+    import dask.dataframe as dd
+    import pyarrow as pa
+
+    partition_type = pa.dictionary(pa.int32(), pa.string())
+    partitioning = {
+        "flavor": "hive",
+        "schema": pa.schema([(PARTITION_COLUMN, partition_type)]),
+        "dictionaries": "infer",
+    }
     try:
-        return dd.read_parquet(url, columns=[*COLUMNS, PARTITION_COLUMN], filters=filters, dtype_backend="pyarrow")
+        return dd.read_parquet(
+            url, columns=[*COLUMNS, PARTITION_COLUMN], filters=filters, dtype_backend="pyarrow",
+            dataset={"partitioning": partitioning},
+        )  # fmt: skip
     except (OSError, ValueError) as err:
         raise dask_job.JobFailure(f"cannot read the Parquet dataset --input {url!r}: {err}") from err
 
@@ -216,24 +269,20 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         workers = dask_job.wait_for_workers(client, args.min_workers, args.connect_timeout)
         events = read_events(args.input, filters)
         log.info("Reading %d file(s) of %s, filters %s, %d worker(s)", events.npartitions, args.input, filters, workers)
-        prepared = events.map_partitions(prepare, meta=prepare(events._meta))
-        by_month = prepared.reduction(
-            chunk=country_month_sums, combine=combine_country_month, aggregate=combine_country_month,
-            meta=country_month_sums(prepared._meta),
-        )  # fmt: skip
-        by_user = prepared.reduction(
-            chunk=user_sums, combine=combine_users, aggregate=_top_user_sums, aggregate_kwargs={"top": args.top},
-            meta=USER_META,
-        )  # fmt: skip
-        # One pass: both aggregations and the row count share the reading of every file.
-        by_month, by_user, rows = dask.compute(by_month, by_user, prepared.shape[0])
+        # One task per file computes both partial aggregations, and only those small sums travel.
+        partial = dask.delayed(partial_sums, pure=True)
+        total = tree_reduce([partial(part) for part in events.to_delayed()])
+        by_month, by_user = total[0], total[1]
+        # The ranking runs on a worker too: only the top users come back to the driver.
+        by_month, ranked = dask.compute(by_month, dask.delayed(rank_users, pure=True)(by_user, args.top))
+    rows = int(by_month["orders"].sum())  # every row that passed the filters is in one group
     report = finish_by_country_month(by_month)
-    best = top_users(by_user, args.top)
+    best = top_users(ranked, args.top)
     write_single(report, args.output.rstrip("/") + "/by_country_month")
     write_single(best, args.output.rstrip("/") + "/top_users")
     return {
         "job": JOB_NAME,
-        "rows": int(rows),
+        "rows": rows,
         "partitions": events.npartitions,
         "groups": len(report),
         "revenue": round(float(report["revenue"].sum()), 2),

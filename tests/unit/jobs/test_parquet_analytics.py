@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pytest
 
 from airflow_dask_provider.jobs import parquet_analytics as job
 
@@ -54,3 +57,47 @@ def test_top_of_partition_tops_is_the_top_of_all_with_ties_by_user_id():
 
     assert merged["user_id"].tolist() == [3, 7, 9]
     assert merged.equals(job.top_users(sums, 3))
+
+
+def test_months_are_counted_in_each_timestamps_own_calendar():
+    stamps = ["1969-12-31 23:59:59", "1970-01-01", "2024-02-29 23:59:59.999999", "1900-03-01", "2099-12-31"]
+    naive = pd.Series(pd.to_datetime(stamps, format="ISO8601"))
+    expected = [196912, 197001, 202402, 190003, 209912]
+
+    for ts in (
+        naive,
+        naive.astype(pd.ArrowDtype(pa.timestamp("us"))),
+        naive.dt.tz_localize("Asia/Tokyo"),  # Tokyo's wall clock, not UTC's (which is a day earlier)
+        naive.dt.tz_localize("Asia/Tokyo").astype(pd.ArrowDtype(pa.timestamp("us", "Asia/Tokyo"))),
+    ):
+        assert job.month_numbers(ts).tolist() == expected, ts.dtype
+
+
+def test_an_event_without_a_timestamp_is_refused():
+    with pytest.raises(ValueError, match="1 event"):
+        job.month_numbers(pd.Series([pd.NaT, pd.Timestamp("2024-01-01")]))
+
+
+def test_partial_sums_combined_level_by_level_equal_the_sums_of_the_whole():
+    import dask
+
+    rng = np.random.default_rng(3)
+    rows = 3_000
+    frame = pd.DataFrame(
+        {
+            "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300 * 86_400, rows), unit="s"),
+            "user_id": rng.integers(1, 200, rows),
+            "amount": rng.integers(1, 10_000, rows) / 100,
+            "quantity": rng.integers(1, 5, rows),
+            "country": rng.choice(["US", "DE", "JP"], rows),
+        }
+    )
+    partial = dask.delayed(job.partial_sums, pure=True)
+    parts = [partial(frame.iloc[start : start + 250]) for start in range(0, rows, 250)]  # 12 parts: 3 levels of 2
+
+    by_month, by_user = dask.compute(job.tree_reduce(parts, split_every=2), scheduler="sync")[0]
+
+    whole = job.prepare(frame)
+    assert job.finish_by_country_month(by_month).equals(job.finish_by_country_month(job.country_month_sums(whole)))
+    assert job.top_users(by_user, 50).equals(job.top_users(job.user_sums(whole), 50))
+    assert by_month["orders"].sum() == rows
