@@ -147,6 +147,17 @@ def check_output_apart(output: str, others: Sequence[str]) -> None:
             raise JobFailure(f"--output {output!r} holds {url!r}, which overwriting the output would delete")
 
 
+def tree_reduce(items: Sequence[Any], combine: Callable[[Sequence[Any]], Any], fan_in: int = 8) -> Any:
+    """Combine ``items`` ``fan_in`` at a time, level by level, down to one: ``combine(group)`` -> item.
+
+    The items are delayed objects or futures; ``combine`` wraps a task around each group, so the
+    partial results meet where they live instead of all at the driver.
+    """
+    while len(items) > 1:
+        items = [combine(items[i : i + fan_in]) for i in range(0, len(items), fan_in)]
+    return items[0]
+
+
 def frame_checksum(frame: pd.DataFrame) -> int:
     """Return the sum, modulo 2**64, of the row hashes of ``frame``: blind to row order and index."""
     hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)

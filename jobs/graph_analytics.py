@@ -31,7 +31,7 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,6 @@ else:  # run as a script beside dask_job.py: from jobs/, or on Dataproc with it 
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
-    from distributed import Client, Future
 
 JOB_NAME = "graph_analytics"
 DEFAULT_ALPHA = 0.85
@@ -143,13 +142,6 @@ def top_nodes(frame: pd.DataFrame, limit: int = TOP_NODES) -> list[list[Any]]:
 # -- the job ------------------------------------------------------------------------------------
 
 
-def tree_sum(client: Client, futures: list[Future], add: Callable[..., Any]) -> Future:
-    """Return a future of the sum of ``futures``, added up ``SUM_FAN_IN`` at a time where they live."""
-    while len(futures) > 1:
-        futures = [client.submit(add, *futures[i : i + SUM_FAN_IN]) for i in range(0, len(futures), SUM_FAN_IN)]
-    return futures[0]
-
-
 def read_edges(args: argparse.Namespace) -> dd.DataFrame:
     """Return the two id columns of the edge list."""
     import dask.dataframe as dd
@@ -183,8 +175,9 @@ def pagerank(args: argparse.Namespace) -> dict[str, Any]:
         size = 1 + max(client.gather(client.map(largest_id, frames, src=src, dst=dst)))
         if size == 0:
             raise dask_job.JobFailure(f"no edges in --input {args.input!r}")
+        partial_degrees = client.map(degrees, frames, src=src, dst=dst, size=size)
         out_degree, in_degree = client.gather(
-            tree_sum(client, client.map(degrees, frames, src=src, dst=dst, size=size), add_pairs)
+            dask_job.tree_reduce(partial_degrees, lambda group: client.submit(add_pairs, *group), SUM_FAN_IN)
         )
         present = (out_degree + in_degree) > 0
         dangling = present & (out_degree == 0)
@@ -197,7 +190,8 @@ def pagerank(args: argparse.Namespace) -> dict[str, Any]:
         nodes = int(present.sum())
         iterations, converged = 0, False
         while iterations < args.max_iter and not converged:
-            incoming = tree_sum(client, client.map(contributions, weighted, ranks=ranks, pure=False), add_vectors)
+            partial_ranks = client.map(contributions, weighted, ranks=ranks, pure=False)
+            incoming = dask_job.tree_reduce(partial_ranks, lambda group: client.submit(add_vectors, *group), SUM_FAN_IN)
             step = client.submit(next_ranks, incoming, ranks, present_future, dangling_future, args.alpha, pure=False)
             ranks = client.submit(itemgetter(0), step, pure=False)
             change = client.submit(itemgetter(1), step, pure=False).result()

@@ -56,7 +56,6 @@ else:  # run as a script beside dask_job.py: from jobs/, or on Dataproc with it 
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
-    from dask.delayed import Delayed
 
 JOB_NAME = "parquet_analytics"
 COLUMNS = ["ts", "user_id", "amount", "quantity"]
@@ -196,16 +195,6 @@ def combine_partials(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd
     return combine_country_month(pd.concat(months)), combine_users(pd.concat(users))
 
 
-def tree_reduce(partials: list[Delayed], split_every: int = 8) -> Delayed:
-    """Combine delayed partial sums ``split_every`` at a time, level by level, down to one."""
-    import dask
-
-    combine = dask.delayed(combine_partials, pure=True)
-    while len(partials) > 1:
-        partials = [combine(partials[i : i + split_every]) for i in range(0, len(partials), split_every)]
-    return partials[0]
-
-
 def top_users(sums: pd.DataFrame, top: int) -> pd.DataFrame:
     """Return the report of the ``top`` users by revenue from per-user sums (or from their ranked subsets)."""
     ranked = rank_users(sums, top)
@@ -270,8 +259,8 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         events = read_events(args.input, filters)
         log.info("Reading %d file(s) of %s, filters %s, %d worker(s)", events.npartitions, args.input, filters, workers)
         # One task per file computes both partial aggregations, and only those small sums travel.
-        partial = dask.delayed(partial_sums, pure=True)
-        total = tree_reduce([partial(part) for part in events.to_delayed()])
+        partial, combine = dask.delayed(partial_sums, pure=True), dask.delayed(combine_partials, pure=True)
+        total = dask_job.tree_reduce([partial(part) for part in events.to_delayed()], combine)
         by_month, by_user = total[0], total[1]
         # The ranking runs on a worker too: only the top users come back to the driver.
         by_month, ranked = dask.compute(by_month, dask.delayed(rank_users, pure=True)(by_user, args.top))

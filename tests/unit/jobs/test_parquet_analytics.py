@@ -7,6 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from airflow_dask_provider.jobs import dask_job
 from airflow_dask_provider.jobs import parquet_analytics as job
 
 
@@ -95,7 +96,8 @@ def test_partial_sums_combined_level_by_level_equal_the_sums_of_the_whole():
     partial = dask.delayed(job.partial_sums, pure=True)
     parts = [partial(frame.iloc[start : start + 250]) for start in range(0, rows, 250)]  # 12 parts: 3 levels of 2
 
-    by_month, by_user = dask.compute(job.tree_reduce(parts, split_every=2), scheduler="sync")[0]
+    combine = dask.delayed(job.combine_partials, pure=True)
+    by_month, by_user = dask.compute(dask_job.tree_reduce(parts, combine, fan_in=2), scheduler="sync")[0]
 
     whole = job.prepare(frame)
     assert job.finish_by_country_month(by_month).equals(job.finish_by_country_month(job.country_month_sums(whole)))
