@@ -136,6 +136,8 @@ ENVIRONMENT: dict[str, str] = {
     "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "true",
     "AIRFLOW__DASK_DATAPROC__MAX_CLUSTERS_PER_USER": "{max_clusters_per_user}",
     "AIRFLOW__DASK_DATAPROC__MAX_SECONDARY_WORKERS_PER_USER": "{max_secondary_workers_per_user}",
+    "AIRFLOW__DASK_DATAPROC__REAPER_PROJECTS": "local-project",
+    "AIRFLOW__DASK_DATAPROC__REAPER_REGIONS": "europe-west1",
     "DATAPROC_EMULATOR_HOST": "{emulator_host}:{emulator_port}",
     "STORAGE_EMULATOR_HOST": "http://{emulator_host}:{storage_port}",
     "GCP_PROJECT_ID": "local-project",
