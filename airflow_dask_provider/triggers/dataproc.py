@@ -134,6 +134,7 @@ class DaskDataprocBaseTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait, and emit one event; clean up on cancellation only if the task is gone."""
         try:
+            await asyncio.to_thread(self.prepare)
             payload = await self.wait()
         except asyncio.CancelledError:
             if not AIRFLOW_V_3_3_PLUS and await self.task_is_gone():
@@ -143,6 +144,10 @@ class DaskDataprocBaseTrigger(BaseTrigger):
             self.log.exception("Waiting failed")
             payload = event("error", state="UNKNOWN", message=f"{type(err).__name__}: {err}")
         yield TriggerEvent(payload)
+
+    def prepare(self) -> None:
+        """Build what the polls use; in a thread, as the first import of the hook's clients takes seconds."""
+        self.hook  # noqa: B018 (builds the cached hook)
 
     async def wait(self) -> dict[str, Any]:
         """Poll until done and return the event's payload."""
@@ -329,6 +334,10 @@ class DaskDataprocJobTrigger(DaskDataprocBaseTrigger):
             offset=self.output_offset,
             progress_interval=self.progress_interval,
         )
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.follower  # noqa: B018 (builds the cached follower)
 
     async def wait(self) -> dict[str, Any]:
         where = {"project_id": self.project_id, "region": self.region, "job_id": self.job_id}
