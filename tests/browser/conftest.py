@@ -64,16 +64,55 @@ class Stack:
         listed = self.api(f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]
         return {ti["task_id"]: ti["state"] for ti in listed}
 
-    def wait_for(self, what: str, condition, timeout: float = 300.0, interval: float = 1.0) -> Any:
-        """Poll ``condition()`` until it returns something true; fail with ``what`` after ``timeout``."""
+    def wait_for(self, what: str, condition, timeout: float = 300.0, interval: float = 1.0, explain=None) -> Any:
+        """Poll ``condition()`` until it returns something true; fail with ``what`` after ``timeout``.
+
+        ``explain()``, when given, adds what the stack was doing to the failure message.
+        """
         deadline = time.monotonic() + timeout
         while True:
             result = condition()
             if result:
                 return result
             if time.monotonic() > deadline:
-                pytest.fail(f"Timed out after {timeout:g} s waiting for {what}")
+                pytest.fail(f"Timed out after {timeout:g} s waiting for {what}" + (f"\n{explain()}" if explain else ""))
             time.sleep(interval)
+
+    def wait_for_task(self, dag_id: str, run_id: str, task_id: str, states: tuple[str, ...], timeout: float) -> str:
+        """Wait until the task is in one of ``states``; fail at once, with the run's logs, if it cannot get there.
+
+        It cannot once the task has ended in another state (it may have run too fast to be seen) or the
+        run has ended.
+        """
+        ended = {"success", "failed", "upstream_failed", "skipped", "removed"}
+
+        def reached() -> str | None:
+            task_states = self.task_states(dag_id, run_id)
+            state = task_states.get(task_id)
+            if state in states:
+                return state
+            if (state in ended) or set(task_states.values()) <= ended:
+                pytest.fail(f"{task_id} ended {state} before it was seen {'/'.join(states)}\n{explain()}")
+            return None
+
+        def explain() -> str:
+            return self.explain(dag_id, run_id)
+
+        return self.wait_for(f"{task_id} to be {'/'.join(states)}", reached, timeout, explain=explain)
+
+    def explain(self, dag_id: str, run_id: str, lines: int = 15) -> str:
+        """The run's task states, the end of each unfinished or failed task's logs and of the services' logs."""
+        task_states = self.task_states(dag_id, run_id)
+        parts = [f"task states: {task_states}"]
+        run_logs = self.state_dir / "airflow-home" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+        for task_id, state in task_states.items():
+            if state == "success":
+                continue
+            for log in sorted(run_logs.glob(f"task_id={task_id}/*.log*")):
+                parts.append(f"--- {log.relative_to(run_logs)} ({state}):\n{_tail(log, lines)}")
+        for service in ("airflow-scheduler", "airflow-triggerer", "dataproc-emulator"):
+            parts.append(f"--- {service}.log:\n{_tail(self.state_dir / 'logs' / f'{service}.log', lines)}")
+        return "\n".join(parts)
 
     def emulator_clusters(self, project_id: str = "local-project", region: str = "europe-west1") -> list[str]:
         import grpc
@@ -122,9 +161,8 @@ def keep_logs(state_dir: Path, target: Path) -> None:
     """Copy the services' logs and the task logs next to the screenshots, for a failure's post-mortem."""
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(state_dir / "logs", target / "services", dirs_exist_ok=True)
-    tasks = state_dir / "airflow-home" / "logs" / "dag_id=dask_analyst_job"
-    if tasks.is_dir():
-        shutil.copytree(tasks, target / "tasks", dirs_exist_ok=True)
+    for tasks in (state_dir / "airflow-home" / "logs").glob("dag_id=*"):
+        shutil.copytree(tasks, target / "tasks" / tasks.name, dirs_exist_ok=True)
 
 
 def _alive(pid: int) -> bool:
@@ -174,3 +212,10 @@ def page(browser, local_stack):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as error:
+        return f"({error})"

@@ -79,11 +79,7 @@ def test_an_analyst_runs_a_job_from_the_form_and_watches_its_dashboard(dag_page,
     run_id = submit(page, dialog)
 
     # While the job runs: its task's Dask Dashboard link opens the cluster's live dashboard.
-    stack.wait_for(
-        "run_job to run",
-        lambda: stack.task_states(DAG_ID, run_id).get("run_job") in ("running", "deferred"),
-        timeout=300,
-    )
+    stack.wait_for_task(DAG_ID, run_id, "run_job", ("running", "deferred"), timeout=300)
     page.goto(task_url(stack, run_id, "run_job", "/details"))
     link = page.get_by_role("link", name="Dask Dashboard")
     href = link.get_attribute("href")
@@ -100,11 +96,17 @@ def test_an_analyst_runs_a_job_from_the_form_and_watches_its_dashboard(dag_page,
     assert stack.task_states(DAG_ID, run_id)["run_job"] in ("running", "deferred")  # still running: it was live
     dashboard.close()
 
-    stack.wait_for("the run to end", lambda: run_state(stack, run_id) in ("success", "failed"), timeout=600, interval=3)
+    stack.wait_for(
+        "the run to end",
+        lambda: run_state(stack, run_id) in ("success", "failed"),
+        timeout=600,
+        interval=3,
+        explain=lambda: stack.explain(DAG_ID, run_id),
+    )
     page.goto(f"{stack.url}/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id)}")
     page.get_by_text("Success").first.wait_for()
     page.screenshot(path=artifacts / "3-finished-run.png")
-    assert run_state(stack, run_id) == "success", stack.task_states(DAG_ID, run_id)
+    assert run_state(stack, run_id) == "success", stack.explain(DAG_ID, run_id)
     assert set(stack.task_states(DAG_ID, run_id).values()) == {"success"}
     created = stack.api(
         f"/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/create_cluster/xcomEntries/return_value"
@@ -120,7 +122,13 @@ def test_a_request_over_the_quota_is_refused_and_the_task_log_says_why(dag_page,
 
     run_id = submit(page, dialog)
 
-    stack.wait_for("the run to fail", lambda: run_state(stack, run_id) == "failed", timeout=300, interval=2)
+    stack.wait_for(
+        "the run to fail",
+        lambda: run_state(stack, run_id) == "failed",
+        timeout=300,
+        interval=2,
+        explain=lambda: stack.explain(DAG_ID, run_id),
+    )
     page.goto(task_url(stack, run_id, "validate_request"))
     refusal = page.get_by_text(
         re.compile(r"Quota exceeded for user admin: At most 3 secondary \(preemptible\) workers")
