@@ -98,7 +98,7 @@ class Stack:
         def explain() -> str:
             return self.explain(dag_id, run_id)
 
-        return self.wait_for(f"{task_id} to be {'/'.join(states)}", reached, timeout, explain=explain)
+        return self.wait_for(f"{task_id} to be {'/'.join(states)}", reached, timeout, interval=0.5, explain=explain)
 
     def explain(self, dag_id: str, run_id: str, lines: int = 15) -> str:
         """The run's task states, the end of each unfinished or failed task's logs and of the services' logs."""
