@@ -21,7 +21,8 @@ the reference (checksums, or tolerances for the model) and the run fails if they
 to Parquet the checksum is of the Parquet files each run wrote, read back after the run (untimed);
 the job runs as users run it by default, without its optional ``--checksum``.
 
-Printed per job: input size, time and throughput of each run, the speedup of 2 workers over 1 and
+Printed per job: input size, the best time and its throughput for each way (and every run's
+time), the speedup of 2 workers over 1 and
 the parallel efficiency (speedup / 2); for CSV to Parquet also the ceiling and
 ``csv_ceiling_frac`` = (Dask 1-worker rate per core) / (pyarrow single-thread rate). The last line::
 
@@ -34,8 +35,8 @@ sets for its workers, which makes numpy-heavy tasks about twice as slow on this 
 
 ``--quick`` runs tiny inputs, the references and the job scripts in this process (a smoke test:
 the figures mean nothing); ``--jobs`` picks jobs;
-``--repeat N`` keeps the best of N runs of each (default 2, alternating the ways, so a passing
-disturbance hits one run, not one way); ``--data-dir`` says where the inputs are cached.
+``--repeat N`` keeps the best of N runs of each (default 3, alternating the ways, so a passing
+disturbance hits one run, not one way: on this VM one way's runs differ by up to a third); ``--data-dir`` says where the inputs are cached.
 """
 
 from __future__ import annotations
@@ -364,7 +365,7 @@ def bench_job(bench: Bench, folder: Path, repeat: int, quick: bool, malloc: dict
     """Run one job's benchmark on its input ``folder``, print its lines, and return its figures."""
     root = folder.parent
     output = root / "_out" / bench.job
-    best: dict[str, float] = {}
+    times: dict[str, list[float]] = {}
     summaries: dict[str, dict[str, Any]] = {}
     for _ in range(repeat):
         reference = partial(run_reference, folder=folder, output=output, in_process=quick, malloc=malloc)
@@ -379,7 +380,8 @@ def bench_job(bench: Bench, folder: Path, repeat: int, quick: bool, malloc: dict
             read_into_page_cache(folder)
             summary = run()
             summaries[name] = summary
-            best[name] = min(best.get(name, float("inf")), float(summary["seconds"]))
+            times.setdefault(name, []).append(float(summary["seconds"]))
+    best = {name: min(seconds) for name, seconds in times.items()}
     for name in ("1w", "2w"):
         problem = check(bench, summaries["single"], summaries[name])
         if problem:
@@ -391,7 +393,8 @@ def bench_job(bench: Bench, folder: Path, repeat: int, quick: bool, malloc: dict
     for name, label in (("single", "single process"), ("pyarrow", "pyarrow alone"), ("1w", "Dask 1 worker"),
                         ("2w", "Dask 2 workers")):  # fmt: skip
         if name in best:
-            print(f"  {label:<15} {best[name]:8.2f} s  {rate(amount, best[name], bench.unit):>14}")
+            runs = ", ".join(f"{seconds:.2f}" for seconds in times[name])
+            print(f"  {label:<15} {best[name]:8.2f} s  {rate(amount, best[name], bench.unit):>14}   (runs: {runs} s)")
     print(f"  speedup 2 workers / 1 worker: {speedup:.2f}x, parallel efficiency {speedup / 2:.0%}; "
           f"2 workers vs single process: {best['single'] / best['2w']:.2f}x")  # fmt: skip
     if "pyarrow" in best:
@@ -408,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny inputs: check that it all works")
     parser.add_argument("--jobs", default=",".join(FULL), help="comma-separated jobs (default: all)")
     parser.add_argument(
-        "--repeat", type=int, help="runs of each, keeping the fastest (default 2; 1 with --quick)"
+        "--repeat", type=int, help="runs of each, keeping the fastest (default 3; 1 with --quick)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default 0)")
     parser.add_argument("--data-dir", type=Path, help="where inputs are cached (default: a folder in the temp dir)")
@@ -417,8 +420,8 @@ def main(argv: list[str] | None = None) -> int:
         "(default %(default)s; dask: as Dask's nanny sets them)"
     )
     args = parser.parse_args(argv)
-    if args.repeat is None:  # the best of two evens out a noisy first run (page faults, a busy neighbour)
-        args.repeat = 1 if args.quick else 2
+    if args.repeat is None:  # the best of three evens out noisy runs (page faults, a busy neighbour)
+        args.repeat = 1 if args.quick else 3
     specs = QUICK if args.quick else FULL
     chosen = [name.strip() for name in args.jobs.split(",") if name.strip()]
     unknown = set(chosen) - set(specs)
