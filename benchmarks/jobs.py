@@ -21,10 +21,9 @@ the reference (checksums, or tolerances for the model) and the run fails if they
 to Parquet the checksum is of the Parquet files each run wrote, read back after the run (untimed);
 the job runs as users run it by default, without its optional ``--checksum``.
 
-Printed per job: input size, the best time and its throughput for each way (and every run's
-time), the speedup of 2 workers over 1 and
-the parallel efficiency (speedup / 2); for CSV to Parquet also the ceiling and
-``csv_ceiling_frac`` = (Dask 1-worker rate per core) / (pyarrow single-thread rate). The last line::
+Printed per job: input size, each way's best time and throughput (and every run's time), the
+speedup of 2 workers over 1 and the parallel efficiency (speedup / 2); for CSV to Parquet also the
+ceiling and ``csv_ceiling_frac`` = (Dask 1-worker rate per core) / (pyarrow single-thread rate). The last line::
 
     RESULT csv_speedup_2w=N parquet_speedup_2w=N csv_ceiling_frac=N wordcount_speedup_2w=N ...
 
@@ -36,7 +35,8 @@ sets for its workers, which makes numpy-heavy tasks about twice as slow on this 
 ``--quick`` runs tiny inputs, the references and the job scripts in this process (a smoke test:
 the figures mean nothing); ``--jobs`` picks jobs;
 ``--repeat N`` keeps the best of N runs of each (default 3, alternating the ways, so a passing
-disturbance hits one run, not one way: on this VM one way's runs differ by up to a third); ``--data-dir`` says where the inputs are cached.
+disturbance hits one run, not one way: on this VM one way's runs differ by up to a third);
+``--data-dir`` says where the inputs are cached.
 """
 
 from __future__ import annotations

@@ -174,6 +174,34 @@ def test_job_trigger_emits_one_event_for_each_end(mocker, final, status):
     assert event["resource"]["job_id"] == "j"
 
 
+@pytest.mark.parametrize("make", [cluster_trigger, job_trigger], ids=["cluster", "job"])
+def test_the_hook_and_the_log_follower_are_built_off_the_event_loop(mocker, make):
+    """Their first import takes seconds; the triggerer's loop (every trigger's) must not wait for it."""
+    import threading
+
+    built: dict[str, int] = {}
+
+    def record(name):
+        def build(*args, **kwargs):
+            built[name] = threading.get_ident()
+            return mocker.MagicMock(
+                **{"get_cluster_info.return_value": cluster("RUNNING"), "get_job_info.return_value": job("DONE")}
+            )
+
+        return build
+
+    mocker.patch("airflow_dask_provider.hooks.dataproc.DaskDataprocHook", side_effect=record("hook"))
+    mocker.patch("airflow_dask_provider.monitoring.JobLogFollower", side_effect=record("follower"))
+    trigger = make()
+    loop_thread = threading.get_ident()  # asyncio.run runs the loop in this thread
+
+    [event] = events_of(trigger)
+
+    assert event["status"] in ("success", "failed")
+    assert set(built) == ({"hook", "follower"} if make is job_trigger else {"hook"})
+    assert loop_thread not in built.values()
+
+
 def test_job_trigger_reports_a_job_that_does_not_exist(mocker):
     trigger, hook = with_hook(job_trigger(), mocker)
     hook.get_job_info.return_value = None
