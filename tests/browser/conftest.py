@@ -8,6 +8,7 @@ downloads a browser here. A missing browser fails the tests: ``.ci/run`` install
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -95,24 +96,28 @@ class Stack:
                 pytest.fail(f"{task_id} ended {state} before it was seen {'/'.join(states)}\n{explain()}")
             return None
 
-        def explain() -> str:
-            return self.explain(dag_id, run_id)
-
+        explain = functools.partial(self.explain, dag_id, run_id)
         return self.wait_for(f"{task_id} to be {'/'.join(states)}", reached, timeout, interval=0.5, explain=explain)
 
     def explain(self, dag_id: str, run_id: str, lines: int = 15) -> str:
         """The run's task states, the end of each unfinished or failed task's logs and of the services' logs."""
         task_states = self.task_states(dag_id, run_id)
         parts = [f"task states: {task_states}"]
-        run_logs = self.state_dir / "airflow-home" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
         for task_id, state in task_states.items():
             if state == "success":
                 continue
-            for log in sorted(run_logs.glob(f"task_id={task_id}/*.log*")):
-                parts.append(f"--- {log.relative_to(run_logs)} ({state}):\n{_tail(log, lines)}")
+            for log in self.task_logs(dag_id, run_id, task_id):
+                parts.append(f"--- {task_id}/{log.name} ({state}):\n{_tail(log, lines)}")
         for service in ("airflow-scheduler", "airflow-triggerer", "dataproc-emulator"):
             parts.append(f"--- {service}.log:\n{_tail(self.state_dir / 'logs' / f'{service}.log', lines)}")
         return "\n".join(parts)
+
+    def task_logs(self, dag_id: str, run_id: str, task_id: str) -> list[Path]:
+        """The task's log files (each attempt's, and its triggers')."""
+        folder = (
+            self.state_dir / "airflow-home" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        )
+        return sorted(folder.glob("*.log*"))
 
     def emulator_clusters(self, project_id: str = "local-project", region: str = "europe-west1") -> list[str]:
         import grpc

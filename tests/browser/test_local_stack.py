@@ -21,6 +21,5 @@ def test_the_hourly_reaper_runs_green_against_the_emulator(local_stack):
         f"/dags/{REAPER}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
         "/taskInstances/reap_clusters/xcomEntries/return_value"
     )["value"]
-    log = stack.state_dir / "airflow-home" / "logs" / f"dag_id={REAPER}" / f"run_id={run_id}" / "task_id=reap_clusters"
-    text = "".join(path.read_text() for path in log.glob("attempt=*.log"))
+    text = "".join(path.read_text() for path in stack.task_logs(REAPER, run_id, "reap_clusters"))
     assert f"Reaper deleted 0 of {len(rows)} clusters of this provider in local-project / europe-west1" in text
