@@ -134,6 +134,7 @@ ENVIRONMENT: dict[str, str] = {
     "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "{worker_log_port}",
     "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": "{trigger_log_port}",
     "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "true",
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
     "AIRFLOW__DASK_DATAPROC__MAX_CLUSTERS_PER_USER": "{max_clusters_per_user}",
     "AIRFLOW__DASK_DATAPROC__MAX_SECONDARY_WORKERS_PER_USER": "{max_secondary_workers_per_user}",
     "AIRFLOW__DASK_DATAPROC__REAPER_PROJECTS": "local-project",
