@@ -289,17 +289,6 @@ def convert(args: argparse.Namespace) -> dict[str, Any]:
 # -- command line -------------------------------------------------------------------------------
 
 
-def _byte_size(text: str) -> str:
-    from dask.utils import parse_bytes
-
-    try:
-        if parse_bytes(text) < 1:
-            raise ValueError(text)
-    except (ValueError, TypeError) as err:
-        raise argparse.ArgumentTypeError(f"not a positive size such as 64MiB: {text!r}") from err
-    return text
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser of this job."""
     parser = argparse.ArgumentParser(
@@ -313,7 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="fsspec URL of the Parquet dataset folder; overwritten")
     dask_job.add_cluster_arguments(parser)
     parser.add_argument(
-        "--blocksize", type=_byte_size, default=DEFAULT_BLOCKSIZE, help="CSV bytes per partition (default %(default)s)"
+        "--blocksize",
+        type=dask_job.byte_size,
+        default=DEFAULT_BLOCKSIZE,
+        help="CSV bytes per partition (default %(default)s)",
     )
     parser.add_argument(
         "--schema",

@@ -185,6 +185,18 @@ def positive_float(text: str) -> float:
     return value
 
 
+def byte_size(text: str) -> str:
+    """An argparse type: a positive size such as ``64MiB`` or ``1000000``, returned as given."""
+    from dask.utils import parse_bytes
+
+    try:
+        if not text.strip() or parse_bytes(text) < 1:  # parse_bytes("") is 1
+            raise ValueError(text)
+    except (ValueError, TypeError) as err:
+        raise argparse.ArgumentTypeError(f"not a positive size such as 64MiB: {text!r}") from err
+    return text
+
+
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options that say how to reach the Dask cluster."""
     parser.add_argument(

@@ -11,10 +11,14 @@ input is a dataset of events (``ts``, ``user_id``, ``amount``, ``quantity``) par
 What makes it cheap: the filters go to ``dask.dataframe.read_parquet(filters=...)``, so
 
 - **partition pruning**: a ``--countries`` filter on the partition column drops whole folders
-  before any file is opened (the summary's ``partitions`` shows how many files are read);
+  before any file is opened (the summary's ``files`` shows how many files are read);
 - **predicate pushdown**: ``--since``/``--until``/``--min-amount`` skip the row groups whose min/max
   statistics cannot match, then drop the remaining rows that do not, inside pyarrow;
-- **column pruning**: only the four columns the report needs are read.
+- **column pruning**: only the four columns the report needs are read;
+- **partitions of ``--blocksize``** (32 MiB of uncompressed Parquet by default): small files are
+  read several to a task and large ones split by row groups, so Dask's per-task costs stay small.
+  Measured here on 100 files of 3 to 14 MB, reading them several to a task shortened 2 workers'
+  runs from 5.7 s to 4.7 to 4.9 s, and left 1 worker's as they were (8.2 to 9.4 s).
 
 It writes two small Parquet datasets into ``--output``:
 
@@ -29,7 +33,7 @@ result bit for bit, and the summary's checksums (``dask_job.frame_checksum`` of 
 be compared directly.
 
 Both aggregations come from one pass over the data: the DataFrame's partitions become delayed
-objects (``to_delayed``), one task per file computes both partial sums, and a tree of small
+objects (``to_delayed``), one task per partition computes both partial sums, and a tree of small
 combine tasks adds them up. Two DataFrame reductions would each be a consumer of every partition,
 which Dask then keeps in memory until both have run and may move between workers; measured here,
 that cost 2 workers about a fifth of their speed. Prints one JSON summary line; exit status 0 on
@@ -61,6 +65,10 @@ JOB_NAME = "parquet_analytics"
 COLUMNS = ["ts", "user_id", "amount", "quantity"]
 PARTITION_COLUMN = "country"
 DEFAULT_TOP = 100
+#: The files ``dask.dataframe.read_parquet`` reads in a folder (its ``parquet_file_extension``).
+PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+#: Uncompressed Parquet bytes per partition: tens of MiB, so tasks are few but still many per worker.
+DEFAULT_BLOCKSIZE = "32MiB"
 #: Group keys and columns of the two results.
 BY_COUNTRY_MONTH = ["country", "month", "orders", "items", "revenue", "avg_amount", "max_amount"]
 TOP_USERS = ["user_id", "orders", "revenue"]
@@ -203,8 +211,14 @@ def top_users(sums: pd.DataFrame, top: int) -> pd.DataFrame:
     )[TOP_USERS]
 
 
-def read_events(url: str, filters: list[tuple[str, str, Any]] | None) -> dd.DataFrame:
+def read_events(url: str, filters: list[tuple[str, str, Any]] | None, blocksize: str) -> dd.DataFrame:
     """Return the events, with only the needed columns and the rows that pass ``filters``.
+
+    A partition holds about ``blocksize`` of uncompressed Parquet: files (or their row groups) are
+    split or put together to fill it, from the footers' sizes (``split_row_groups="adaptive"``,
+    ``aggregate_files=True``). Hive-partitioned datasets are often many small files, one per
+    partition value and writer; one task per small file would make Dask's per-task costs (messages,
+    results, transfers) a large share of the work.
 
     The partition column is declared as an Arrow dictionary of strings, so each partition's
     ``country`` becomes a pandas categorical straight from Arrow's codes. Undeclared, a row filter
@@ -212,21 +226,48 @@ def read_events(url: str, filters: list[tuple[str, str, Any]] | None) -> dd.Data
     three quarters of the reading here.
     """
     import dask.dataframe as dd
-    import pyarrow as pa
 
-    partition_type = pa.dictionary(pa.int32(), pa.string())
-    partitioning = {
-        "flavor": "hive",
-        "schema": pa.schema([(PARTITION_COLUMN, partition_type)]),
-        "dictionaries": "infer",
-    }
     try:
         return dd.read_parquet(
             url, columns=[*COLUMNS, PARTITION_COLUMN], filters=filters, dtype_backend="pyarrow",
-            dataset={"partitioning": partitioning},
+            dataset={"partitioning": partitioning()}, split_row_groups="adaptive", blocksize=blocksize,
+            aggregate_files=True,
         )  # fmt: skip
     except (OSError, ValueError) as err:
         raise dask_job.JobFailure(f"cannot read the Parquet dataset --input {url!r}: {err}") from err
+
+
+def partitioning() -> dict[str, Any]:
+    """Return the dataset's hive partitioning: ``country=XX`` folders, read as an Arrow dictionary."""
+    import pyarrow as pa
+
+    partition_type = pa.dictionary(pa.int32(), pa.string())
+    return {"flavor": "hive", "schema": pa.schema([(PARTITION_COLUMN, partition_type)]), "dictionaries": "infer"}
+
+
+def files_read(url: str, countries: Sequence[str]) -> int:
+    """Return how many Parquet files of the dataset at ``url`` are in the ``countries`` (all if empty).
+
+    The files ``read_events`` reads once its filter on the partition column has pruned the folders:
+    the summary's proof of partition pruning, now that a partition may hold several files. Like
+    ``read_parquet``, it counts the files whose names end with a Parquet suffix (not ``_SUCCESS``).
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    from fsspec.core import url_to_fs
+
+    try:
+        fs, root = url_to_fs(url)
+        root = root.rstrip("/")
+        files = [name for name in fs.find(root) if name.endswith(PARQUET_SUFFIXES)]
+        if not files:
+            raise dask_job.JobFailure(f"no Parquet files ({', '.join(PARQUET_SUFFIXES)}) in --input {url!r}")
+        folders = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
+        dataset = ds.dataset(files, filesystem=fs, format="parquet", partitioning=folders, partition_base_dir=root)
+    except (OSError, ValueError) as err:
+        raise dask_job.JobFailure(f"cannot read the Parquet dataset --input {url!r}: {err}") from err
+    wanted = ds.field(PARTITION_COLUMN).isin(list(countries)) if countries else None
+    return sum(1 for _ in dataset.get_fragments(filter=wanted))
 
 
 def write_single(frame: pd.DataFrame, url: str) -> None:
@@ -256,9 +297,13 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     filters = build_filters(args.countries, args.since, args.until, args.min_amount)
     with dask_job.cluster_client(args) as client:
         workers = dask_job.wait_for_workers(client, args.min_workers, args.connect_timeout)
-        events = read_events(args.input, filters)
-        log.info("Reading %d file(s) of %s, filters %s, %d worker(s)", events.npartitions, args.input, filters, workers)
-        # One task per file computes both partial aggregations, and only those small sums travel.
+        files = files_read(args.input, args.countries)
+        events = read_events(args.input, filters, args.blocksize)
+        log.info(
+            "Reading %d file(s) of %s in %d partition(s), filters %s, %d worker(s)",
+            files, args.input, events.npartitions, filters, workers,
+        )  # fmt: skip
+        # One task per partition computes both partial aggregations, and only those small sums travel.
         partial, combine = dask.delayed(partial_sums, pure=True), dask.delayed(combine_partials, pure=True)
         total = dask_job.tree_reduce([partial(part) for part in events.to_delayed()], combine)
         by_month, by_user = total[0], total[1]
@@ -272,6 +317,7 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "job": JOB_NAME,
         "rows": rows,
+        "files": files,
         "partitions": events.npartitions,
         "groups": len(report),
         "revenue": round(float(report["revenue"].sum()), 2),
@@ -311,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--since", type=_timestamp, help="first timestamp kept, e.g. 2024-04-01")
     parser.add_argument("--until", type=_timestamp, help="timestamp where the period ends (excluded)")
     parser.add_argument("--min-amount", type=float, help="smallest amount kept")
+    parser.add_argument(
+        "--blocksize",
+        type=dask_job.byte_size,
+        default=DEFAULT_BLOCKSIZE,
+        help="uncompressed Parquet bytes per partition (default %(default)s)",
+    )
     parser.add_argument(
         "--top", type=dask_job.positive_int, default=DEFAULT_TOP, help="users in top_users (%(default)s)"
     )

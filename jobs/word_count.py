@@ -189,7 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", required=True, help="fsspec URL, glob or folder of UTF-8 text files")
     parser.add_argument("--output", required=True, help="fsspec URL of the Parquet dataset folder; overwritten")
     dask_job.add_cluster_arguments(parser)
-    parser.add_argument("--blocksize", default=DEFAULT_BLOCKSIZE, help="bytes of text per task (default %(default)s)")
+    parser.add_argument(
+        "--blocksize",
+        type=dask_job.byte_size,
+        default=DEFAULT_BLOCKSIZE,
+        help="bytes of text per task (default %(default)s)",
+    )
     parser.add_argument(
         "--split-out",
         type=dask_job.positive_int,

@@ -103,3 +103,57 @@ def test_partial_sums_combined_level_by_level_equal_the_sums_of_the_whole():
     assert job.finish_by_country_month(by_month).equals(job.finish_by_country_month(job.country_month_sums(whole)))
     assert job.top_users(by_user, 50).equals(job.top_users(job.user_sums(whole), 50))
     assert by_month["orders"].sum() == rows
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory):
+    """A small events dataset, ``country=XX/part-N.parquet``, with files that are not its data beside them."""
+    from airflow_dask_provider.jobs import generate
+
+    folder = tmp_path_factory.mktemp("events")
+    generate.write_events(str(folder), rows=40_000, seed=5, rows_per_file=10_000)
+    (folder / "_SUCCESS").touch()
+    (folder / "country=US" / "notes.txt").write_text("not Parquet")
+    return folder
+
+
+def test_the_files_read_are_the_parquet_files_of_the_chosen_countries(events):
+    per_country = {path.name: len(list(path.glob("*.parquet"))) for path in events.glob("country=*")}
+
+    assert job.files_read(str(events), []) == sum(per_country.values()) == 4 * len(per_country)
+    assert job.files_read(str(events), ["US", "DE"]) == per_country["country=US"] + per_country["country=DE"]
+    assert job.files_read(str(events), ["XX"]) == 0
+
+
+@pytest.mark.parametrize("blocksize", ["32MiB", "64KiB", "1KiB"])
+def test_small_files_are_read_several_to_a_partition_and_every_row_once(events, blocksize):
+    whole = pd.concat(
+        pd.read_parquet(path).assign(country=path.parent.name.removeprefix("country="))
+        for path in sorted(events.glob("country=*/*.parquet"))
+    )
+    read = job.read_events(str(events), None, blocksize)
+    files = job.files_read(str(events), [])
+
+    if blocksize == "32MiB":
+        assert read.npartitions == 1
+    elif blocksize == "64KiB":
+        assert 1 < read.npartitions < files
+    else:
+        assert read.npartitions >= files  # a file is split by its row groups, never merged
+    frame = read.compute(scheduler="sync")
+    assert len(frame) == len(whole)
+    assert dask_job.frame_checksum(frame[["user_id", "amount"]]) == dask_job.frame_checksum(whole[["user_id", "amount"]])
+    assert frame.groupby("country", observed=True).size().to_dict() == whole.groupby("country").size().to_dict()
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "only_other_files"])
+def test_an_input_without_parquet_files_is_refused_naming_it(tmp_path, make):
+    folder = tmp_path / "events"
+    if make != "missing":
+        folder.mkdir()
+    if make == "only_other_files":
+        (folder / "notes.txt").write_text("x")
+        (folder / "_SUCCESS").touch()
+
+    with pytest.raises(dask_job.JobFailure, match=rf"no Parquet files \(\.parquet, \.parq, \.pq\) in --input '{folder}'"):
+        job.files_read(str(folder), ["US"])

@@ -19,7 +19,7 @@ JOB_SCRIPTS = ["csv_to_parquet", "word_count", "parquet_analytics", "ml_training
 SHARED = [
     "JobFailure", "scheduler_address", "choose_runtime", "connect", "cluster_client", "wait_for_workers",
     "check_output_apart", "frame_checksum", "positive_int", "non_negative_int", "positive_float",
-    "add_cluster_arguments", "run_job", "resolve_input", "byte_blocks", "read_lines_block", "import_dask",
+    "byte_size", "add_cluster_arguments", "run_job", "resolve_input", "byte_blocks", "read_lines_block", "import_dask",
 ]  # fmt: skip
 
 
@@ -102,6 +102,21 @@ def test_every_job_takes_input_output_and_the_cluster_options(name):
     options = {option for action in parser._actions for option in action.option_strings}
 
     assert {"--input", "--output", "--scheduler-address", "--runtime", "--connect-timeout"} <= options
+
+
+@pytest.mark.parametrize("name", ["csv_to_parquet", "word_count", "parquet_analytics"])
+@pytest.mark.parametrize("size", ["0", "-1MiB", "big", ""])
+def test_a_blocksize_that_is_not_a_positive_size_is_refused_naming_it(name, size, capsys):
+    with pytest.raises(SystemExit) as exited:
+        job(name).build_parser().parse_args(["--input=in", "--output=out", f"--blocksize={size}"])
+
+    assert exited.value.code == 2
+    assert f"argument --blocksize: not a positive size such as 64MiB: {size!r}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["csv_to_parquet", "word_count", "parquet_analytics"])
+def test_a_blocksize_is_kept_as_given(name):
+    assert job(name).build_parser().parse_args(["--input=in", "--output=out", "--blocksize=1MiB"]).blocksize == "1MiB"
 
 
 @pytest.mark.parametrize(
