@@ -14,7 +14,7 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.providers.google.cloud.hooks.dataproc import DataprocHook
 
 from airflow_dask_provider import defaults
-from airflow_dask_provider.exceptions import WaitTimeoutError
+from airflow_dask_provider.exceptions import ClusterSpecError, WaitTimeoutError
 from airflow_dask_provider.hooks.resources import (
     CLUSTER_TRANSIENT_STATES,
     ClusterInfo,
@@ -122,6 +122,28 @@ class DaskDataprocHook(DataprocHook):
             host, _, port = self.emulator_host.rpartition(":")
             url = f"http://{host}:{int(port) + 1}"
         return url if "://" in url else f"http://{url}"
+
+    @property
+    def project_id(self) -> str:
+        """Return the connection's project; with the emulator, without asking Google for credentials.
+
+        The emulator has no credentials to take a project from: Google's default credentials would
+        fail with ``DefaultCredentialsError``, which does not say what to set.
+
+        :raises ClusterSpecError: with the emulator, no project in the connection or the environment.
+        """
+        if not self.emulator_host:
+            return super().project_id
+        project = self._get_field("project", None) or os.environ.get("GOOGLE_CLOUD_PROJECT")
+        if not project:
+            raise ClusterSpecError(
+                "project_id",
+                None,
+                "with the Dataproc emulator, name the project in the task (project_id; the reaper's "
+                "project_ids or [dask_dataproc] reaper_projects), the connection (extra 'project') or "
+                "GOOGLE_CLOUD_PROJECT",
+            )
+        return project
 
     def get_credentials(self) -> Any:
         """Return anonymous credentials for the emulator, else the connection's credentials."""

@@ -6,7 +6,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import dataproc_v1
 
 from airflow_dask_provider.cluster_spec import DaskClusterSpec
-from airflow_dask_provider.exceptions import WaitTimeoutError
+from airflow_dask_provider.exceptions import ClusterSpecError, WaitTimeoutError
 from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
 from airflow_dask_provider.hooks.resources import dashboard_url, scheduler_address
 
@@ -89,6 +89,30 @@ def test_emulator_clients_speak_plain_grpc_to_the_emulator(emulated):
 
 def test_a_missing_connection_is_fine_with_the_emulator(emulated):
     assert DaskDataprocHook(gcp_conn_id="does_not_exist").emulator_host == "127.0.0.1:8790"
+
+
+def test_with_the_emulator_and_no_project_the_error_says_where_to_name_one(emulated, monkeypatch, mocker):
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    default_credentials = mocker.patch("google.auth.default")
+
+    with pytest.raises(ClusterSpecError) as raised:
+        emulated.project_id  # noqa: B018
+
+    assert raised.value.field == "project_id"
+    assert "project_ids or [dask_dataproc] reaper_projects" in str(raised.value)
+    assert "the connection (extra 'project')" in str(raised.value)
+    default_credentials.assert_not_called()
+
+
+def test_with_the_emulator_the_project_comes_from_the_connection_then_the_environment(emulated, monkeypatch):
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "env-project")
+    assert emulated.project_id == "env-project"
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DASK_LOCAL",
+        '{"conn_type": "dask_dataproc", "extra": {"project": "conn-project", "emulator_host": "127.0.0.1:9"}}',
+    )
+    assert DaskDataprocHook(gcp_conn_id="dask_local").project_id == "conn-project"
 
 
 def test_create_sends_the_request_id_and_labels(clients):

@@ -114,6 +114,16 @@ def test_without_regions_the_reaper_fails_before_any_call(hook, listed, context)
     listed.assert_not_called()
 
 
+def test_on_the_emulator_without_a_project_the_reaper_fails_naming_where_to_set_one(listed, context, monkeypatch):
+    monkeypatch.setenv("DATAPROC_EMULATOR_HOST", "127.0.0.1:1")
+    monkeypatch.setenv("AIRFLOW__DASK_DATAPROC__REAPER_REGIONS", "europe-west1")
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+
+    with pytest.raises(ClusterSpecError, match=r"reaper_projects.*extra 'project'"):
+        reap(project_ids=None, regions=None, gcp_conn_id="no_such_connection").execute(context)
+    listed.assert_not_called()
+
+
 def test_a_cluster_replaced_since_the_listing_is_left_alone(hook, listed, context):
     from google.api_core.exceptions import FailedPrecondition
 
