@@ -71,12 +71,44 @@ def test_months_are_counted_in_each_timestamps_own_calendar():
         naive.dt.tz_localize("Asia/Tokyo"),  # Tokyo's wall clock, not UTC's (which is a day earlier)
         naive.dt.tz_localize("Asia/Tokyo").astype(pd.ArrowDtype(pa.timestamp("us", "Asia/Tokyo"))),
     ):
-        assert job.month_numbers(ts).tolist() == expected, ts.dtype
+        index, months = job.month_index(ts)
+        assert months[index].tolist() == expected, ts.dtype
+        assert months.tolist() == sorted(months) and len(months) == (2099 - 1900) * 12 + 10, ts.dtype
 
 
 def test_an_event_without_a_timestamp_is_refused():
     with pytest.raises(ValueError, match="1 event"):
-        job.month_numbers(pd.Series([pd.NaT, pd.Timestamp("2024-01-01")]))
+        job.month_index(pd.Series([pd.NaT, pd.Timestamp("2024-01-01")]))
+
+
+@pytest.mark.parametrize("column", ["user_id", "amount", "quantity", "country"])
+@pytest.mark.parametrize("backend", ["numpy", "pyarrow"])
+def test_an_event_without_a_value_the_sums_need_is_refused_naming_the_column(column, backend):
+    frame = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2024-01-05", "2024-01-06", "2024-02-01"]),
+            "user_id": [1, 2, 1],
+            "amount": [0.1, 0.2, 0.3],
+            "quantity": [3, 1, 2],
+            "country": ["US", "US", "US"],
+        }
+    )
+    frame[column] = frame[column].astype(object).where(frame.index != 1, None)
+    frame = frame.convert_dtypes(dtype_backend=backend) if backend == "pyarrow" else frame.infer_objects()
+
+    with pytest.raises(ValueError, match=f"^1 event\\(s\\) have no {column}$"):
+        job.partial_sums(frame)
+
+
+def test_an_empty_partition_has_no_sums():
+    frame = pd.DataFrame(
+        {"ts": pd.to_datetime([]), "user_id": [], "amount": [], "quantity": [], "country": pd.Categorical([], ["US"])}
+    )
+
+    by_month, by_user = job.partial_sums(frame.astype({"user_id": "int64", "quantity": "int64", "amount": "float64"}))
+
+    assert len(by_month) == len(by_user) == 0
+    assert job.finish_by_country_month(by_month).columns.tolist() == job.BY_COUNTRY_MONTH
 
 
 def test_partial_sums_combined_level_by_level_equal_the_sums_of_the_whole():
@@ -103,6 +135,12 @@ def test_partial_sums_combined_level_by_level_equal_the_sums_of_the_whole():
     assert job.finish_by_country_month(by_month).equals(job.finish_by_country_month(job.country_month_sums(whole)))
     assert job.top_users(by_user, 50).equals(job.top_users(job.user_sums(whole), 50))
     assert by_month["orders"].sum() == rows
+
+    # The job's leaves hold each partition's sums in a one-element Series; combining unwraps them.
+    for leaves in ([frame], [frame.iloc[:1000], frame.iloc[1000:]]):
+        months, users = job.combine_partials([job.partition_sums(part) for part in leaves])
+        assert job.finish_by_country_month(months).equals(job.finish_by_country_month(by_month))
+        assert job.top_users(users, 50).equals(job.top_users(by_user, 50))
 
 
 @pytest.fixture(scope="module")
