@@ -27,6 +27,14 @@ ceiling and ``csv_ceiling_frac`` = (Dask 1-worker rate per core) / (pyarrow sing
 
     RESULT csv_speedup_2w=N parquet_speedup_2w=N csv_ceiling_frac=N wordcount_speedup_2w=N ...
 
+Each worker and each reference is held to a core of its own (``sched_setaffinity`` for every
+thread of a worker process, ``taskset`` for a reference): 1 worker means one core, as the speedup,
+the parallel efficiency and the per-core ceiling figure assume. Unpinned, a 1-thread worker is not
+one core here: Arrow decodes Parquet and CSV on a thread of its own pool, which then runs on the
+idle second core beside the task thread (a quarter of the task thread's time for Parquet
+analytics), while 2 workers have no idle core to lend. The Dask job's driver and the scheduler are
+not pinned: on Dataproc they run on the master. ``--no-pin`` measures without pinning.
+
 Workers and references run with glibc malloc keeping freed memory for reuse (``--malloc tuned``,
 the default); ``--malloc dask`` gives them the ``MALLOC_TRIM_THRESHOLD_=65536`` that Dask's nanny
 sets for its workers, which makes numpy-heavy tasks about twice as slow on this machine (see
@@ -200,11 +208,12 @@ def with_written_checksum(job: str, summary: dict[str, Any], output: Path) -> di
 
 
 def run_reference(
-    job: str, folder: Path, output: Path, extra: list[str], *, in_process: bool, malloc: dict[str, str]
+    job: str, folder: Path, output: Path, extra: list[str], *, in_process: bool, malloc: dict[str, str], pin: bool
 ) -> dict[str, Any]:
     """Run a single-process reference and return its summary.
 
-    A subprocess limited to one thread (Arrow, BLAS, OpenMP), or for a quick run this process.
+    A subprocess limited to one thread (Arrow, BLAS, OpenMP) and, with ``pin``, held to the first
+    core; for a quick run, this process.
     """
     shutil.rmtree(output, ignore_errors=True)
     argv = [job, f"--input={folder}", f"--output={output}", *extra]
@@ -215,7 +224,9 @@ def run_reference(
                 _import_from(REFERENCE.parent, "reference").main(argv)
             summary = json.loads(printed.getvalue().splitlines()[-1])
         else:
-            summary = run_json([sys.executable, str(REFERENCE), *argv], env=clean_env(**ONE_THREAD, **malloc))
+            cores = pinned_cores(1) if pin else None
+            taskset = ["taskset", "--cpu-list", str(cores[0])] if cores else []
+            summary = run_json([*taskset, sys.executable, str(REFERENCE), *argv], env=clean_env(**ONE_THREAD, **malloc))
         return with_written_checksum(job, summary, output)
     finally:
         shutil.rmtree(output, ignore_errors=True)
@@ -269,22 +280,27 @@ def _warm_worker() -> int:
     return pyarrow.cpu_count()
 
 
-def run_on_own_cluster(workers: int, malloc: dict[str, str], run: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+def run_on_own_cluster(
+    workers: int, malloc: dict[str, str], pin: bool, run: Callable[[str], dict[str, Any]]
+) -> dict[str, Any]:
     """Run ``run(scheduler_address)`` on a cluster started for it alone, and stop the cluster after.
 
     An idle cluster is not free: its scheduler, nannies and workers (heartbeats, the memory monitor,
     the sampling profiler) take about a fifth of a core here, which a run on the other cluster would
     lose on this 2-core machine.
     """
-    cluster = start_cluster(workers, malloc)
+    cluster = start_cluster(workers, malloc, pin)
     try:
         return run(cluster.scheduler_address)
     finally:
         cluster.close()
 
 
-def start_cluster(workers: int, malloc: dict[str, str]):
-    """Start a LocalCluster of ``workers`` one-thread worker processes on 127.0.0.1, warmed up."""
+def start_cluster(workers: int, malloc: dict[str, str], pin: bool):
+    """Start a LocalCluster of ``workers`` one-thread worker processes on 127.0.0.1, warmed up.
+
+    With ``pin``, each worker process is held to a core of its own, the first ``workers`` cores.
+    """
     import dask
     from distributed import Client
 
@@ -294,7 +310,24 @@ def start_cluster(workers: int, malloc: dict[str, str]):
     with Client(cluster) as client:
         client.wait_for_workers(workers)
         client.run(_warm_worker)
+        for core, address in zip(pinned_cores(workers) if pin else [], sorted(client.scheduler_info()["workers"])):
+            client.run(_hold_to_core, core, workers=[address])
     return cluster
+
+
+def pinned_cores(count: int) -> list[int] | None:
+    """Return the first ``count`` cores this process may run on, or None if it may not pin to that many."""
+    if not hasattr(os, "sched_getaffinity") or shutil.which("taskset") is None:
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    return cores[:count] if len(cores) >= count else None
+
+
+def _hold_to_core(core: int) -> list[int]:
+    """Hold every thread of this process to ``core``; threads it starts later inherit the affinity."""
+    for thread in os.listdir("/proc/self/task"):
+        os.sched_setaffinity(int(thread), {core})
+    return sorted(os.sched_getaffinity(0))
 
 
 def _local_cluster(workers: int):
@@ -361,20 +394,22 @@ def rate(amount: float, seconds: float, unit: str) -> str:
     return f"{amount / 1e6 / seconds:,.1f} {'MB/s' if unit == 'bytes' else 'M rows/s'}"
 
 
-def bench_job(bench: Bench, folder: Path, repeat: int, quick: bool, malloc: dict[str, str]) -> dict[str, float]:
+def bench_job(
+    bench: Bench, folder: Path, repeat: int, quick: bool, malloc: dict[str, str], pin: bool
+) -> dict[str, float]:
     """Run one job's benchmark on its input ``folder``, print its lines, and return its figures."""
     root = folder.parent
     output = root / "_out" / bench.job
     times: dict[str, list[float]] = {}
     summaries: dict[str, dict[str, Any]] = {}
     for _ in range(repeat):
-        reference = partial(run_reference, folder=folder, output=output, in_process=quick, malloc=malloc)
+        reference = partial(run_reference, folder=folder, output=output, in_process=quick, malloc=malloc, pin=pin)
         runs = {"single": lambda: reference(bench.job, extra=bench.reference_args)}
         if bench.job == "csv_to_parquet":
             runs["pyarrow"] = lambda: reference("pyarrow_csv", extra=[])
         for workers in (1, 2):
             runs[f"{workers}w"] = lambda workers=workers: run_on_own_cluster(
-                workers, malloc, lambda address: run_dask(bench, address, folder, output, in_process=quick)
+                workers, malloc, pin, lambda address: run_dask(bench, address, folder, output, in_process=quick)
             )
         for name, run in runs.items():
             read_into_page_cache(folder)
@@ -419,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "--malloc", choices=sorted(MALLOC), default="tuned", help="glibc malloc settings of workers and references "
         "(default %(default)s; dask: as Dask's nanny sets them)"
     )
+    parser.add_argument("--no-pin", dest="pin", action="store_false", help="let workers and references use any core")
     args = parser.parse_args(argv)
     if args.repeat is None:  # the best of three evens out noisy runs (page faults, a busy neighbour)
         args.repeat = 1 if args.quick else 3
@@ -430,13 +466,15 @@ def main(argv: list[str] | None = None) -> int:
     temporary = tempfile.mkdtemp(prefix="job-bench-") if args.quick and not args.data_dir else None
     root = args.data_dir or Path(temporary or Path(tempfile.gettempdir()) / "airflow-dask-provider-bench")
     root.mkdir(parents=True, exist_ok=True)
-    print(f"Jobs benchmark on {os.cpu_count()} cores, malloc {args.malloc} {MALLOC[args.malloc]}, inputs in {root}")
+    pinning = "each worker and reference on a core of its own" if args.pin and pinned_cores(2) else "not pinned"
+    print(f"Jobs benchmark on {os.cpu_count()} cores ({pinning}), malloc {args.malloc} {MALLOC[args.malloc]}, "
+          f"inputs in {root}")  # fmt: skip
     print(f"Load average at the start: {load()}", flush=True)
     results: dict[str, dict[str, float]] = {}
     inputs = {name: ensure_input(specs[name], root, args.seed) for name in chosen}
     try:
         for name in chosen:
-            results[name] = bench_job(specs[name], inputs[name], args.repeat, args.quick, MALLOC[args.malloc])
+            results[name] = bench_job(specs[name], inputs[name], args.repeat, args.quick, MALLOC[args.malloc], args.pin)
     finally:
         shutil.rmtree(root / "_out", ignore_errors=True)
         if temporary:
