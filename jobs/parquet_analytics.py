@@ -102,7 +102,7 @@ def build_filters(
 class Prepared:
     """The columns the aggregations need, as NumPy arrays, of one partition (or of the whole frame).
 
-    Each event's ``cell`` numbers its (country, month): ``country code * len(months) + month index``,
+    ``cells`` numbers each event's (country, month): ``country code * len(months) + month index``,
     so the sums per country and month are sums over small integers, with no hashing.
     """
 
@@ -151,7 +151,8 @@ def month_index(ts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Return each timestamp's month as an index into consecutive months, and those months (``YYYYMM``).
 
     Months are counted in each timestamp's own time zone if it has one. A binary search among the
-    months' first instants: a third of the cost of NumPy's calendar conversion per event.
+    months' first instants: 5 ms per million events here, against 21 ms through NumPy's calendar
+    (``datetime64[M]``) and the arithmetic that makes it ``YYYYMM``.
     """
     if ts.isna().any():
         raise ValueError(f"{int(ts.isna().sum())} event(s) have no ts")
@@ -280,7 +281,7 @@ def read_events(url: str, filters: list[tuple[str, str, Any]] | None, blocksize:
     three quarters of the reading here. For the same reason no ``dtype_backend`` is forced (the
     columns get the types the files' pandas metadata names, else NumPy's): with ``"pyarrow"``, Dask
     reads the country as an Arrow dictionary type and then rebuilds the categorical from every
-    row, which made reading a partition of a million events take 190 ms instead of 70 ms here.
+    row, which made reading a partition of a million events take 140 to 190 ms instead of 70 ms here.
     """
     import dask.dataframe as dd
 
