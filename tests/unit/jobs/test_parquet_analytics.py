@@ -26,8 +26,9 @@ def test_no_options_means_no_filters():
     assert job.build_filters([], None, None, None) is None
 
 
-def test_amounts_are_summed_in_exact_cents():
-    frame = pd.DataFrame(
+def three_events() -> pd.DataFrame:
+    """Three events of one country over two months, amounts with two decimals."""
+    return pd.DataFrame(
         {
             "ts": pd.to_datetime(["2024-01-05", "2024-01-06", "2024-02-01"]),
             "user_id": [1, 2, 1],
@@ -36,6 +37,10 @@ def test_amounts_are_summed_in_exact_cents():
             "country": ["US", "US", "US"],
         }
     )
+
+
+def test_amounts_are_summed_in_exact_cents():
+    frame = three_events()
 
     report = job.finish_by_country_month(job.country_month_sums(job.prepare(frame)))
 
@@ -84,15 +89,7 @@ def test_an_event_without_a_timestamp_is_refused():
 @pytest.mark.parametrize("column", ["user_id", "amount", "quantity", "country"])
 @pytest.mark.parametrize("backend", ["numpy", "pyarrow"])
 def test_an_event_without_a_value_the_sums_need_is_refused_naming_the_column(column, backend):
-    frame = pd.DataFrame(
-        {
-            "ts": pd.to_datetime(["2024-01-05", "2024-01-06", "2024-02-01"]),
-            "user_id": [1, 2, 1],
-            "amount": [0.1, 0.2, 0.3],
-            "quantity": [3, 1, 2],
-            "country": ["US", "US", "US"],
-        }
-    )
+    frame = three_events()
     frame[column] = frame[column].astype(object).where(frame.index != 1, None)
     frame = frame.convert_dtypes(dtype_backend=backend) if backend == "pyarrow" else frame.infer_objects()
 
