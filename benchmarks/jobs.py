@@ -30,9 +30,9 @@ ceiling and ``csv_ceiling_frac`` = (Dask 1-worker rate per core) / (pyarrow sing
 Each worker and each reference is held to a core of its own (``sched_setaffinity`` for every
 thread of a worker process, ``taskset`` for a reference): 1 worker means one core, as the speedup,
 the parallel efficiency and the per-core ceiling figure assume. Unpinned, a 1-thread worker is not
-one core here: Arrow decodes Parquet and CSV on a thread of its own pool, which then runs on the
-idle second core beside the task thread (a quarter of the task thread's time for Parquet
-analytics), while 2 workers have no idle core to lend. The Dask job's driver and the scheduler are
+one core here: Arrow decodes Parquet on a thread of its own pool, which then runs on the idle
+second core beside the task thread (a quarter of the task thread's time in Parquet analytics),
+while 2 workers have no idle core to lend. The Dask job's driver and the scheduler are
 not pinned: on Dataproc they run on the master. ``--no-pin`` measures without pinning.
 
 Workers and references run with glibc malloc keeping freed memory for reuse (``--malloc tuned``,
