@@ -323,11 +323,10 @@ def pinned_cores(count: int) -> list[int] | None:
     return cores[:count] if len(cores) >= count else None
 
 
-def _hold_to_core(core: int) -> list[int]:
+def _hold_to_core(core: int) -> None:
     """Hold every thread of this process to ``core``; threads it starts later inherit the affinity."""
     for thread in os.listdir("/proc/self/task"):
         os.sched_setaffinity(int(thread), {core})
-    return sorted(os.sched_getaffinity(0))
 
 
 def _local_cluster(workers: int):

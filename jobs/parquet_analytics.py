@@ -122,10 +122,8 @@ def prepare(frame: pd.DataFrame) -> Prepared:
     countries, where strings would cost more than all the rest. An event without a value in one of
     the columns is refused, naming the column: NumPy has no missing integers to sum.
     """
-    country = frame[PARTITION_COLUMN].astype("category")
+    country = _refuse_missing(frame[PARTITION_COLUMN], PARTITION_COLUMN).astype("category")
     codes = country.cat.codes.to_numpy()
-    if (codes < 0).any():
-        raise ValueError(f"{int((codes < 0).sum())} event(s) have no {PARTITION_COLUMN}")
     month, months = month_index(frame["ts"])
     cents = np.rint(_column(frame, "amount", "float64") * 100).astype("int64")
     quantity = _column(frame, "quantity", "int64")
@@ -141,10 +139,15 @@ def prepare(frame: pd.DataFrame) -> Prepared:
 
 
 def _column(frame: pd.DataFrame, name: str, dtype: str) -> np.ndarray:
-    column = frame[name]
-    if column.isna().any():
-        raise ValueError(f"{int(column.isna().sum())} event(s) have no {name}")
-    return column.to_numpy(dtype)
+    return _refuse_missing(frame[name], name).to_numpy(dtype)
+
+
+def _refuse_missing(column: pd.Series, name: str) -> pd.Series:
+    """Return ``column``, or raise naming it (``name``) and how many of its events have no value."""
+    missing = int(column.isna().sum())
+    if missing:
+        raise ValueError(f"{missing} event(s) have no {name}")
+    return column
 
 
 def month_index(ts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -154,8 +157,7 @@ def month_index(ts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     months' first instants: 5 ms per million events here, against 21 ms through NumPy's calendar
     (``datetime64[M]``) and the arithmetic that makes it ``YYYYMM``.
     """
-    if ts.isna().any():
-        raise ValueError(f"{int(ts.isna().sum())} event(s) have no ts")
+    ts = _refuse_missing(ts, "ts")
     if getattr(ts.dt, "tz", None) is not None:
         ts = ts.dt.tz_localize(None)
     stamps = ts.to_numpy(dtype="datetime64[us]")
