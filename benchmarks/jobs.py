@@ -120,26 +120,40 @@ FULL = {
         reference_args=["--countries=US,DE,FR,GB,IN", "--since=2024-02-01"],
     ),
     "ml_training": Bench(
-        "ml_training", "features", {"rows": 4_500_000, "rows-per-file": 250_000},
-        job_args=["--rounds=50"], reference_args=["--rounds=50"], unit="rows",
-    ),  # fmt: skip
+        "ml_training",
+        "features",
+        {"rows": 4_500_000, "rows-per-file": 250_000},
+        job_args=["--rounds=50"],
+        reference_args=["--rounds=50"],
+        unit="rows",
+    ),
     "graph_analytics": Bench(
-        "graph_analytics", "edges", {"rows": 3_500_000, "rows-per-file": 125_000, "nodes": 350_000},
-        job_args=["--tol=1e-10"], reference_args=["--tol=1e-10"], unit="rows",
-    ),  # fmt: skip
+        "graph_analytics",
+        "edges",
+        {"rows": 3_500_000, "rows-per-file": 125_000, "nodes": 350_000},
+        job_args=["--tol=1e-10"],
+        reference_args=["--tol=1e-10"],
+        unit="rows",
+    ),
 }
 QUICK = {
     "word_count": Bench("word_count", "text", {"rows": 4_000, "rows-per-file": 1_000}, ["--blocksize=64KiB"]),
     "csv_to_parquet": Bench("csv_to_parquet", "csv", {"rows": 20_000, "files": 2}, ["--blocksize=256KiB"]),
     "parquet_analytics": Bench(
-        "parquet_analytics", "events", {"rows": 40_000, "rows-per-file": 10_000},
+        "parquet_analytics",
+        "events",
+        {"rows": 40_000, "rows-per-file": 10_000},
         job_args=["--countries=US,DE", "--since=2024-02-01"],
         reference_args=["--countries=US,DE", "--since=2024-02-01"],
-    ),  # fmt: skip
+    ),
     "ml_training": Bench(
-        "ml_training", "features", {"rows": 4_000, "rows-per-file": 1_000},
-        job_args=["--rounds=3"], reference_args=["--rounds=3"], unit="rows",
-    ),  # fmt: skip
+        "ml_training",
+        "features",
+        {"rows": 4_000, "rows-per-file": 1_000},
+        job_args=["--rounds=3"],
+        reference_args=["--rounds=3"],
+        unit="rows",
+    ),
     "graph_analytics": Bench(
         "graph_analytics", "edges", {"rows": 8_000, "rows-per-file": 2_000, "nodes": 800}, unit="rows"
     ),
@@ -485,14 +499,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny inputs: check that it all works")
     parser.add_argument("--jobs", default=",".join(FULL), help="comma-separated jobs (default: all)")
-    parser.add_argument(
-        "--repeat", type=int, help="runs of each, keeping the fastest (default 3; 1 with --quick)"
-    )
+    parser.add_argument("--repeat", type=int, help="runs of each, keeping the fastest (default 3; 1 with --quick)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default 0)")
     parser.add_argument("--data-dir", type=Path, help="where inputs are cached (default: a folder in the temp dir)")
     parser.add_argument(
-        "--malloc", choices=sorted(MALLOC), default="tuned", help="glibc malloc settings of workers and references "
-        "(default %(default)s; dask: as Dask's nanny sets them)"
+        "--malloc",
+        choices=sorted(MALLOC),
+        default="tuned",
+        help="glibc malloc settings of workers and references (default %(default)s; dask: as Dask's nanny sets them)",
     )
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="let workers and references use any core")
     args = parser.parse_args(argv)

@@ -177,7 +177,9 @@ def test_small_files_are_read_several_to_a_partition_and_every_row_once(events, 
         assert read.npartitions >= files  # a file is split by its row groups, never merged
     frame = read.compute(scheduler="sync")
     assert len(frame) == len(whole)
-    assert dask_job.frame_checksum(frame[["user_id", "amount"]]) == dask_job.frame_checksum(whole[["user_id", "amount"]])
+    assert dask_job.frame_checksum(frame[["user_id", "amount"]]) == dask_job.frame_checksum(
+        whole[["user_id", "amount"]]
+    )
     assert frame.groupby("country", observed=True).size().to_dict() == whole.groupby("country").size().to_dict()
 
 
@@ -190,5 +192,7 @@ def test_an_input_without_parquet_files_is_refused_naming_it(tmp_path, make):
         (folder / "notes.txt").write_text("x")
         (folder / "_SUCCESS").touch()
 
-    with pytest.raises(dask_job.JobFailure, match=rf"no Parquet files \(\.parquet, \.parq, \.pq\) in --input '{folder}'"):
+    with pytest.raises(
+        dask_job.JobFailure, match=rf"no Parquet files \(\.parquet, \.parq, \.pq\) in --input '{folder}'"
+    ):
         job.files_read(str(folder), ["US"])
