@@ -40,7 +40,8 @@ any process goes back to the hypervisor within seconds, and touching it again wa
 here, 2.1 GB of such memory took 4.6 s to fill against 0.34 s for memory the VM still had. Every
 run starts fresh processes, so each pays that for the memory it allocates, most of all the
 single-process references (Parquet analytics' on 80 M events took 52 to 54 s with it, 28 s
-without), and 2 workers, two fresh heaps, more than 1. The header says whether it is on, and how to turn it off for a run.
+without), and 2 workers, two fresh heaps, more than 1. The header says whether it is on, and how
+to turn it off for a run.
 
 Workers and references run with glibc malloc keeping freed memory for reuse (``--malloc tuned``,
 the default); ``--malloc dask`` gives them the ``MALLOC_TRIM_THRESHOLD_=65536`` that Dask's nanny
@@ -103,8 +104,10 @@ class Bench:
     job: str
     kind: str
     generate: dict[str, int]
+    #: Options of the Dask job alone (its partitioning).
     job_args: list[str] = field(default_factory=list)
-    reference_args: list[str] = field(default_factory=list)
+    #: Options the Dask job and the single-process reference both take (what to compute).
+    args: list[str] = field(default_factory=list)
     #: "bytes" of the input files, or the job's "rows" (edges, feature rows).
     unit: str = "bytes"
 
@@ -116,23 +119,16 @@ FULL = {
         "parquet_analytics",
         "events",
         {"rows": 80_000_000, "rows-per-file": 2_000_000},
-        job_args=["--countries=US,DE,FR,GB,IN", "--since=2024-02-01"],
-        reference_args=["--countries=US,DE,FR,GB,IN", "--since=2024-02-01"],
+        args=["--countries=US,DE,FR,GB,IN", "--since=2024-02-01"],
     ),
     "ml_training": Bench(
-        "ml_training",
-        "features",
-        {"rows": 4_500_000, "rows-per-file": 250_000},
-        job_args=["--rounds=50"],
-        reference_args=["--rounds=50"],
-        unit="rows",
+        "ml_training", "features", {"rows": 4_500_000, "rows-per-file": 250_000}, args=["--rounds=50"], unit="rows"
     ),
     "graph_analytics": Bench(
         "graph_analytics",
         "edges",
         {"rows": 3_500_000, "rows-per-file": 125_000, "nodes": 350_000},
-        job_args=["--tol=1e-10"],
-        reference_args=["--tol=1e-10"],
+        args=["--tol=1e-10"],
         unit="rows",
     ),
 }
@@ -143,16 +139,10 @@ QUICK = {
         "parquet_analytics",
         "events",
         {"rows": 40_000, "rows-per-file": 10_000},
-        job_args=["--countries=US,DE", "--since=2024-02-01"],
-        reference_args=["--countries=US,DE", "--since=2024-02-01"],
+        args=["--countries=US,DE", "--since=2024-02-01"],
     ),
     "ml_training": Bench(
-        "ml_training",
-        "features",
-        {"rows": 4_000, "rows-per-file": 1_000},
-        job_args=["--rounds=3"],
-        reference_args=["--rounds=3"],
-        unit="rows",
+        "ml_training", "features", {"rows": 4_000, "rows-per-file": 1_000}, args=["--rounds=3"], unit="rows"
     ),
     "graph_analytics": Bench(
         "graph_analytics", "edges", {"rows": 8_000, "rows-per-file": 2_000, "nodes": 800}, unit="rows"
@@ -294,7 +284,7 @@ def run_dask(bench: Bench, address: str, folder: Path, output: Path, *, in_proce
     """
     shutil.rmtree(output, ignore_errors=True)
     script = JOBS / f"{bench.job}.py"
-    args = [f"--input={folder}", f"--output={output}", f"--scheduler-address={address}", *bench.job_args]
+    args = [f"--input={folder}", f"--output={output}", f"--scheduler-address={address}", *bench.args, *bench.job_args]
     try:
         if in_process:
             # Not imported as a module: the workers get the script's functions by value, as from a file,
@@ -458,7 +448,7 @@ def bench_job(
     summaries: dict[str, dict[str, Any]] = {}
     for _ in range(repeat):
         reference = partial(run_reference, folder=folder, output=output, in_process=quick, malloc=malloc, pin=pin)
-        runs = {"single": lambda: reference(bench.job, extra=bench.reference_args)}
+        runs = {"single": lambda: reference(bench.job, extra=bench.args)}
         if bench.job == "csv_to_parquet":
             runs["pyarrow"] = lambda: reference("pyarrow_csv", extra=[])
         for workers in (1, 2):
