@@ -55,6 +55,8 @@ if __package__:  # imported from the provider's package (tests, generate.py)
 else:  # run as a script beside dask_job.py: from jobs/, or on Dataproc with it in py_files
     import dask_job
 
+dask_job.require_libraries("csv_to_parquet")  # before any code of this module meets an older library
+
 if TYPE_CHECKING:
     import dask.dataframe as dd
 

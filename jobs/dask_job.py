@@ -41,10 +41,46 @@ DEFAULT_SCHEDULER_ADDRESS = "tcp://localhost:8786"
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 60.0
 RUNTIMES = ("auto", "standalone", "yarn")
+#: The oldest releases the jobs run on: the provider's own lower bounds (``setup.cfg``), pandas as
+#: that dask requires it. The jobs use what those releases brought (``pd.ArrowDtype`` columns,
+#: ``read_parquet(split_row_groups="adaptive", blocksize=...)``). The initialization action's yarn
+#: runtime cannot have them: dask-yarn 0.9 runs only with distributed 2022.1 and older, so its
+#: environment is locked to dask 2022.1.1, pandas 1.4.0 and pyarrow 7.0.0.
+MINIMUM_VERSIONS = {"dask": "2024.8.0", "distributed": "2024.8.0", "pandas": "2.0.0", "pyarrow": "14.0.0"}
 
 
 class JobFailure(Exception):
     """A failure the job reports as one line on stderr, without a traceback."""
+
+
+def require_libraries(
+    job: str, minimum: Mapping[str, str] = MINIMUM_VERSIONS, installed: Callable[[str], str] | None = None
+) -> None:
+    """Exit with status 1 and one line naming each library older than ``minimum`` (or missing).
+
+    Every job script calls it before its own module code, so a driver in an older environment (the
+    yarn runtime's) stops at once with what it lacks, not with an ``AttributeError`` from deep in a
+    library, and its Dataproc job fails. ``installed`` returns a distribution's version
+    (``importlib.metadata.version`` by default).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+    from packaging.version import Version
+
+    installed = installed or version
+    lacking = []
+    for name, oldest in minimum.items():
+        try:
+            found = installed(name)
+        except PackageNotFoundError:
+            lacking.append(f"{name} is not installed (needs {oldest} or newer)")
+            continue
+        if Version(found) < Version(oldest):
+            lacking.append(f"{name} {found} is too old (needs {oldest} or newer)")
+    if lacking:
+        sys.exit(
+            f"{job}: error: {'; '.join(lacking)} in {sys.executable}. The jobs run in the standalone Dask runtime of "
+            "the initialization action (its default); its yarn runtime is locked to dask 2022.1.1 for dask-yarn."
+        )
 
 
 def scheduler_address(flag: str | None, environ: Mapping[str, str] | None = None) -> str:

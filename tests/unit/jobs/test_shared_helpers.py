@@ -20,6 +20,7 @@ SHARED = [
     "JobFailure", "scheduler_address", "choose_runtime", "connect", "cluster_client", "wait_for_workers",
     "check_output_apart", "frame_checksum", "positive_int", "non_negative_int", "positive_float",
     "byte_size", "add_cluster_arguments", "run_job", "resolve_input", "byte_blocks", "read_lines_block", "import_dask",
+    "require_libraries",
 ]  # fmt: skip
 
 
@@ -132,6 +133,75 @@ def test_a_blocksize_is_kept_as_given(name):
 )
 def test_runtime_auto_follows_the_address_then_the_dask_config(runtime, flag, environ, yarn_config, expected):
     assert dask_job.choose_runtime(runtime, flag, environ, yarn_config) == expected
+
+
+#: What the initialization action's yarn runtime has (``YARN_LOCK`` in init_actions/dask.sh).
+YARN_RUNTIME_VERSIONS = {"dask": "2022.1.1", "distributed": "2022.1.1", "pandas": "1.4.0", "pyarrow": "7.0.0"}
+
+
+def test_the_libraries_here_are_new_enough_for_the_jobs():
+    dask_job.require_libraries("word_count")  # returns: the test environment is a supported one
+
+
+def test_older_libraries_stop_a_job_naming_each_with_its_version_and_the_runtime_to_use():
+    with pytest.raises(SystemExit) as exited:
+        dask_job.require_libraries("word_count", installed=YARN_RUNTIME_VERSIONS.__getitem__)
+
+    message = str(exited.value.code)
+    assert message.startswith("word_count: error: dask 2022.1.1 is too old (needs 2024.8.0 or newer); ")
+    for name, found in YARN_RUNTIME_VERSIONS.items():
+        assert f"{name} {found} is too old (needs {dask_job.MINIMUM_VERSIONS[name]} or newer)" in message
+    assert "standalone Dask runtime" in message
+
+
+def test_only_the_libraries_that_are_too_old_or_missing_are_named():
+    from importlib.metadata import PackageNotFoundError
+
+    def installed(name: str) -> str:
+        if name == "pyarrow":
+            raise PackageNotFoundError(name)
+        return {"pandas": "1.5.3"}.get(name, "2026.1.0")
+
+    with pytest.raises(SystemExit) as exited:
+        dask_job.require_libraries("parquet_analytics", installed=installed)
+
+    problems = str(exited.value.code).split(" in ")[0].removeprefix("parquet_analytics: error: ").split("; ")
+    assert problems == [
+        "pandas 1.5.3 is too old (needs 2.0.0 or newer)",
+        "pyarrow is not installed (needs 14.0.0 or newer)",
+    ]
+
+
+def test_the_jobs_need_what_the_provider_requires():
+    """The jobs run without the provider installed, so they carry its lower bounds: the two must agree."""
+    import configparser
+
+    from packaging.requirements import Requirement
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[3] / "setup.cfg")
+    requirements = [Requirement(line) for line in config["options"]["install_requires"].split("\n") if line.strip()]
+    lower = {req.name: spec.version for req in requirements for spec in req.specifier if spec.operator == ">="}
+
+    assert {name: lower[name] for name in ("dask", "distributed", "pyarrow")} == {
+        name: dask_job.MINIMUM_VERSIONS[name] for name in ("dask", "distributed", "pyarrow")
+    }
+
+
+@pytest.mark.parametrize("name", JOB_SCRIPTS)
+def test_a_job_in_an_older_environment_stops_before_its_own_code_with_status_1(name):
+    """As in the yarn runtime: the script, run as a file, fails at once naming what it lacks."""
+    code = (
+        "import importlib.metadata as m, runpy, sys; "
+        "m.version = lambda name: '1.4.0' if name == 'pandas' else m.distribution(name).version; "
+        f"sys.argv = ['{name}.py', '--help']; sys.path.insert(0, {str(JOBS)!r}); "
+        f"runpy.run_path({str(JOBS / (name + '.py'))!r}, run_name='__main__')"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+    assert ran.returncode == 1
+    assert ran.stdout == ""
+    assert ran.stderr.strip().startswith(f"{name}: error: pandas 1.4.0 is too old (needs 2.0.0 or newer) in ")
 
 
 def test_yarn_runtime_without_dask_yarn_fails_naming_the_way_out(monkeypatch):
