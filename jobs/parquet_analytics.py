@@ -368,7 +368,9 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
             files, args.input, events.npartitions, filters, workers,
         )  # fmt: skip
         # One task per partition reads it and computes both partial aggregations; only those small sums travel.
-        partials = events.map_partitions(partition_sums, meta=(None, object), enforce_metadata=False).to_delayed()
+        # Without string conversion: dask 2024.8 made the object Series of sums a string Series of their repr.
+        with dask.config.set({"dataframe.convert-string": False}):
+            partials = events.map_partitions(partition_sums, meta=(None, object), enforce_metadata=False).to_delayed()
         combine = dask.delayed(combine_partials, pure=True)
         total = dask_job.tree_reduce(partials, combine) if len(partials) > 1 else combine(partials)
         by_month, by_user = total[0], total[1]
