@@ -3,15 +3,17 @@ PYTHON ?= python3.11
 UV_VERSION := 0.13.9
 VENV := .venv
 VENV_AF2 := .venv-af2
+VENV_JOBS_LOW := .venv-jobs-low
 PYTEST_ARGS ?=
 # Byte-code caches make the many Python processes of the tests (Airflow, Dask) start much faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help venv venv-af2 system-packages test test-af3 test-af2 demo emulator local-airflow benchmark constraints clean
+.PHONY: help venv venv-af2 system-packages test test-af3 test-af2 test-jobs-lower-bounds demo emulator local-airflow benchmark constraints clean
 
 help:
 	@echo "make demo       run the example DAG end to end on a local emulator with real Dask processes"
-	@echo "make test       run the whole test suite on Airflow 3 (.venv) and Airflow 2 (.venv-af2)"
+	@echo "make test       run the whole test suite on Airflow 3 (.venv) and Airflow 2 (.venv-af2),"
+	@echo "                and the job scripts at the lowest releases they accept (.venv-jobs-low)"
 	@echo "make test-af3   run the suite on Airflow 3 only"
 	@echo "make emulator   serve the Dataproc emulator on 127.0.0.1:8790 until Ctrl-C"
 	@echo "make local-airflow  run docker-compose.yaml's stack as local processes (UI on 127.0.0.1:8080) until Ctrl-C"
@@ -31,6 +33,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints/airflow-3.txt
 $(VENV_AF2)/.installed: setup.cfg pyproject.toml constraints/airflow-2.txt
 	$(call make_venv,$(VENV_AF2),constraints/airflow-2.txt)
 
+# Only what the job scripts and their references import, at its lowest accepted release: no Airflow.
+$(VENV_JOBS_LOW)/.installed: constraints/jobs-lower-bounds.txt
+	test -x $(VENV_JOBS_LOW)/bin/python || $(PYTHON) -m venv $(VENV_JOBS_LOW)
+	$(VENV_JOBS_LOW)/bin/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(VENV_JOBS_LOW)/bin/uv pip sync -q --python $(VENV_JOBS_LOW)/bin/python constraints/jobs-lower-bounds.txt
+	touch $@
+
 venv: $(VENV)/.installed
 venv-af2: $(VENV_AF2)/.installed
 
@@ -39,13 +48,18 @@ venv-af2: $(VENV_AF2)/.installed
 system-packages:
 	bash scripts/system_packages.sh
 
-test: test-af3 test-af2
+test: test-af3 test-af2 test-jobs-lower-bounds
 
 test-af3: venv system-packages
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-af2: venv-af2 system-packages
 	$(VENV_AF2)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Every job against its single-process reference on tiny inputs, at the lower bounds the jobs check
+# (jobs/dask_job.py's MINIMUM_VERSIONS): the run fails if a result differs or a job fails.
+test-jobs-lower-bounds: $(VENV_JOBS_LOW)/.installed
+	$(VENV_JOBS_LOW)/bin/python benchmarks/jobs.py --quick
 
 demo: venv
 	$(VENV)/bin/python scripts/demo.py
@@ -68,4 +82,4 @@ constraints:
 	@echo "  uv pip compile --python-version 3.11 setup.cfg --extra test -o constraints/airflow-3.txt"
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) .demo .airflow .local-airflow test-artifacts *.egg-info
+	rm -rf $(VENV) $(VENV_AF2) $(VENV_JOBS_LOW) .demo .airflow .local-airflow test-artifacts *.egg-info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import configparser
 import importlib
 import importlib.util
 import os
@@ -11,8 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from .conftest import JOBS
+
+REPO = JOBS.parent
 
 JOB_SCRIPTS = ["csv_to_parquet", "word_count", "parquet_analytics", "ml_training", "graph_analytics"]
 #: What ``dask_job.py`` holds for every job; no job script defines its own.
@@ -168,24 +173,35 @@ def test_only_the_libraries_that_are_too_old_or_missing_are_named():
     problems = str(exited.value.code).split(" in ")[0].removeprefix("parquet_analytics: error: ").split("; ")
     assert problems == [
         "pandas 1.5.3 is too old (needs 2.0.0 or newer)",
-        "pyarrow is not installed (needs 14.0.0 or newer)",
+        "pyarrow is not installed (needs 14.0.1 or newer)",
     ]
 
 
-def test_the_jobs_need_what_the_provider_requires():
-    """The jobs run without the provider installed, so they carry its lower bounds: the two must agree."""
-    import configparser
-
-    from packaging.requirements import Requirement
-
-    config = configparser.ConfigParser()
-    config.read(Path(__file__).resolve().parents[3] / "setup.cfg")
-    requirements = [Requirement(line) for line in config["options"]["install_requires"].split("\n") if line.strip()]
-    lower = {req.name: spec.version for req in requirements for spec in req.specifier if spec.operator == ">="}
-
-    assert {name: lower[name] for name in ("dask", "distributed", "pyarrow")} == {
-        name: dask_job.MINIMUM_VERSIONS[name] for name in ("dask", "distributed", "pyarrow")
+def lower_bounds(lines: list[str]) -> dict[str, Version]:
+    """Return the ``>=`` (or ``==``) version of each requirement among ``lines``, by project name."""
+    requirements = [Requirement(line.split("#")[0]) for line in lines if line.split("#")[0].strip()]
+    return {
+        req.name: Version(spec.version)
+        for req in requirements
+        for spec in req.specifier
+        if spec.operator in (">=", "==")
     }
+
+
+def test_the_jobs_check_and_are_tested_at_the_lower_bounds_the_provider_declares():
+    """The jobs run without the provider installed, so they carry its lower bounds; the lower-bounds run installs them."""
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    sections = [config["options"]["install_requires"], *config["options.extras_require"].values()]
+    declared = lower_bounds([line for section in sections for line in section.splitlines()])
+    tested = lower_bounds((REPO / "constraints" / "jobs-lower-bounds.in").read_text().splitlines())
+    checked = {name: Version(version) for name, version in dask_job.MINIMUM_VERSIONS.items()}
+
+    assert {"dask", "distributed", "pyarrow", "fsspec", "xgboost-cpu"} <= set(declared) & set(tested)
+    assert {name: tested[name] for name in declared if name in tested} == {
+        name: declared[name] for name in declared if name in tested
+    }
+    assert {name: tested[name] for name in checked} == checked
 
 
 @pytest.mark.parametrize("name", JOB_SCRIPTS)
