@@ -172,6 +172,27 @@ def wait_for_workers(client: Client, count: int, timeout: float) -> int:
     return len(client.nthreads())
 
 
+def require_on_workers(client: Client, module: str, hint: str) -> None:
+    """Raise :class:`JobFailure` naming the workers that cannot import ``module``; ``hint`` says how to get it.
+
+    For a job whose tasks need a library the cluster may lack (XGBoost): checked before any work,
+    since a task would otherwise fail on such a worker after the work before it, with an
+    ``ImportError`` deep in a worker's traceback.
+    """
+    lacking = sorted(address for address, found in client.run(_importable, module).items() if not found)
+    if lacking:
+        raise JobFailure(
+            f"{len(lacking)} of {len(client.nthreads())} Dask worker(s) cannot import {module} "
+            f"({', '.join(lacking)}): {hint}"
+        )
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def check_output_apart(output: str, others: Sequence[str]) -> None:
     """Refuse an output folder that holds any of ``others``: overwriting it would delete them."""
     from fsspec.core import url_to_fs

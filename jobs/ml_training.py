@@ -50,6 +50,11 @@ if TYPE_CHECKING:
 
 JOB_NAME = "ml_training"
 METRICS = ("logloss", "error", "auc")
+#: Where XGBoost comes from, for the driver and every worker (the provider's ``jobs`` extra).
+XGBOOST_HINT = (
+    "install xgboost-cpu 2.1.1 or newer on the driver and the workers: on Dataproc with the initialization "
+    "action's dask-pip-packages metadata, elsewhere with pip install 'airflow-dask-provider[jobs]'"
+)
 DEFAULTS = {"rounds": 50, "max_depth": 6, "learning_rate": 0.3, "max_bin": 256, "test_every": 5}
 
 log = logging.getLogger(JOB_NAME)
@@ -104,13 +109,18 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     import dask
     from distributed import wait
     from fsspec.core import url_to_fs
-    from xgboost import dask as dxgb
+
+    try:
+        from xgboost import dask as dxgb
+    except ImportError as err:
+        raise dask_job.JobFailure(f"cannot import xgboost.dask here ({err}): {XGBOOST_HINT}") from err
 
     dask_job.import_dask()
     started = time.monotonic()
     dask_job.check_output_apart(args.output, [args.input])
     with dask_job.cluster_client(args) as client:
         workers = dask_job.wait_for_workers(client, args.min_workers, args.connect_timeout)
+        dask_job.require_on_workers(client, "xgboost", XGBOOST_HINT)
         frame = read_features(args.input, args.label, args.id_column)
         features = split_columns(list(frame.columns), args.label, args.id_column)
         log.info("Training on %d feature(s) of %s with %d worker(s)", len(features), args.input, workers)

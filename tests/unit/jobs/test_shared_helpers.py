@@ -25,7 +25,7 @@ SHARED = [
     "JobFailure", "scheduler_address", "choose_runtime", "connect", "cluster_client", "wait_for_workers",
     "check_output_apart", "frame_checksum", "positive_int", "non_negative_int", "positive_float",
     "byte_size", "add_cluster_arguments", "run_job", "resolve_input", "byte_blocks", "read_lines_block", "import_dask",
-    "require_libraries",
+    "require_libraries", "require_on_workers",
 ]  # fmt: skip
 
 
@@ -218,6 +218,37 @@ def test_a_job_in_an_older_environment_stops_before_its_own_code_with_status_1(n
     assert ran.returncode == 1
     assert ran.stdout == ""
     assert ran.stderr.strip().startswith(f"{name}: error: pandas 1.4.0 is too old (needs 2.0.0 or newer) in ")
+
+
+def test_workers_that_cannot_import_a_module_are_named_before_any_work(dask_cluster):
+    from distributed import Client
+
+    with Client(dask_cluster) as client:
+        dask_job.require_on_workers(client, "xgboost", "unused")  # every worker has it: returns
+        with pytest.raises(dask_job.JobFailure) as failed:
+            dask_job.require_on_workers(client, "no_module_of_this_name", "install it")
+        workers = sorted(client.scheduler_info()["workers"])
+
+    assert str(failed.value) == (
+        f"2 of 2 Dask worker(s) cannot import no_module_of_this_name ({', '.join(workers)}): install it"
+    )
+
+
+def test_ml_training_without_xgboost_fails_at_once_naming_how_to_install_it(tmp_path):
+    code = (
+        "import runpy, sys; sys.modules['xgboost'] = None; "
+        f"sys.argv = ['ml_training.py', '--input', {str(tmp_path)!r}, '--output', {str(tmp_path / 'out')!r}]; "
+        f"sys.path.insert(0, {str(JOBS)!r}); runpy.run_path({str(JOBS / 'ml_training.py')!r}, run_name='__main__')"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+    assert ran.returncode == 1
+    assert ran.stdout == ""
+    last = ran.stderr.strip().splitlines()[-1]
+    assert last.startswith("ml_training: error: cannot import xgboost.dask here (")
+    assert last.endswith("install xgboost-cpu 2.1.1 or newer on the driver and the workers: on Dataproc with the "
+                         "initialization action's dask-pip-packages metadata, elsewhere with pip install "
+                         "'airflow-dask-provider[jobs]'")  # fmt: skip
 
 
 def test_yarn_runtime_without_dask_yarn_fails_naming_the_way_out(monkeypatch):
