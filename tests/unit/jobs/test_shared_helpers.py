@@ -204,16 +204,25 @@ def test_the_jobs_check_and_are_tested_at_the_lower_bounds_the_provider_declares
     assert {name: tested[name] for name in checked} == checked
 
 
+def run_script_after(setup: str, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the job script ``name`` as a file with ``args``, in a fresh interpreter that first runs ``setup``."""
+    script = JOBS / f"{name}.py"
+    code = (
+        f"import runpy, sys; {setup}; sys.argv = [{script.name!r}, *{list(args)!r}]; "
+        f"sys.path.insert(0, {str(JOBS)!r}); runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
 @pytest.mark.parametrize("name", JOB_SCRIPTS)
 def test_a_job_in_an_older_environment_stops_before_its_own_code_with_status_1(name):
     """As in the yarn runtime: the script, run as a file, fails at once naming what it lacks."""
-    code = (
-        "import importlib.metadata as m, runpy, sys; "
-        "m.version = lambda name: '1.4.0' if name == 'pandas' else m.distribution(name).version; "
-        f"sys.argv = ['{name}.py', '--help']; sys.path.insert(0, {str(JOBS)!r}); "
-        f"runpy.run_path({str(JOBS / (name + '.py'))!r}, run_name='__main__')"
+    ran = run_script_after(
+        "import importlib.metadata as m; "
+        "m.version = lambda name: '1.4.0' if name == 'pandas' else m.distribution(name).version",
+        name,
+        "--help",
     )
-    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
     assert ran.returncode == 1
     assert ran.stdout == ""
@@ -235,12 +244,9 @@ def test_workers_that_cannot_import_a_module_are_named_before_any_work(dask_clus
 
 
 def test_ml_training_without_xgboost_fails_at_once_naming_how_to_install_it(tmp_path):
-    code = (
-        "import runpy, sys; sys.modules['xgboost'] = None; "
-        f"sys.argv = ['ml_training.py', '--input', {str(tmp_path)!r}, '--output', {str(tmp_path / 'out')!r}]; "
-        f"sys.path.insert(0, {str(JOBS)!r}); runpy.run_path({str(JOBS / 'ml_training.py')!r}, run_name='__main__')"
+    ran = run_script_after(
+        "sys.modules['xgboost'] = None", "ml_training", "--input", str(tmp_path), "--output", str(tmp_path / "out")
     )
-    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
     assert ran.returncode == 1
     assert ran.stdout == ""
