@@ -15,3 +15,13 @@ def job_script(name: str) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"No bundled job script named {name!r}")
     return str(path)
+
+
+def is_job_script(path: str) -> bool:
+    """Whether ``path`` is a local path of one of the bundled job scripts (what :func:`job_script` returns)."""
+    from pathlib import Path
+
+    if "://" in path:
+        return False
+    folder = Path(str(files("airflow_dask_provider.jobs"))).resolve()
+    return Path(path).resolve().parent == folder and Path(path).suffix == ".py"

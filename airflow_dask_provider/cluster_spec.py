@@ -311,7 +311,7 @@ class DaskClusterSpec:
 
     def node_metadata(self) -> dict[str, str]:
         """Return the metadata every node gets: the user's, plus the Dask runtime for the init action."""
-        return {"dask-runtime": self.dask_runtime, **self.metadata}
+        return {defaults.DASK_RUNTIME_METADATA_KEY: self.dask_runtime, **self.metadata}
 
     def to_cluster_config(self, *, region: str) -> ClusterConfig:
         """Build the Dataproc ``ClusterConfig`` this spec describes."""

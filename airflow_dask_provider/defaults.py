@@ -25,6 +25,8 @@ MIN_IMAGE_VERSION = (2, 1)
 #: Dask runtime on the nodes: "standalone" (systemd scheduler and workers) or "yarn" (dask-yarn).
 DASK_RUNTIME = "standalone"
 DASK_RUNTIMES = ("standalone", "yarn")
+#: The node metadata key that tells the initialization action (and the provider) the runtime.
+DASK_RUNTIME_METADATA_KEY = "dask-runtime"
 #: Idle clusters are deleted after this many seconds (2 hours).
 IDLE_DELETE_TTL_SECONDS = 2 * 3600
 #: Dataproc's allowed range for idle_delete_ttl and auto_delete_ttl.

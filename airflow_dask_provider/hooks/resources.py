@@ -34,6 +34,8 @@ class ClusterInfo:
     scheduler_address: str | None
     dashboard_url: str | None
     labels: dict[str, str]
+    #: The Dask runtime the nodes run (their ``dask-runtime`` metadata): ``standalone`` or ``yarn``.
+    dask_runtime: str = defaults.DASK_RUNTIME
 
     def as_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-safe dict (what operators push to XCom)."""
@@ -101,6 +103,9 @@ def cluster_info(cluster: Cluster, *, project_id: str, region: str) -> ClusterIn
         scheduler_address=scheduler_address(cluster),
         dashboard_url=dashboard_url(dict(cluster.config.endpoint_config.http_ports)),
         labels=dict(cluster.labels),
+        dask_runtime=cluster.config.gce_cluster_config.metadata.get(
+            defaults.DASK_RUNTIME_METADATA_KEY, defaults.DASK_RUNTIME
+        ),
     )
 
 

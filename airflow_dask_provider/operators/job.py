@@ -127,6 +127,18 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         if not self.main.endswith(".py"):
             raise ClusterSpecError("main", self.main, "must name a Python script ending in .py")
 
+    def _check_runtime(self, runtime: str) -> None:
+        """Refuse a bundled job on a yarn-runtime cluster: that runtime's Dask is too old for the jobs."""
+        from airflow_dask_provider.bundled import is_job_script
+
+        if runtime == "yarn" and is_job_script(self.main):
+            raise ClusterSpecError(
+                "main",
+                self.main,
+                f"the bundled jobs need dask 2024.8 or newer, and cluster {self.cluster_name!r} runs the yarn "
+                "runtime, locked to dask 2022.1.1 for dask-yarn: run them on a cluster with dask_runtime='standalone'",
+            )
+
     def _check_job_id(self) -> None:
         if self.job_id is not None and not _JOB_ID.match(str(self.job_id)):
             raise ClusterSpecError("job_id", self.job_id, "must be 1 to 100 letters, digits, '_' or '-'")
@@ -140,6 +152,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
             raise ClusterError(self.cluster_name, "NOT_FOUND", "create it before submitting a job")
         if cluster.state != "RUNNING":
             raise ClusterError(self.cluster_name, cluster.state, "jobs need a RUNNING cluster")
+        self._check_runtime(cluster.dask_runtime)
         DataprocClusterLink.persist(context, DataprocClusterLink.url(**where, cluster_name=self.cluster_name))
         DaskDashboardLink.persist(context, cluster.dashboard_url)
 

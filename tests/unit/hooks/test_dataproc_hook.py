@@ -146,6 +146,14 @@ def test_delete_of_a_missing_cluster_returns_false(clients):
     assert hook.delete_dask_cluster(**WHERE, cluster_name="c") is False
 
 
+@pytest.mark.parametrize(("metadata", "runtime"), [({}, "standalone"), ({"dask-runtime": "yarn"}, "yarn")])
+def test_get_cluster_info_reads_the_dask_runtime_from_the_node_metadata(clients, metadata, runtime):
+    hook, cluster_client, _ = clients
+    cluster_client.get_cluster.return_value = running_cluster(**metadata)
+
+    assert hook.get_cluster_info(**WHERE, cluster_name="c").dask_runtime == runtime
+
+
 def test_get_cluster_info_reads_addresses(clients):
     hook, cluster_client, _ = clients
     cluster_client.get_cluster.return_value = running_cluster()

@@ -20,6 +20,41 @@ def test_main_must_be_a_python_script():
         submit(main="gs://b/main.jar")
 
 
+def test_a_bundled_job_on_a_yarn_runtime_cluster_is_refused_before_submitting(hook, context):
+    from airflow_dask_provider.bundled import job_script
+
+    hook.get_cluster_info.return_value = cluster(dask_runtime="yarn")
+    main = job_script("word_count.py")
+
+    with pytest.raises(ClusterSpecError) as refused:
+        submit(main=main).execute(context)
+
+    assert str(refused.value).startswith(f"Invalid main={main!r}: the bundled jobs need dask 2024.8 or newer, ")
+    assert "cluster 'c' runs the yarn runtime" in str(refused.value)
+    assert str(refused.value).endswith("run them on a cluster with dask_runtime='standalone'.")
+    hook.submit_dask_job.assert_not_called()
+    hook.stage_file.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("runtime", "main"), [("yarn", "gs://b/own_job.py"), ("standalone", "word_count.py"), ("yarn", "own_job.py")]
+)
+def test_other_scripts_and_runtimes_are_submitted(hook, context, tmp_path, runtime, main):
+    from airflow_dask_provider.bundled import job_script
+
+    if main == "word_count.py":
+        main = job_script(main)
+    elif not main.startswith("gs://"):
+        (tmp_path / main).write_text("print('hi')\n")  # beside the DAG file, which the context puts in tmp_path
+    hook.get_cluster_info.return_value = cluster(dask_runtime=runtime)
+    hook.submit_dask_job.return_value = job("PENDING", submitted_now=True)
+    hook.wait_for_dask_job.return_value = job("DONE")
+
+    submit(main=main, check_versions=False).execute(context)
+
+    hook.submit_dask_job.assert_called_once()
+
+
 def test_job_id_is_deterministic_for_a_task_instance(context):
     first = DaskDataprocSubmitJobOperator.derived_job_id(context)
     context["ti"].try_number = 3
