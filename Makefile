@@ -19,10 +19,15 @@ help:
 	@echo "make local-airflow  run docker-compose.yaml's stack as local processes (UI on 127.0.0.1:8080) until Ctrl-C"
 	@echo "make benchmark  run the benchmarks in benchmarks/"
 
-# $(1): venv folder, $(2): constraints file
-define make_venv
+# $(1): venv folder; a venv with uv in it
+define bare_venv
 	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+endef
+
+# $(1): venv folder, $(2): constraints file
+define make_venv
+	$(call bare_venv,$(1))
 	$(1)/bin/uv pip install -q --python $(1)/bin/python --constraint $(2) -e ".[test]"
 	touch $(1)/.installed
 endef
@@ -35,8 +40,7 @@ $(VENV_AF2)/.installed: setup.cfg pyproject.toml constraints/airflow-2.txt
 
 # Only what the job scripts and their references import, at its lowest accepted release: no Airflow.
 $(VENV_JOBS_LOW)/.installed: constraints/jobs-lower-bounds.txt
-	test -x $(VENV_JOBS_LOW)/bin/python || $(PYTHON) -m venv $(VENV_JOBS_LOW)
-	$(VENV_JOBS_LOW)/bin/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(call bare_venv,$(VENV_JOBS_LOW))
 	$(VENV_JOBS_LOW)/bin/uv pip sync -q --python $(VENV_JOBS_LOW)/bin/python constraints/jobs-lower-bounds.txt
 	touch $@
 

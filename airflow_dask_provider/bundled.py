@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.resources import files
+from pathlib import Path
 
 
 def job_script(name: str) -> str:
@@ -19,8 +20,6 @@ def job_script(name: str) -> str:
 
 def is_job_script(path: str) -> bool:
     """Whether ``path`` is a local path of one of the bundled job scripts (what :func:`job_script` returns)."""
-    from pathlib import Path
-
     if "://" in path:
         return False
     folder = Path(str(files("airflow_dask_provider.jobs"))).resolve()

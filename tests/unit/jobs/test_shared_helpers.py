@@ -140,8 +140,14 @@ def test_runtime_auto_follows_the_address_then_the_dask_config(runtime, flag, en
     assert dask_job.choose_runtime(runtime, flag, environ, yarn_config) == expected
 
 
-#: What the initialization action's yarn runtime has (``YARN_LOCK`` in init_actions/dask.sh).
-YARN_RUNTIME_VERSIONS = {"dask": "2022.1.1", "distributed": "2022.1.1", "pandas": "1.4.0", "pyarrow": "7.0.0"}
+def yarn_runtime_versions() -> dict[str, str]:
+    """Return the versions of the checked libraries that the yarn runtime installs (``YARN_LOCK``)."""
+    listed = subprocess.run(
+        ["bash", "-c", 'source "$1" && printf "%s\\n" "${YARN_LOCK[@]}"', "bash", str(REPO / "init_actions" / "dask.sh")],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.split()  # fmt: skip
+    pins = dict(pin.split("==") for pin in listed)
+    return {name: pins[name] for name in dask_job.MINIMUM_VERSIONS}
 
 
 def test_the_libraries_here_are_new_enough_for_the_jobs():
@@ -149,12 +155,13 @@ def test_the_libraries_here_are_new_enough_for_the_jobs():
 
 
 def test_older_libraries_stop_a_job_naming_each_with_its_version_and_the_runtime_to_use():
+    versions = yarn_runtime_versions()
     with pytest.raises(SystemExit) as exited:
-        dask_job.require_libraries("word_count", installed=YARN_RUNTIME_VERSIONS.__getitem__)
+        dask_job.require_libraries("word_count", installed=versions.__getitem__)
 
     message = str(exited.value.code)
     assert message.startswith("word_count: error: dask 2022.1.1 is too old (needs 2024.8.0 or newer); ")
-    for name, found in YARN_RUNTIME_VERSIONS.items():
+    for name, found in versions.items():
         assert f"{name} {found} is too old (needs {dask_job.MINIMUM_VERSIONS[name]} or newer)" in message
     assert "standalone Dask runtime" in message
 
