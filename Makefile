@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Byte-code caches make the many Python processes of the tests (Airflow, Dask) start much faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help venv venv-af2 system-packages test test-af3 test-af2 test-jobs-lower-bounds demo emulator local-airflow benchmark constraints clean
+.PHONY: help venv venv-af2 system-packages test test-af3 test-af2 test-jobs-lower-bounds demo emulator local-airflow benchmark benchmark-jobs constraints clean
 
 help:
 	@echo "make demo       run the example DAG end to end on a local emulator with real Dask processes"
@@ -17,7 +17,8 @@ help:
 	@echo "make test-af3   run the suite on Airflow 3 only"
 	@echo "make emulator   serve the Dataproc emulator on 127.0.0.1:8790 until Ctrl-C"
 	@echo "make local-airflow  run docker-compose.yaml's stack as local processes (UI on 127.0.0.1:8080) until Ctrl-C"
-	@echo "make benchmark  run the benchmarks in benchmarks/"
+	@echo "make benchmark  run the benchmarks in benchmarks/, the jobs' last"
+	@echo "make benchmark-jobs  run the jobs' benchmark alone (benchmarks/jobs.py: about 25 minutes)"
 
 # $(1): venv folder; a venv with uv in it
 define bare_venv
@@ -80,6 +81,10 @@ benchmark: venv
 	$(VENV)/bin/python benchmarks/parse_time.py
 	$(VENV)/bin/python benchmarks/slot_time.py
 	$(VENV)/bin/python benchmarks/autoscaling.py
+	$(VENV)/bin/python benchmarks/jobs.py
+
+benchmark-jobs: venv
+	$(VENV)/bin/python benchmarks/jobs.py
 
 constraints:
 	@echo "Regenerate a constraints file from a fresh resolve, e.g.:"

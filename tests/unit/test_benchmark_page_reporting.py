@@ -1,9 +1,12 @@
-"""The job benchmark says whether this VM hands freed memory back to its hypervisor, and how to stop it."""
+"""The job benchmark says whether this VM hands freed memory back to its hypervisor, holds that off, and restores it."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +66,88 @@ def test_a_machine_without_reporting_gets_no_line(bench, features, order):
 
     assert bench.free_page_reporting() is None
     assert bench.page_reporting_line(None) == ""
+
+
+def test_reporting_is_held_off_while_the_benchmark_runs_and_restored_after(bench):
+    machine(bench, REPORTING, "9")
+
+    with bench.page_reporting_held_off() as line:
+        assert bench.PAGE_REPORTING_ORDER.read_text() == "11\n"
+        assert line.startswith("Free page reporting is held off while this runs")
+        assert "9 -> 11" in line and "--keep-page-reporting" in line
+
+    assert bench.PAGE_REPORTING_ORDER.read_text() == "9\n"
+
+
+def test_reporting_is_restored_when_the_benchmark_fails(bench):
+    machine(bench, REPORTING, "9")
+
+    with pytest.raises(RuntimeError, match="a run failed"), bench.page_reporting_held_off():
+        raise RuntimeError("a run failed")
+
+    assert bench.PAGE_REPORTING_ORDER.read_text() == "9\n"
+
+
+def test_sigterm_ends_the_benchmark_with_reporting_restored(bench):
+    machine(bench, REPORTING, "9")
+    before = signal.getsignal(signal.SIGTERM)
+
+    with pytest.raises(SystemExit) as stopped, bench.page_reporting_held_off():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)  # the handler runs at the next bytecode: the sleep is interrupted
+
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert bench.PAGE_REPORTING_ORDER.read_text() == "9\n"
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_keep_leaves_reporting_on_and_says_how_to_turn_it_off(bench):
+    machine(bench, REPORTING, "9")
+
+    with bench.page_reporting_held_off(keep=True) as line:
+        assert bench.PAGE_REPORTING_ORDER.read_text() == "9\n"
+
+    assert line == bench.page_reporting_line(9)
+    assert bench.PAGE_REPORTING_ORDER.read_text() == "9\n"
+
+
+def test_reporting_already_off_is_left_alone(bench):
+    machine(bench, REPORTING, "11")
+
+    with bench.page_reporting_held_off() as line:
+        pass
+
+    assert line == bench.page_reporting_line(11)
+    assert bench.PAGE_REPORTING_ORDER.read_text() == "11\n"
+
+
+def test_without_permission_reporting_stays_on_and_the_line_says_how(bench, monkeypatch):
+    class ReadOnly:  # as sysfs is to a user who is not root
+        def read_text(self) -> str:
+            return "9\n"
+
+        def write_text(self, text: str) -> int:
+            raise PermissionError(13, "Permission denied")
+
+        def __str__(self) -> str:
+            return "/sys/module/page_reporting/parameters/page_reporting_order"
+
+    machine(bench, REPORTING, None)
+    monkeypatch.setattr(bench, "PAGE_REPORTING_ORDER", ReadOnly())
+
+    with bench.page_reporting_held_off() as line:
+        pass
+
+    assert line == bench.page_reporting_line(9)
+    assert "Run as root and the benchmark holds it off" in line
+    assert "echo 11 > /sys/module/page_reporting/parameters/page_reporting_order" in line
+
+
+def test_a_machine_without_reporting_is_left_alone(bench):
+    machine(bench, NO_REPORTING, "9")
+
+    with bench.page_reporting_held_off() as line:
+        pass
+
+    assert line == ""
+    assert bench.PAGE_REPORTING_ORDER.read_text() == "9\n"
