@@ -40,11 +40,11 @@ any process goes back to the hypervisor within seconds, and touching it again wa
 here, 2.1 GB of such memory took 4.6 s to fill against 0.34 s for memory the VM still had. Every
 run starts fresh processes, so each pays that for the memory it allocates, most of all the
 single-process references (Parquet analytics' on 80 M events took 52 to 54 s with it, 28 s
-without), and 2 workers, two fresh heaps on two busy cores, more than 1 (Parquet analytics: 1.55x
-to 1.70x with it, 1.84x without, on one day). Run as root, the benchmark holds reporting off while
-it runs and restores it at the end, as it holds workers to cores: both are settings of the machine
-that the figures should not measure. ``--keep-page-reporting`` measures with it on; ``--quick``
-never changes it. The header says which.
+without), and 2 workers, two fresh heaps on two busy cores, more than 1 (Parquet analytics:
+1.55x to 1.70x with it, 1.65x to 1.84x without, on one day). Run as root, the benchmark holds
+reporting off while it runs and restores it at the end, as it holds workers to cores: both are
+settings of the machine that the figures should not measure. ``--keep-page-reporting`` measures
+with it on; ``--quick`` never changes it. The header says which.
 
 Workers and references run with glibc malloc keeping freed memory for reuse (``--malloc tuned``,
 the default); ``--malloc dask`` gives them the ``MALLOC_TRIM_THRESHOLD_=65536`` that Dask's nanny
@@ -383,9 +383,13 @@ def run_on_own_cluster(
 def start_cluster(workers: int, malloc: dict[str, str], pin: bool):
     """Start a LocalCluster of ``workers`` one-thread worker processes on 127.0.0.1, warmed up.
 
-    With ``pin``, each worker process is held to a core of its own, the first ``workers`` cores.
+    Warmed up: the workers have imported what the jobs use, and so has this process, which runs the
+    scheduler. Otherwise the first Dask run of an invocation waited about 1.5 s for the scheduler to
+    import ``dask.dataframe`` before it could read the graph. With ``pin``, each worker process is
+    held to a core of its own, the first ``workers`` cores.
     """
     import dask
+    import dask.dataframe  # noqa: F401  # the scheduler, in this process, needs it for the jobs' graphs
     from distributed import Client
 
     environ = {f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in malloc.items()}
