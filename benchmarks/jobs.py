@@ -221,12 +221,7 @@ def page_reporting_held_off(keep: bool = False) -> Iterator[str]:
     SIGTERM ends the run through the ``finally`` that restores it.
     """
     order = free_page_reporting()
-    if keep or order is None or order >= PAGE_REPORTING_OFF:
-        yield page_reporting_line(order)
-        return
-    try:
-        PAGE_REPORTING_ORDER.write_text(f"{PAGE_REPORTING_OFF}\n")
-    except OSError:
+    if keep or order is None or order >= PAGE_REPORTING_OFF or not _turned_off():
         yield page_reporting_line(order)
         return
     terminate = signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -238,6 +233,15 @@ def page_reporting_held_off(keep: bool = False) -> Iterator[str]:
     finally:
         signal.signal(signal.SIGTERM, terminate)
         PAGE_REPORTING_ORDER.write_text(f"{order}\n")
+
+
+def _turned_off() -> bool:
+    """Turn free page reporting off; return False if this process may not (not root)."""
+    try:
+        PAGE_REPORTING_ORDER.write_text(f"{PAGE_REPORTING_OFF}\n")
+    except OSError:
+        return False
+    return True
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
