@@ -68,6 +68,8 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
     args = parser.parse_args(argv)
     if args.time_scale <= 0:
         parser.error("--time-scale must be more than 0")
+    if args.start_timeout <= 0:
+        parser.error(f"--start-timeout must be more than 0 seconds, not {args.start_timeout:g}")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return EmulatorSettings(
         data_dir=args.data_dir.resolve(),

@@ -70,7 +70,9 @@ def test_sigkill_of_the_emulator_leaves_no_dask_process(tmp_path):
 
 
 def test_cluster_that_cannot_start_in_time_is_error_with_a_failed_operation(tmp_path):
-    with run_emulator(tmp_path / "data", extra_args=["--start-timeout", "0.5"]) as emulator:
+    # A millisecond: no scheduler process can start Python, import distributed and write its scheduler file
+    # that fast, however fast the machine. (Half a second was once enough on CI's machine.)
+    with run_emulator(tmp_path / "data", extra_args=["--start-timeout", "0.001"]) as emulator:
         clusters = emulator.cluster_client()
         operation = clusters.create_cluster(
             project_id=PROJECT, region=REGION, cluster={"cluster_name": "slow", "config": SINGLE_NODE}

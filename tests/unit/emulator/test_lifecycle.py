@@ -83,3 +83,15 @@ def test_the_command_line_sets_the_time_scale(tmp_path):
     assert parse_args(["--data-dir", str(tmp_path), "--time-scale", "60"]).time_scale == 60
     with pytest.raises(SystemExit):
         parse_args(["--data-dir", str(tmp_path), "--time-scale", "0"])
+
+
+def test_the_command_line_refuses_a_start_timeout_that_is_not_positive(tmp_path, capsys):
+    import pytest
+
+    from airflow_dask_provider.emulator.__main__ import parse_args
+
+    assert parse_args(["--data-dir", str(tmp_path), "--start-timeout", "0.5"]).start_timeout == 0.5
+    with pytest.raises(SystemExit) as raised:
+        parse_args(["--data-dir", str(tmp_path), "--start-timeout", "0"])
+    assert raised.value.code == 2
+    assert "--start-timeout must be more than 0 seconds, not 0" in capsys.readouterr().err
