@@ -211,5 +211,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return dask_job.run_job(JOB_NAME, count, build_parser().parse_args(argv))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # as the module of this file's name, uploaded to the cluster: tasks name its functions
+    sys.exit(dask_job.main_by_name(__file__, main))
