@@ -11,7 +11,7 @@ import pytest
 from airflow_dask_provider.exceptions import JobError
 from airflow_dask_provider.jobs import generate
 
-from .conftest import uri
+from .conftest import CLUSTER, WHERE, uri
 
 SEED = 3
 
@@ -50,6 +50,35 @@ def test_word_count_equals_the_single_process_count(submit, inputs, gcs, referen
     assert summary["top"] == [[word, int(count)] for word, count in expected.head(10).itertuples(index=False)]
     assert summary["partitions"] == 1 and summary["workers"] == 2
     assert {"über", "naïve", "straße", "tränen", "12³"} <= set(written["word"])
+
+
+def test_a_job_sends_its_code_once_and_the_scheduler_and_workers_import_it_by_name(submit, inputs):
+    """The job's functions reach the cluster as its uploaded module, not by value in every task."""
+    from pathlib import Path
+
+    from distributed import Client
+
+    from airflow_dask_provider.hooks import DaskDataprocHook
+
+    submit("word_count.py", f"--input={uri('input/text')}", f"--output={uri('output/words-by-name')}")
+    cluster = DaskDataprocHook().get_cluster_client(WHERE["region"]).get_cluster(**WHERE, cluster_name=CLUSTER)
+    metadata = cluster.config.gce_cluster_config.metadata
+
+    def imported() -> dict[str, str]:  # defined here, so it travels by value to processes without the tests
+        import sys
+
+        return {name: sys.modules[name].__file__ for name in ("dask_job", "word_count") if name in sys.modules}
+
+    with Client(f"tcp://{metadata['dask-scheduler-host']}:{metadata['dask-scheduler-port']}", timeout=30) as client:
+        on_workers = list(client.run(imported).values())
+        on_scheduler = client.run_on_scheduler(imported)
+
+    assert len(on_workers) == 2
+    for files in [*on_workers, on_scheduler]:
+        assert sorted(files) == ["dask_job", "word_count"]
+        # uploaded into the process's own directory, beside nothing of the repository
+        assert Path(files["dask_job"]).parent == Path(files["word_count"]).parent
+        assert Path(files["word_count"]).parent != Path(__file__).parents[3] / "jobs"
 
 
 def test_csv_to_parquet_equals_the_pandas_conversion(submit, inputs, gcs, reference, tmp_path):

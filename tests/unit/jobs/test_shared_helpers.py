@@ -25,7 +25,7 @@ SHARED = [
     "JobFailure", "scheduler_address", "choose_runtime", "connect", "cluster_client", "wait_for_workers",
     "check_output_apart", "frame_checksum", "positive_int", "non_negative_int", "positive_float",
     "byte_size", "add_cluster_arguments", "run_job", "resolve_input", "byte_blocks", "read_lines_block", "import_dask",
-    "require_libraries", "require_on_workers",
+    "require_libraries", "require_on_workers", "main_by_name", "upload_code",
 ]  # fmt: skip
 
 
