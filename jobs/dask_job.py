@@ -11,16 +11,16 @@ Each job script imports this module. On Dataproc, submit it with the job in ``py
     )
 
 Dask workers import a task's functions by module name, and the scheduler and workers of a Dataproc
-cluster have neither this file nor the job's. A job script ends with ``sys.exit(main_by_name(__file__,
-main))``: it runs as the module of its file's name, and :func:`cluster_client` uploads that file and
-this one to the scheduler and every worker (a worker that joins mid-job included), so tasks name the
-job's functions instead of carrying them. Run as ``__main__``, every task carried them by value and
-the scheduler pickled them again for each task it sent: about 4 ms a task for Parquet analytics,
-a third of the scheduler's CPU, taken from the workers on a small cluster. Where nothing is
-uploaded (a job imported from a package, as the tests do), :func:`cluster_client` registers this
-module with cloudpickle to travel by value, so tasks that call its functions
-(:func:`read_lines_block`, :func:`frame_checksum`) still run on any worker. Imports neither Airflow
-nor the provider.
+cluster have neither this file nor the job's. A job script ends with
+``sys.exit(main_by_name(__file__, main))``: it runs as the module of its file's name, and
+:func:`cluster_client` uploads that file and this one to the scheduler and every worker for the
+length of the job (a worker that joins mid-job included), so tasks name the job's functions instead
+of carrying them. Run as ``__main__``, every task carried them by value and the scheduler pickled
+them again for each task it sent: about 4 ms a task for Parquet analytics, a third of the
+scheduler's CPU, taken from the workers on a small cluster. Where nothing is uploaded (a job
+imported from a package, as the tests do), :func:`cluster_client` registers this module with
+cloudpickle to travel by value, so tasks that call its functions (:func:`read_lines_block`,
+:func:`frame_checksum`) still run on any worker. Imports neither Airflow nor the provider.
 """
 
 from __future__ import annotations
@@ -156,8 +156,8 @@ def cluster_client(args: argparse.Namespace) -> Iterator[Client]:
         address = scheduler_address(args.scheduler_address)
         with connect(address, args.connect_timeout) as client:
             log.info("Connected to %s", address)
-            upload_code(client, _CODE_FILES)
-            yield client
+            with code_on_cluster(client, _CODE_FILES):
+                yield client
         return
     try:
         from dask_yarn import YarnCluster
@@ -169,8 +169,8 @@ def cluster_client(args: argparse.Namespace) -> Iterator[Client]:
     with YarnCluster() as cluster, Client(cluster, timeout=args.connect_timeout) as client:
         cluster.scale(args.min_workers)
         log.info("Started a Dask YARN application with %d worker(s)", args.min_workers)
-        upload_code(client, _CODE_FILES)
-        yield client
+        with code_on_cluster(client, _CODE_FILES):
+            yield client
 
 
 #: The files :func:`cluster_client` uploads: this module's and the job's, once :func:`main_by_name` imported it.
@@ -201,18 +201,36 @@ def main_by_name(path: str, main: Callable[[], int]) -> int:
     return module.main()
 
 
+@contextmanager
+def code_on_cluster(client: Client, files: Sequence[Path]) -> Iterator[None]:
+    """Upload ``files`` to the cluster (:func:`upload_code`) for the length of the block, then remove their plugins.
+
+    Removed, nothing of the job outlives it on a long-lived cluster: a worker that joins later no
+    longer gets its files. The processes that imported them keep them until the next upload.
+    """
+    upload_code(client, files)
+    try:
+        yield
+    finally:
+        forget_code(client, files)
+
+
+def _plugin_name(path: Path) -> str:
+    return f"dask-job-code-{path.name}"
+
+
 def upload_code(client: Client, files: Sequence[Path]) -> None:
     """Upload ``files`` (Python modules, in import order) to the scheduler and every worker, and import them there.
 
-    Plugins of a fixed name per file: the next job's upload replaces this one's, and a worker that
-    joins later gets the files before its first task.
+    Plugins of a fixed name per file: a second upload of a file replaces the first, and a worker
+    that joins later gets the files before its first task.
 
     :raises JobFailure: a file cannot be imported on the scheduler or a worker (a library missing there).
     """
     from distributed.diagnostics.plugin import SchedulerUploadFile, UploadFile
 
     for path in files:
-        name = f"dask-job-code-{path.name}"
+        name = _plugin_name(path)
         try:
             client.register_plugin(SchedulerUploadFile(str(path)), name=name)
             client.register_plugin(UploadFile(str(path)), name=name)
@@ -220,6 +238,19 @@ def upload_code(client: Client, files: Sequence[Path]) -> None:
             raise JobFailure(f"cannot load {path.name} on the Dask cluster: {err!r}") from err
     if files:
         log.info("Uploaded %s to the scheduler and workers", ", ".join(path.name for path in files))
+
+
+def forget_code(client: Client, files: Sequence[Path]) -> None:
+    """Remove the upload plugins of ``files`` from the cluster; a failure is logged, never raised.
+
+    Runs as the job ends, also when it failed: an error here must not hide the job's own.
+    """
+    for path in files:
+        for unregister in (client.unregister_worker_plugin, client.unregister_scheduler_plugin):
+            try:
+                unregister(_plugin_name(path))
+            except Exception as err:
+                log.warning("Could not remove the upload of %s from the cluster: %r", path.name, err)
 
 
 def wait_for_workers(client: Client, count: int, timeout: float) -> int:

@@ -72,6 +72,9 @@ def test_a_job_sends_its_code_once_and_the_scheduler_and_workers_import_it_by_na
     with Client(f"tcp://{metadata['dask-scheduler-host']}:{metadata['dask-scheduler-port']}", timeout=30) as client:
         on_workers = list(client.run(imported).values())
         on_scheduler = client.run_on_scheduler(imported)
+        plugins = client.run_on_scheduler(
+            lambda dask_scheduler: [*dask_scheduler.plugins, *dask_scheduler.worker_plugins]
+        )
 
     assert len(on_workers) == 2
     for files in [*on_workers, on_scheduler]:
@@ -79,6 +82,7 @@ def test_a_job_sends_its_code_once_and_the_scheduler_and_workers_import_it_by_na
         # uploaded into the process's own directory, beside nothing of the repository
         assert Path(files["dask_job"]).parent == Path(files["word_count"]).parent
         assert Path(files["word_count"]).parent != Path(__file__).parents[3] / "jobs"
+    assert [name for name in plugins if name.startswith("dask-job-code-")] == []  # removed as the job ended
 
 
 def test_csv_to_parquet_equals_the_pandas_conversion(submit, inputs, gcs, reference, tmp_path):

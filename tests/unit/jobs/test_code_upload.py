@@ -100,8 +100,7 @@ def test_uploaded_code_reaches_the_scheduler_every_worker_and_a_worker_that_join
     def value() -> int:
         return importlib.import_module(name).VALUE
 
-    with Client(dask_cluster) as client:
-        dask_job.upload_code(client, [path])
+    with Client(dask_cluster) as client, dask_job.code_on_cluster(client, [path]):
         on_workers = client.run(value)
         spec = importlib.util.spec_from_file_location(name, path)  # the driver imports it from its own file
         module = importlib.util.module_from_spec(spec)
@@ -138,7 +137,28 @@ def test_the_next_upload_of_a_file_replaces_the_first(tmp_path, dask_cluster):
         assert list(client.run(value).values()) == [2, 2]
         assert client.run_on_scheduler(value) == 2
         plugins = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.worker_plugins))
+        dask_job.forget_code(client, [path])
     assert plugins.count(f"dask-job-code-{path.name}") == 1
+
+
+def test_the_upload_lasts_as_long_as_the_job_also_when_the_job_fails(tmp_path, dask_cluster):
+    from distributed import Client
+
+    _, path = probe_module(tmp_path, "VALUE = 7\n")
+    plugin = f"dask-job-code-{path.name}"
+
+    def registered(dask_scheduler) -> tuple[bool, bool]:
+        return plugin in dask_scheduler.worker_plugins, plugin in dask_scheduler.plugins
+
+    with Client(dask_cluster) as client:
+        with pytest.raises(RuntimeError, match="the job failed"):
+            with dask_job.code_on_cluster(client, [path]):
+                during = client.run_on_scheduler(registered)
+                raise RuntimeError("the job failed")
+        after = client.run_on_scheduler(registered)
+
+    assert during == (True, True)
+    assert after == (False, False)  # a worker that joins now gets nothing of the job
 
 
 def test_code_that_cannot_be_imported_on_the_cluster_fails_the_job_naming_the_file(tmp_path, dask_cluster):
