@@ -195,7 +195,7 @@ def main_by_name(path: str, main: Callable[[], int]) -> int:
     except ImportError:
         same = False
     if not same:
-        log.warning("Another module named %s is importable; its tasks carry %s by value", path_.stem, path_.name)
+        log.warning("Another module named %s comes first on the path: tasks carry %s by value", path_.stem, path_.name)
         return main()
     _CODE_FILES[:] = [Path(__file__).resolve(), path_]  # this module first: the job's imports it
     return module.main()
@@ -208,8 +208,8 @@ def code_on_cluster(client: Client, files: Sequence[Path]) -> Iterator[None]:
     Removed, nothing of the job outlives it on a long-lived cluster: a worker that joins later no
     longer gets its files. The processes that imported them keep them until the next upload.
     """
-    upload_code(client, files)
     try:
+        upload_code(client, files)  # inside: a file that fails to load leaves no plugin of the ones before it
         yield
     finally:
         forget_code(client, files)

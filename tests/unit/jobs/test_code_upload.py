@@ -169,3 +169,22 @@ def test_code_that_cannot_be_imported_on_the_cluster_fails_the_job_naming_the_fi
     with Client(dask_cluster) as client:
         with pytest.raises(dask_job.JobFailure, match=rf"cannot load {path.name} on the Dask cluster: .*no_module_of"):
             dask_job.upload_code(client, [path])
+
+
+def test_a_job_whose_second_file_fails_to_load_leaves_no_plugin_of_the_first(tmp_path, dask_cluster):
+    from distributed import Client
+
+    _, good = probe_module(tmp_path, "VALUE = 1\n")
+    _, bad = probe_module(tmp_path, "import no_module_of_this_name\n")
+
+    def ours(dask_scheduler) -> list[str]:
+        names = [*dask_scheduler.plugins, *dask_scheduler.worker_plugins]
+        return [name for name in names if name.endswith((good.name, bad.name))]
+
+    with Client(dask_cluster) as client:
+        with pytest.raises(dask_job.JobFailure, match=bad.name):
+            with dask_job.code_on_cluster(client, [good, bad]):
+                pass
+        left = client.run_on_scheduler(ours)
+
+    assert left == []
