@@ -145,19 +145,26 @@ def connect(address: str, timeout: float) -> Iterator[Client]:
 
 @contextmanager
 def cluster_client(args: argparse.Namespace) -> Iterator[Client]:
-    """Connect to the cluster by the runtime's rules; in the yarn runtime, start and stop the application."""
+    """Connect to the cluster by the runtime's rules, with the job's code on it while the block runs."""
     import cloudpickle
-    import dask
 
     # Tasks call functions of this module; where it is not uploaded, a worker may not have it.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    with _runtime_client(args) as client, code_on_cluster(client, _CODE_FILES):
+        yield client
+
+
+@contextmanager
+def _runtime_client(args: argparse.Namespace) -> Iterator[Client]:
+    """Connect to the cluster by the runtime's rules; in the yarn runtime, start and stop the application."""
+    import dask
+
     runtime = choose_runtime(args.runtime, args.scheduler_address, yarn_config=dask.config.get("yarn", None))
     if runtime == "standalone":
         address = scheduler_address(args.scheduler_address)
         with connect(address, args.connect_timeout) as client:
             log.info("Connected to %s", address)
-            with code_on_cluster(client, _CODE_FILES):
-                yield client
+            yield client
         return
     try:
         from dask_yarn import YarnCluster
@@ -169,8 +176,7 @@ def cluster_client(args: argparse.Namespace) -> Iterator[Client]:
     with YarnCluster() as cluster, Client(cluster, timeout=args.connect_timeout) as client:
         cluster.scale(args.min_workers)
         log.info("Started a Dask YARN application with %d worker(s)", args.min_workers)
-        with code_on_cluster(client, _CODE_FILES):
-            yield client
+        yield client
 
 
 #: The files :func:`cluster_client` uploads: this module's and the job's, once :func:`main_by_name` imported it.
