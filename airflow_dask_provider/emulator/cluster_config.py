@@ -8,6 +8,7 @@ labels, and, once RUNNING, where the Dask scheduler and dashboard listen (see :f
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -84,6 +85,10 @@ def check_lifecycle(lifecycle: dataproc_v1.LifecycleConfig) -> None:
     _check_ttl(lifecycle, "auto_delete_ttl")
 
 
+#: A well-formed service account email; the emulator has no IAM, so any such address is accepted.
+_SERVICE_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9._+-]*@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$")
+
+
 def check_new_cluster(cluster: dataproc_v1.Cluster, *, project: str, policy_exists: Callable[[str], bool]) -> None:
     """Raise INVALID_ARGUMENT for a cluster Dataproc would refuse to create."""
     check_cluster_name(cluster.cluster_name)
@@ -105,6 +110,11 @@ def check_new_cluster(cluster: dataproc_v1.Cluster, *, project: str, policy_exis
         config.secondary_worker_config.num_instances, field="config.secondary_worker_config.num_instances"
     )
     check_lifecycle(config.lifecycle_config)
+    account = config.gce_cluster_config.service_account
+    if account and not _SERVICE_ACCOUNT.match(account):
+        raise InvalidArgumentError(
+            f"Invalid config.gce_cluster_config.service_account {account!r}: must be a service account's email"
+        )
     policy = config.autoscaling_config.policy_uri
     if policy and not policy_exists(policy):
         raise InvalidArgumentError(f"Invalid config.autoscaling_config.policy_uri {policy!r}: no such policy")

@@ -20,7 +20,7 @@ from google.cloud import dataproc_v1
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 
-from airflow_dask_provider.emulator import cluster_config, rpc
+from airflow_dask_provider.emulator import cluster_config, credentials, rpc
 from airflow_dask_provider.emulator.dask_cluster import DaskCluster
 from airflow_dask_provider.emulator.errors import (
     AlreadyExistsError,
@@ -130,6 +130,7 @@ class ClusterService:
                 if existing is not None and existing.cluster.cluster_uuid == cluster_uuid:
                     return self.operations.get(name)
             cluster_config.check_new_cluster(cluster, project=project, policy_exists=self.policy_exists)
+            credentials.check_metadata(cluster)
             key = (project, region, cluster.cluster_name)
             if key in self.store.clusters:
                 raise AlreadyExistsError("create cluster", "Cluster", cluster_path(key))
@@ -164,6 +165,9 @@ class ClusterService:
         settings = self.store.settings
         deadline = time.monotonic() + settings.start_timeout
         try:
+            record.dask.credential = credentials.install(
+                record.cluster, gcs_dir=settings.gcs_dir, directory=record.dask.directory
+            )
             scheduler = record.dask.start_scheduler(deadline=deadline)
             with self.store.lock:
                 workers = cluster_config.dask_worker_names(record.cluster)

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from airflow_dask_provider.emulator import processes
+from airflow_dask_provider.emulator import credentials, processes
 from airflow_dask_provider.emulator.errors import ClusterStartError, OperationCancelledError
 from airflow_dask_provider.emulator.settings import (
     DASHBOARD_PREFIX,
@@ -50,12 +50,20 @@ class SchedulerInfo:
     dashboard_port: int
 
 
-def scheduler_call(address: str, method: str, *, timeout: float, **kwargs: Any) -> Any:
-    """Call one RPC of the Dask scheduler at ``address`` and return its answer."""
+def scheduler_call(
+    address: str, method: str, *, timeout: float, credential: Path | None = None, **kwargs: Any
+) -> Any:
+    """Call one RPC of the Dask scheduler at ``address`` and return its answer.
+
+    :param credential: the cluster's TLS credential file (see :mod:`.credentials`); None for plain TCP.
+    """
     from distributed.core import rpc  # imported on first use: it costs seconds at start-up
 
+    security = credentials.security(credential)
+    connection_args = security.get_connection_args("client") if security else {}
+
     async def call() -> Any:
-        async with rpc(address, timeout=timeout) as remote:
+        async with rpc(address, timeout=timeout, connection_args=connection_args) as remote:
             return await getattr(remote, method)(**kwargs)
 
     return asyncio.run(asyncio.wait_for(call(), timeout))
@@ -69,6 +77,9 @@ class DaskCluster:
     :param directory: the cluster's directory; logs, the scheduler file and worker spill go there.
     :param launcher: starts every process (see :mod:`airflow_dask_provider.emulator.processes`).
     :param settings: worker threads, memory limit, nanny, stop grace.
+
+    Set :attr:`credential` (see :mod:`.credentials`) before starting the scheduler: every process
+    then speaks ``tls://`` with that credential and requires it of its peers.
     """
 
     def __init__(
@@ -88,6 +99,8 @@ class DaskCluster:
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.info: SchedulerInfo | None = None
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        #: The cluster's TLS credential file; None runs plain TCP.
+        self.credential: Path | None = None
         self.closing = threading.Event()
         self._lock = threading.Lock()
 
@@ -122,9 +135,11 @@ class DaskCluster:
         host = self.settings.host
         argv = [
             sys.executable, "-m", "distributed.cli.dask_scheduler",
+            "--protocol", "tls" if self.credential else "tcp",
             "--host", host, "--port", "0",
             "--dashboard-address", f"{host}:0", "--dashboard-prefix", DASHBOARD_PREFIX,
             "--scheduler-file", str(scheduler_file),
+            *credentials.process_flags(self.credential),
         ]  # fmt: skip
         with self._lock:
             if self.closing.is_set():
@@ -183,6 +198,7 @@ class DaskCluster:
             "--no-dashboard",
             "--local-directory", str(self.directory / name),
             "--nanny" if self.settings.worker_nanny else "--no-nanny",
+            *credentials.process_flags(self.credential),
         ]  # fmt: skip
 
     # -- asking the scheduler ---------------------------------------------------------------------
@@ -190,7 +206,7 @@ class DaskCluster:
     def worker_names(self, *, timeout: float = 10) -> list[str]:
         """Return the names of the workers the scheduler knows."""
         assert self.info is not None
-        identity = scheduler_call(self.info.address, "identity", timeout=timeout)
+        identity = scheduler_call(self.info.address, "identity", timeout=timeout, credential=self.credential)
         return [str(worker.get("name")) for worker in identity["workers"].values()]
 
     # -- stopping ---------------------------------------------------------------------------------
@@ -202,7 +218,7 @@ class DaskCluster:
         if self.info is not None:
             try:
                 retired = scheduler_call(
-                    self.info.address, "retire_workers", timeout=timeout,
+                    self.info.address, "retire_workers", timeout=timeout, credential=self.credential,
                     names=names, close_workers=True, remove=True,
                 )  # fmt: skip
                 log.info("Cluster %s: retired %s", self.name, sorted(w.get("name") for w in retired.values()))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.emulator import processes
+from airflow_dask_provider.emulator import credentials, processes
 from airflow_dask_provider.emulator.errors import EmulatorError
 from airflow_dask_provider.emulator.names import job_path
 from airflow_dask_provider.emulator.processes import Launcher
@@ -51,6 +51,8 @@ class JobRunner:
     :param record: the job.
     :param launcher: starts the driver.
     :param scheduler_address: the cluster's Dask scheduler, for ``DASK_SCHEDULER_ADDRESS``.
+    :param credential: the cluster's Dask TLS credential file, which the driver's Dask configuration
+        names as Dataproc's ``/etc/dask/config.yaml`` does (None: plain TCP).
     :param driver_output: the local file of the first driver output chunk.
     :param on_finish: called (outside the lock) once the job has its final state.
     """
@@ -62,6 +64,7 @@ class JobRunner:
         record: JobRecord,
         launcher: Launcher,
         scheduler_address: str,
+        credential: Path | None = None,
         driver_output: Path,
         on_finish: Callable[[JobRecord], None],
     ) -> None:
@@ -69,6 +72,7 @@ class JobRunner:
         self.record = record
         self.launcher = launcher
         self.scheduler_address = scheduler_address
+        self.credential = credential
         self.driver_output = driver_output
         self.on_finish = on_finish
         self._process: subprocess.Popen[bytes] | None = None
@@ -197,6 +201,7 @@ class JobRunner:
                 "PYTHONPATH": os.pathsep.join(python_path),
                 "PYTHONUNBUFFERED": "1",
                 "DASK_SCHEDULER_ADDRESS": self.scheduler_address,
+                **credentials.client_environment(self.credential),
             }
         )
         args = [rewrite_arg(arg, gcs) for arg in job.args]

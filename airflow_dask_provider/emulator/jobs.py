@@ -158,6 +158,7 @@ class JobService:
                 record=record,
                 launcher=self.launcher,
                 scheduler_address=cluster.dask.info.address if cluster.dask.info else "",
+                credential=cluster.dask.credential,
                 driver_output=self.store.settings.gcs_dir / bucket / f"{name}.000000000",
                 on_finish=self._finished,
             )

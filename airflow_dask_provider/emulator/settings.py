@@ -35,6 +35,9 @@ DASHBOARD_PORT_NAME = "Dask Dashboard"
 #: Metadata keys that tell clients where the scheduler listens (the provider's contract).
 SCHEDULER_HOST_METADATA_KEY = "dask-scheduler-host"
 SCHEDULER_PORT_METADATA_KEY = "dask-scheduler-port"
+#: Metadata key of the gs:// URI of the cluster's Dask TLS credential, and the one that opts out of TLS.
+TLS_URI_METADATA_KEY = "dask-tls-uri"
+ALLOW_PLAINTEXT_METADATA_KEY = "dask-allow-plaintext"
 #: Environment variables set on every process the emulator starts: the emulator's pid, and the
 #: resource name of the cluster or job the process belongs to.
 #: :func:`airflow_dask_provider.emulator.testing.dask_processes` finds leftovers by them.

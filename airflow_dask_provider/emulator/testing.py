@@ -76,6 +76,19 @@ class RunningEmulator:
         """Return the file behind a ``gs://`` URI."""
         return self.data_dir / "gcs" / uri.removeprefix("gs://")
 
+    def cluster_credential(self, project_id: str, region: str, cluster_name: str) -> Path:
+        """Return the file of a cluster's Dask TLS credential, as its processes use it."""
+        from airflow_dask_provider.emulator.credentials import CREDENTIAL_FILE
+
+        return self.data_dir / "clusters" / project_id / region / cluster_name / CREDENTIAL_FILE
+
+    def cluster_security(self, project_id: str, region: str, cluster_name: str) -> Any:
+        """Return the ``distributed.Security`` of a client of the cluster (None for a plain-TCP one)."""
+        from airflow_dask_provider.emulator.credentials import security
+
+        path = self.cluster_credential(project_id, region, cluster_name)
+        return security(path) if path.exists() else None
+
     def _client(self, client_class: Any) -> Any:
         import grpc
         from google.auth.credentials import AnonymousCredentials

@@ -73,9 +73,18 @@ def shared_cluster(clusters) -> dataproc_v1.Cluster:
 
 
 def scheduler_address(cluster: dataproc_v1.Cluster) -> str:
-    """Return the scheduler address the provider derives from the cluster's metadata."""
+    """Return the scheduler address the provider derives from the cluster's metadata (TLS unless opted out)."""
     metadata = cluster.config.gce_cluster_config.metadata
-    return f"tcp://{metadata['dask-scheduler-host']}:{metadata['dask-scheduler-port']}"
+    protocol = "tcp" if metadata.get("dask-allow-plaintext") == "true" else "tls"
+    return f"{protocol}://{metadata['dask-scheduler-host']}:{metadata['dask-scheduler-port']}"
+
+
+def dask_client(running: RunningEmulator, cluster: dataproc_v1.Cluster, *, region: str = REGION):
+    """Return a ``distributed.Client`` of an emulated cluster, holding the cluster's credential."""
+    from distributed import Client
+
+    security = running.cluster_security(PROJECT, region, cluster.cluster_name)
+    return Client(scheduler_address(cluster), security=security, timeout=30)
 
 
 def write_script(directory: Path, body: str, name: str = "job.py") -> Path:

@@ -8,13 +8,12 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from distributed import Client
 from google.api_core.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from google.cloud import dataproc_v1
 
 from airflow_dask_provider.emulator.testing import dask_processes
 
-from .conftest import PROJECT, REGION, SHARED, SINGLE_NODE, WHERE, scheduler_address, submit, write_script
+from .conftest import PROJECT, REGION, SHARED, SINGLE_NODE, WHERE, dask_client, submit, write_script
 
 State = dataproc_v1.ClusterStatus.State
 OTHER_REGION = "us-central1"
@@ -33,11 +32,11 @@ def test_status_history_records_creating_before_running(clusters, shared_cluster
     assert cluster.status.state_start_time >= cluster.status_history[0].state_start_time
 
 
-def test_metadata_names_the_live_scheduler(shared_cluster):
+def test_metadata_names_the_live_scheduler(running, shared_cluster):
     metadata = shared_cluster.config.gce_cluster_config.metadata
 
     assert metadata["dask-scheduler-host"] == "127.0.0.1"
-    with Client(scheduler_address(shared_cluster), timeout=30) as client:
+    with dask_client(running, shared_cluster) as client:
         assert len(client.scheduler_info()["workers"]) == 2
 
 

@@ -14,7 +14,7 @@ from google.api_core.exceptions import NotFound
 from airflow_dask_provider.emulator.testing import dask_processes
 from airflow_dask_provider.sensors.idle import DaskDataprocIdleSensor
 
-from .conftest import PROJECT, REGION, SINGLE_NODE, WHERE, create_cluster, delete_cluster, scheduler_address
+from .conftest import PROJECT, REGION, SINGLE_NODE, WHERE, create_cluster, dask_client, delete_cluster
 
 
 @pytest.fixture
@@ -35,11 +35,9 @@ def run_trigger(trigger) -> dict:
     return asyncio.run(first())
 
 
-def compute(address: str, seconds: float) -> None:
+def compute(running, cluster, seconds: float) -> None:
     """Run a few tasks on the cluster from a client, as a notebook would, then disconnect."""
-    from distributed import Client
-
-    with Client(address, timeout=30) as client:
+    with dask_client(running, cluster) as client:
         client.gather(client.map(time.sleep, [seconds] * 2, pure=False))
 
 
@@ -49,7 +47,7 @@ def processes_of(running, name: str):
 
 def test_a_cluster_idle_for_the_quiet_period_is_deleted(running, clusters, provider_env, context):
     cluster = create_cluster(clusters, "idle-sensed", SINGLE_NODE)
-    compute(scheduler_address(cluster), 0.5)  # the scheduler's idle time starts now
+    compute(running, cluster, 0.5)  # the scheduler's idle time starts now
     watcher = sensor("idle-sensed", quiet_period=6, poke_interval=1, deferrable=True)
 
     with pytest.raises(TaskDeferred) as deferred:  # idle for less than the quiet period yet
@@ -67,11 +65,9 @@ def test_a_cluster_idle_for_the_quiet_period_is_deleted(running, clusters, provi
 
 
 def test_a_cluster_busy_with_a_clients_computation_is_not_deleted(running, clusters, jobs, provider_env, context):
-    from distributed import Client
-
     cluster = create_cluster(clusters, "busy-client", SINGLE_NODE)
     try:
-        with Client(scheduler_address(cluster), timeout=30) as client:
+        with dask_client(running, cluster) as client:
             work = client.submit(time.sleep, 25, pure=False)  # a notebook's long computation, no Dataproc job
             while not any(client.processing().values()):  # it has reached the scheduler
                 time.sleep(0.1)

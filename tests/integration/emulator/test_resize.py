@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from distributed import Client
 from google.api_core.exceptions import InvalidArgument
 from google.cloud import dataproc_v1
 
-from .conftest import WHERE, create_cluster, delete_cluster, scheduler_address
+from .conftest import WHERE, create_cluster, dask_client, delete_cluster
 
 NAME = "resizable"
 
@@ -20,8 +19,8 @@ def cluster(clusters) -> dataproc_v1.Cluster:
 
 
 @pytest.fixture(scope="module")
-def client(cluster):
-    with Client(scheduler_address(cluster), timeout=30) as client:
+def client(running, cluster):
+    with dask_client(running, cluster) as client:
         yield client
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from distributed import Client
 from google.cloud import dataproc_v1
 
-from .conftest import WHERE, create_cluster, delete_cluster, scheduler_address
+from .conftest import WHERE, create_cluster, dask_client, delete_cluster
 
 NAME = "resize-order"
 
@@ -28,7 +27,7 @@ def resize(clusters, secondary: int) -> dataproc_v1.Cluster:
     return clusters.update_cluster(request=request).result(timeout=180)
 
 
-def test_shrinking_removes_the_newest_secondary_nodes_and_their_workers(clusters, cluster):
+def test_shrinking_removes_the_newest_secondary_nodes_and_their_workers(running, clusters, cluster):
     oldest = list(resize(clusters, 1).config.secondary_worker_config.instance_names)
     grown = list(resize(clusters, 3).config.secondary_worker_config.instance_names)
 
@@ -36,6 +35,6 @@ def test_shrinking_removes_the_newest_secondary_nodes_and_their_workers(clusters
 
     assert grown[:1] == oldest
     assert shrunk == oldest
-    with Client(scheduler_address(cluster), timeout=30) as client:
+    with dask_client(running, cluster) as client:
         names = {str(w["name"]) for w in client.scheduler_info(n_workers=-1)["workers"].values()}
     assert names == {f"{NAME}-w-0", f"{NAME}-w-1", *oldest}
