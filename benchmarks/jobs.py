@@ -320,10 +320,13 @@ def run_reference(
         shutil.rmtree(output, ignore_errors=True)
 
 
-def run_dask(bench: Bench, address: str, folder: Path, output: Path, *, in_process: bool) -> dict[str, Any]:
+def run_dask(
+    bench: Bench, address: str, folder: Path, output: Path, *, in_process: bool, environ: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run the Dask job script against the scheduler at ``address`` and return its summary.
 
-    A subprocess, as on Dataproc; for a quick run, the script's ``main`` in this process.
+    A subprocess, as on Dataproc; for a quick run, the script's ``main`` in this process. ``environ``:
+    more variables for the subprocess (a quick run's caller sets what they would set in this process).
     """
     shutil.rmtree(output, ignore_errors=True)
     script = JOBS / f"{bench.job}.py"
@@ -342,7 +345,7 @@ def run_dask(bench: Bench, address: str, folder: Path, output: Path, *, in_proce
                 sys.exit(f"{bench.job} failed with code {code}")
             summary = json.loads(printed.getvalue().splitlines()[-1])
         else:
-            summary = run_json([sys.executable, str(script), *args], env=clean_env())
+            summary = run_json([sys.executable, str(script), *args], env=clean_env(**(environ or {})))
         return with_written_checksum(bench.job, summary, output)
     finally:
         shutil.rmtree(output, ignore_errors=True)
@@ -369,28 +372,29 @@ def _warm_worker() -> int:
 
 
 def run_on_own_cluster(
-    workers: int, malloc: dict[str, str], pin: bool, run: Callable[[str], dict[str, Any]]
+    workers: int, malloc: dict[str, str], pin: bool, run: Callable[[str], dict[str, Any]], **options: Any
 ) -> dict[str, Any]:
     """Run ``run(scheduler_address)`` on a cluster started for it alone, and stop the cluster after.
 
     An idle cluster is not free: its scheduler, nannies and workers (heartbeats, the memory monitor,
     the sampling profiler) take about a fifth of a core here, which a run on the other cluster would
-    lose on this 2-core machine.
+    lose on this 2-core machine. ``options`` go to the ``LocalCluster`` (:func:`start_cluster`).
     """
-    cluster = start_cluster(workers, malloc, pin)
+    cluster = start_cluster(workers, malloc, pin, **options)
     try:
         return run(cluster.scheduler_address)
     finally:
         cluster.close()
 
 
-def start_cluster(workers: int, malloc: dict[str, str], pin: bool):
+def start_cluster(workers: int, malloc: dict[str, str], pin: bool, **options: Any):
     """Start a LocalCluster of ``workers`` one-thread worker processes on 127.0.0.1, warmed up.
 
     Warmed up: the workers have imported what the jobs use, and so has this process, which runs the
     scheduler. Otherwise the first Dask run of an invocation waited about 1.5 s for the scheduler to
     import ``dask.dataframe`` before it could read the graph. With ``pin``, each worker process is
-    held to a core of its own, the first ``workers`` cores.
+    held to a core of its own, the first ``workers`` cores. ``options`` go to the ``LocalCluster``
+    (``security=`` and ``protocol=`` for a TLS cluster); the warm-up's client takes the cluster's security.
     """
     import dask
     import dask.dataframe  # noqa: F401  # the scheduler, in this process, needs it for the jobs' graphs
@@ -398,7 +402,7 @@ def start_cluster(workers: int, malloc: dict[str, str], pin: bool):
 
     environ = {f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in malloc.items()}
     with dask.config.set(environ):
-        cluster = _local_cluster(workers)
+        cluster = _local_cluster(workers, **options)
     with Client(cluster) as client:
         client.wait_for_workers(workers)
         client.run(_warm_worker)
@@ -421,7 +425,7 @@ def _hold_to_core(core: int) -> None:
         os.sched_setaffinity(int(thread), {core})
 
 
-def _local_cluster(workers: int):
+def _local_cluster(workers: int, **options: Any):
     from distributed import LocalCluster
 
     return LocalCluster(
@@ -433,6 +437,7 @@ def _local_cluster(workers: int):
         dashboard_address=None,
         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=40,
+        **options,
     )
 
 
