@@ -38,6 +38,15 @@ INIT_ACTION_TIMEOUT_SECONDS = 10 * 60
 SCHEDULER_PORT = 8786
 SCHEDULER_HOST_METADATA_KEY = "dask-scheduler-host"
 SCHEDULER_PORT_METADATA_KEY = "dask-scheduler-port"
+#: The node metadata key holding the gs:// URI of the cluster's Dask TLS credential: one PEM object,
+#: the cluster's certificate (its own CA) then its private key. dask.sh copies it to the nodes; the
+#: provider's own Dask clients read it with the connection's credentials.
+TLS_URI_METADATA_KEY = "dask-tls-uri"
+#: Metadata that lets a cluster's Dask run without TLS (value ``true``): dask.sh and the emulator honour it.
+ALLOW_PLAINTEXT_METADATA_KEY = "dask-allow-plaintext"
+#: Prefix, inside the cluster's config bucket, of the credentials the create operator makes; only
+#: objects under it are deleted with their cluster.
+CREDENTIALS_PREFIX = "airflow-dask-provider/credentials"
 #: Path of the Dask dashboard behind Component Gateway (the init action's Knox route).
 DASHBOARD_GATEWAY_PATH = "/gateway/default/dask/status"
 #: Google's public Dask initialization action, used until a project stages its own.

@@ -302,7 +302,22 @@ class DaskDataprocHook(DataprocHook):
     def delete_dask_cluster(
         self, *, project_id: str, region: str, cluster_name: str, cluster_uuid: str | None = None
     ) -> bool:
-        """Ask Dataproc to delete a cluster; return False when it does not exist."""
+        """Ask Dataproc to delete a cluster, and its Dask TLS credential; return False when it does not exist.
+
+        The credential goes once Dataproc has accepted the deletion: the nodes read it only when they
+        start, and a cluster being deleted starts none.
+        """
+        info = self.get_cluster_info(project_id=project_id, region=region, cluster_name=cluster_name)
+        if info is None or not self._delete_cluster(project_id, region, cluster_name, cluster_uuid):
+            return False
+        if info.tls_credential_uri and (not cluster_uuid or cluster_uuid == info.cluster_uuid):
+            try:
+                self.delete_dask_credential(uri=info.tls_credential_uri)
+            except Exception as err:  # the reaper sweeps what is left; never fail a deletion for it
+                self.log.warning("Could not delete the Dask credential %s: %s", info.tls_credential_uri, err)
+        return True
+
+    def _delete_cluster(self, project_id: str, region: str, cluster_name: str, cluster_uuid: str | None) -> bool:
         from google.api_core.exceptions import NotFound
 
         client = self.get_cluster_client(region)
@@ -491,6 +506,56 @@ class DaskDataprocHook(DataprocHook):
             self.log.info("Staging %s to gs://%s/%s", path, bucket, name)
             blob.upload_from_filename(str(path))
         return f"gs://{bucket}/{name}"
+
+    # -- the clusters' Dask credentials (airflow_dask_provider.tls) ------------------------------
+
+    def stage_dask_credential(self, *, bucket: str, cluster_name: str) -> str:
+        """Make a new Dask TLS credential for a cluster, keep it in ``bucket`` and return its gs:// URI.
+
+        The object's name holds a random part, so a credential is never reused or overwritten by a
+        second create of the same name; its text is never logged.
+        """
+        import secrets
+
+        from airflow_dask_provider.tls import new_credential
+
+        name = posixpath.join(defaults.CREDENTIALS_PREFIX, cluster_name, secrets.token_hex(8), "dask-tls.pem")
+        blob = self.storage_client.bucket(bucket).blob(name)
+        blob.upload_from_string(new_credential(), content_type="application/x-pem-file", if_generation_match=0)
+        uri = f"gs://{bucket}/{name}"
+        self.log.info("Cluster %s's Dask TLS credential is kept at %s", cluster_name, uri)
+        return uri
+
+    def read_dask_credential(self, *, uri: str) -> str:
+        """Return the PEM text of the credential at ``uri``."""
+        bucket, name = split_gcs_uri(uri)
+        return self.storage_client.bucket(bucket).blob(name).download_as_bytes().decode()
+
+    def delete_dask_credential(self, *, uri: str) -> bool:
+        """Delete a credential the provider made (under its prefix); return False when none was there.
+
+        A credential of the user's own (any other object) is left alone.
+        """
+        from google.api_core.exceptions import NotFound
+
+        bucket, name = split_gcs_uri(uri)
+        if not name.startswith(defaults.CREDENTIALS_PREFIX + "/"):
+            self.log.info("Leaving the Dask credential %s: the provider did not make it", uri)
+            return False
+        try:
+            self.storage_client.bucket(bucket).blob(name).delete()
+        except NotFound:
+            return False
+        self.log.info("Deleted the Dask TLS credential %s", uri)
+        return True
+
+    def get_dask_security(self, *, tls_credential_uri: str | None) -> Any:
+        """Return the ``distributed.Security`` that a client of the cluster needs, or None without TLS."""
+        if not tls_credential_uri:
+            return None
+        from airflow_dask_provider.tls import security
+
+        return security(self.read_dask_credential(uri=tls_credential_uri))
 
     # -- the Dask scheduler, through Component Gateway --------------------------------------------
 

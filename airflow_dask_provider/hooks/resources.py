@@ -36,6 +36,9 @@ class ClusterInfo:
     labels: dict[str, str]
     #: The Dask runtime the nodes run (their ``dask-runtime`` metadata): ``standalone`` or ``yarn``.
     dask_runtime: str = defaults.DASK_RUNTIME
+    #: gs:// URI of the cluster's Dask TLS credential (its ``dask-tls-uri`` metadata), or None for a
+    #: cluster without one. The URI only: the credential itself is never part of this record.
+    tls_credential_uri: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-safe dict (what operators push to XCom)."""
@@ -80,14 +83,24 @@ def dashboard_url(http_ports: dict[str, str]) -> str | None:
 
 
 def scheduler_address(cluster: Cluster) -> str | None:
-    """Return the Dask scheduler's address: the master node, unless the metadata names another host."""
+    """Return the Dask scheduler's address: the master node, unless the metadata names another host.
+
+    ``tls://`` for a cluster with a TLS credential (every cluster the create operator makes),
+    ``tcp://`` for one without.
+    """
     metadata = cluster.config.gce_cluster_config.metadata
     masters = list(cluster.config.master_config.instance_names)
     host = metadata.get(defaults.SCHEDULER_HOST_METADATA_KEY) or (masters[0] if masters else None)
     if not host:
         return None
     port = metadata.get(defaults.SCHEDULER_PORT_METADATA_KEY) or defaults.SCHEDULER_PORT
-    return f"tcp://{host}:{port}"
+    protocol = "tls" if tls_credential_uri(cluster) else "tcp"
+    return f"{protocol}://{host}:{port}"
+
+
+def tls_credential_uri(cluster: Cluster) -> str | None:
+    """Return the gs:// URI of the cluster's Dask TLS credential, or None when it has none."""
+    return cluster.config.gce_cluster_config.metadata.get(defaults.TLS_URI_METADATA_KEY) or None
 
 
 def cluster_info(cluster: Cluster, *, project_id: str, region: str) -> ClusterInfo:
@@ -106,6 +119,7 @@ def cluster_info(cluster: Cluster, *, project_id: str, region: str) -> ClusterIn
         dask_runtime=cluster.config.gce_cluster_config.metadata.get(
             defaults.DASK_RUNTIME_METADATA_KEY, defaults.DASK_RUNTIME
         ),
+        tls_credential_uri=tls_credential_uri(cluster),
     )
 
 

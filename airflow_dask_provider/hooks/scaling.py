@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider.hooks.resources import scheduler_address
+from airflow_dask_provider.hooks.resources import scheduler_address, tls_credential_uri
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -39,6 +39,8 @@ class WorkerGroups:
     primary: tuple[str, ...]
     secondary: tuple[str, ...]
     secondary_target: int
+    #: gs:// URI of the cluster's Dask TLS credential, or None for a cluster without one.
+    tls_credential_uri: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +144,7 @@ class DaskScalingHook:
             primary=tuple(config.worker_config.instance_names),
             secondary=tuple(config.secondary_worker_config.instance_names),
             secondary_target=config.secondary_worker_config.num_instances,
+            tls_credential_uri=tls_credential_uri(cluster),
         )
 
     def resize_secondary_workers(
@@ -177,17 +180,30 @@ class DaskScalingHook:
 
     # -- Dask -----------------------------------------------------------------------------------
 
-    def _dask_client(self, address: str) -> Client:
+    def _dask_client(self, address: str, tls_credential_uri: str | None) -> Client:
+        """Return a connected client of the scheduler, with the cluster's credential when it has one."""
         client = self._dask_clients.get(address)
         if client is None or client.status not in ("running", "connecting", "newly-created"):
             from distributed import Client
 
-            client = Client(address, timeout=SCHEDULER_CONNECT_TIMEOUT_SECONDS, set_as_default=False)
+            security = self.hook.get_dask_security(tls_credential_uri=tls_credential_uri)
+            client = Client(
+                address, timeout=SCHEDULER_CONNECT_TIMEOUT_SECONDS, set_as_default=False, security=security
+            )
             self._dask_clients[address] = client
         return client
 
-    def get_scheduler_load(self, *, scheduler_address: str, target_duration: float | None = None) -> SchedulerLoad:
-        """Return the scheduler's ``adaptive_target()``, its queue and its workers."""
+    def get_scheduler_load(
+        self,
+        *,
+        scheduler_address: str,
+        target_duration: float | None = None,
+        tls_credential_uri: str | None = None,
+    ) -> SchedulerLoad:
+        """Return the scheduler's ``adaptive_target()``, its queue and its workers.
+
+        :param tls_credential_uri: the cluster's Dask TLS credential (see :mod:`airflow_dask_provider.tls`).
+        """
 
         # Defined here, not at module level, so that it is pickled by value: the scheduler's
         # environment does not have this package.
@@ -209,7 +225,7 @@ class DaskScalingHook:
                 "workers": workers,
             }
 
-        client = self._dask_client(scheduler_address)
+        client = self._dask_client(scheduler_address, tls_credential_uri)
         load = client.run_on_scheduler(read_load, target_duration=target_duration)
         return SchedulerLoad(
             adaptive_target=int(load["adaptive_target"]),
@@ -218,14 +234,16 @@ class DaskScalingHook:
             workers=tuple(load["workers"]),
         )
 
-    def retire_dask_workers(self, *, scheduler_address: str, addresses: Sequence[str]) -> list[str]:
+    def retire_dask_workers(
+        self, *, scheduler_address: str, addresses: Sequence[str], tls_credential_uri: str | None = None
+    ) -> list[str]:
         """Retire workers: the scheduler moves their data to the others, then closes them.
 
         Return the addresses of the workers retired.
         """
         if not addresses:
             return []
-        client = self._dask_client(scheduler_address)
+        client = self._dask_client(scheduler_address, tls_credential_uri)
         retired = client.retire_workers(workers=list(addresses), close_workers=True)
         return sorted(retired)
 

@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_dask_provider import defaults
-from airflow_dask_provider.cluster_spec import DaskClusterSpec, validate_cluster_name, validate_labels
+from airflow_dask_provider.cluster_spec import (
+    DaskClusterSpec,
+    validate_cluster_name,
+    validate_labels,
+    with_node_service_account,
+)
 from airflow_dask_provider.exceptions import ClusterError
 from airflow_dask_provider.hooks.resources import CLUSTER_TRANSIENT_STATES, ClusterInfo
 from airflow_dask_provider.labels import provenance_labels
@@ -101,7 +106,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         validate_cluster_name(self.cluster_name)
-        self.build_spec()
+        with_node_service_account(self.build_spec())
         where = self._where
         DataprocClusterLink.persist(context, DataprocClusterLink.url(**where))
         return self._proceed(context, self.hook.get_cluster_info(**where), created=False)
@@ -167,7 +172,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
 
         from airflow_dask_provider.quotas import check_quota, owner_label, requesting_user
 
-        spec = self.build_spec()
+        spec = with_node_service_account(self.build_spec())
         owner = owner_label(requesting_user(context, fallback=self.owner))
         lifetime = spec.auto_delete_ttl or TtlPolicy.from_config().default_expiry
         labels = validate_labels(
@@ -187,16 +192,52 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
 
             spec = stage_init_actions(self.hook, spec, project_id=self.resolved_project_id, region=self.region)
             self.log.info("Initialization actions: %s", ", ".join(action.uri for action in spec.init_actions))
+        spec, credential = self._with_credential(spec)
         self._creating = True
-        self.log.info("Creating Dask cluster %s in %s/%s", self.cluster_name, self.resolved_project_id, self.region)
-        created = self.hook.create_dask_cluster(
-            **self._where,
-            cluster_config=spec.to_cluster_config(region=self.region),
-            labels=labels,
-            request_id=self._request_id(context),
+        self.log.info(
+            "Creating Dask cluster %s in %s/%s, nodes running as %s",
+            self.cluster_name,
+            self.resolved_project_id,
+            self.region,
+            spec.service_account or "the Compute Engine default service account",
         )
+        try:
+            created = self.hook.create_dask_cluster(
+                **self._where,
+                cluster_config=spec.to_cluster_config(region=self.region),
+                labels=labels,
+                request_id=self._request_id(context),
+            )
+        except BaseException:
+            if credential:
+                self.hook.delete_dask_credential(uri=credential)
+            raise
         if not created:
             self.log.info("Cluster %s was created concurrently; attaching to it", self.cluster_name)
+            if credential:
+                self.hook.delete_dask_credential(uri=credential)
+
+    def _with_credential(self, spec: DaskClusterSpec) -> tuple[DaskClusterSpec, str | None]:
+        """Return the spec with a new Dask TLS credential of the cluster's own, and the credential's URI.
+
+        The credential is kept in the cluster's config bucket (see :mod:`airflow_dask_provider.tls`);
+        the nodes find it through their ``dask-tls-uri`` metadata. A spec that names a credential of its
+        own, asks for plain TCP (``dask-allow-plaintext``) or runs the yarn runtime (whose dask-yarn
+        makes a credential per application) is returned as it is, with None.
+        """
+        metadata = spec.metadata
+        if (
+            defaults.TLS_URI_METADATA_KEY in metadata
+            or metadata.get(defaults.ALLOW_PLAINTEXT_METADATA_KEY) == "true"
+            or spec.dask_runtime != "standalone"
+        ):
+            return spec, None
+        from airflow_dask_provider.staging import staging_bucket
+
+        bucket = staging_bucket(self.hook, spec, project_id=self.resolved_project_id, region=self.region)
+        uri = self.hook.stage_dask_credential(bucket=bucket, cluster_name=self.cluster_name)
+        metadata = {**metadata, defaults.TLS_URI_METADATA_KEY: uri}
+        return dataclasses.replace(spec, metadata=metadata, config_bucket=bucket), uri
 
     def _wait(
         self,

@@ -105,7 +105,9 @@ class DaskSecondaryScaler:
         if not groups.scheduler_address:
             raise ClusterGone(self.where["cluster_name"])
         load = self.scaling_hook.get_scheduler_load(
-            scheduler_address=groups.scheduler_address, target_duration=self.target_duration
+            scheduler_address=groups.scheduler_address,
+            target_duration=self.target_duration,
+            tls_credential_uri=groups.tls_credential_uri,
         )
         snapshot = LoadSnapshot(
             time=self.clock(),
@@ -208,7 +210,9 @@ class DaskSecondaryScaler:
         if not addresses:
             return
         self.log.info("Retiring Dask workers %s of nodes %s before removing the nodes", addresses, leaving)
-        retired = self.scaling_hook.retire_dask_workers(scheduler_address=groups.scheduler_address, addresses=addresses)
+        retired = self.scaling_hook.retire_dask_workers(
+            scheduler_address=groups.scheduler_address, addresses=addresses, tls_credential_uri=groups.tls_credential_uri
+        )
         missing = sorted(set(addresses) - set(retired))
         if missing:
             self.log.warning("Dask workers %s were not retired (already gone?)", missing)

@@ -33,3 +33,13 @@ def context(tmp_path):
     """A task context with what the operators read from it."""
     ti = fake_task_instance("task", f"manual__{tmp_path.name}")
     return {"ti": ti, "dag": SimpleNamespace(fileloc=str(tmp_path / "dag.py"))}
+
+
+def dask_client(created: dict):
+    """Return a ``distributed.Client`` of a cluster the create operator returned, with its credential."""
+    from distributed import Client
+
+    from airflow_dask_provider.hooks import DaskDataprocHook
+
+    security = DaskDataprocHook().get_dask_security(tls_credential_uri=created["tls_credential_uri"])
+    return Client(created["scheduler_address"], security=security, timeout=30)

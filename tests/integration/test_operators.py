@@ -15,6 +15,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocSubmitJobOperator,
 )
 from tests.fake_task_instance import fake_task_instance
+from tests.integration.conftest import dask_client
 
 WHERE = {"project_id": "itest", "region": "europe-west1"}
 CLUSTER = "itest-operators"
@@ -50,11 +51,25 @@ def test_create_returns_a_running_cluster_with_a_live_dashboard(cluster):
         assert response.status == 200
 
 
-def test_scheduler_address_reaches_the_clusters_dask_workers(cluster):
+def test_scheduler_address_reaches_the_clusters_dask_workers_with_its_credential(cluster):
+    assert cluster["scheduler_address"].startswith("tls://")
+    with dask_client(cluster) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_the_cluster_refuses_a_client_without_its_credential(cluster):
     from distributed import Client
 
-    with Client(cluster["scheduler_address"], timeout=30) as client:
-        assert len(client.scheduler_info()["workers"]) == 2
+    for address in (cluster["scheduler_address"], cluster["scheduler_address"].replace("tls://", "tcp://")):
+        with pytest.raises((OSError, TypeError, RuntimeError)):
+            Client(address, timeout=5)
+
+
+def test_the_credential_is_kept_in_the_config_bucket_and_named_in_the_metadata(cluster):
+    uri = cluster["tls_credential_uri"]
+
+    assert uri.startswith(f"gs://{cluster['config_bucket']}/airflow-dask-provider/credentials/{CLUSTER}/")
+    assert "PRIVATE KEY" in DaskDataprocHook().read_dask_credential(uri=uri)
 
 
 def test_create_again_reuses_the_running_cluster(cluster, context):
@@ -116,3 +131,15 @@ def test_delete_of_a_missing_cluster_is_done(emulator, context):
     result = DaskDataprocDeleteClusterOperator(task_id="d", cluster_name="never-created", **WHERE).execute(context)
 
     assert result["deleted"] is False
+
+
+def test_delete_removes_the_clusters_credential(emulator, context):
+    created = DaskDataprocCreateClusterOperator(
+        task_id="create", cluster_name="itest-credential", num_workers=0, **WHERE
+    ).execute(context)
+    kept = emulator.local_path(created["tls_credential_uri"])
+    assert kept.is_file()
+
+    DaskDataprocDeleteClusterOperator(task_id="delete", cluster_name="itest-credential", **WHERE).execute(context)
+
+    assert not kept.exists()

@@ -13,6 +13,7 @@ from airflow_dask_provider.operators.cluster import DaskDataprocCreateClusterOpe
 from airflow_dask_provider.scaling.policy import GROW, SHRINK, ScalingConfig
 from airflow_dask_provider.scaling.scaler import DaskSecondaryScaler
 from tests.fake_task_instance import fake_task_instance
+from tests.integration.conftest import dask_client
 
 WHERE = {"project_id": "itest", "region": "europe-west1"}
 CLUSTER = "itest-scaler"
@@ -71,8 +72,6 @@ def settled_groups(scaling):
 
 
 def test_grows_under_load_and_removing_workers_mid_job_loses_no_result(cluster, scaling, caplog):
-    from distributed import Client
-
     def slow_square(x: int, seconds: float) -> int:  # nested: pickled by value, workers cannot import tests
         import time
 
@@ -80,7 +79,7 @@ def test_grows_under_load_and_removing_workers_mid_job_loses_no_result(cluster, 
         return x * x
 
     up = scaler(scaling)
-    with Client(cluster["scheduler_address"], timeout=30) as client:
+    with dask_client(cluster) as client:
         first = client.map(slow_square, range(60), seconds=0.3, pure=False)
 
         grown = step_until(up, lambda d: d.current >= 2)  # the resize has ended with 2 or more

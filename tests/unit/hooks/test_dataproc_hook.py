@@ -235,3 +235,64 @@ def test_wait_gives_up_at_the_deadline_with_the_last_state(mocker):
 
     with pytest.raises(WaitTimeoutError, match="last state RUNNING"):
         DaskDataprocHook.poll(lambda: "RUNNING", until=lambda s: s == "DONE", timeout=30, what="job")
+
+
+# -- Dask TLS credentials --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def storage(clients, mocker):
+    """The hook with a mock storage client; returns (hook, the blob every name resolves to)."""
+    hook, _, _ = clients
+    client = mocker.MagicMock()
+    mocker.patch.object(type(hook), "storage_client", new_callable=mocker.PropertyMock, return_value=client)
+    return hook, client.bucket.return_value.blob.return_value
+
+
+def test_a_credential_is_uploaded_once_under_a_random_name_and_never_logged(storage, caplog, capsys):
+    hook, blob = storage
+    caplog.set_level("DEBUG")
+
+    uri = hook.stage_dask_credential(bucket="staging", cluster_name="etl")
+
+    pem = blob.upload_from_string.call_args.args[0]
+    assert "PRIVATE KEY" in pem
+    assert blob.upload_from_string.call_args.kwargs["if_generation_match"] == 0
+    assert uri.startswith("gs://staging/airflow-dask-provider/credentials/etl/") and uri.endswith("/dask-tls.pem")
+    assert uri != hook.stage_dask_credential(bucket="staging", cluster_name="etl")
+    logged = caplog.text + "".join(capsys.readouterr())  # Airflow 3 logs through structlog to stdout
+    assert pem.splitlines()[1] not in logged and uri in logged
+
+
+def test_only_credentials_the_provider_made_are_deleted(storage):
+    hook, blob = storage
+
+    assert hook.delete_dask_credential(uri="gs://b/users-own/creds.pem") is False
+    blob.delete.assert_not_called()
+    assert hook.delete_dask_credential(uri="gs://b/airflow-dask-provider/credentials/c/x/dask-tls.pem") is True
+    blob.delete.assert_called_once()
+
+
+def test_deleting_a_cluster_deletes_its_credential_once_dataproc_accepted(clients, mocker):
+    hook, cluster_client, _ = clients
+    uri = "gs://b/airflow-dask-provider/credentials/c/x/dask-tls.pem"
+    cluster_client.get_cluster.return_value = running_cluster(**{"dask-tls-uri": uri})
+    delete = mocker.patch.object(hook, "delete_dask_credential")
+
+    assert hook.delete_dask_cluster(**WHERE, cluster_name="c") is True
+    delete.assert_called_once_with(uri=uri)
+
+    delete.reset_mock()
+    cluster_client.delete_cluster.side_effect = NotFound("gone meanwhile")
+    assert hook.delete_dask_cluster(**WHERE, cluster_name="c") is False
+    delete.assert_not_called()
+
+
+def test_a_cluster_with_a_credential_is_reached_over_tls(clients):
+    hook, cluster_client, _ = clients
+    uri = "gs://b/airflow-dask-provider/credentials/c/x/dask-tls.pem"
+    cluster_client.get_cluster.return_value = running_cluster(**{"dask-tls-uri": uri})
+
+    info = hook.get_cluster_info(**WHERE, cluster_name="c")
+
+    assert (info.scheduler_address, info.tls_credential_uri) == ("tls://c-m:8786", uri)
