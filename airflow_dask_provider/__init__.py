@@ -161,6 +161,26 @@ def get_provider_info() -> dict:
                         "example": "6",
                         "default": "3",
                     },
+                    "default_service_account": {
+                        "description": (
+                            "Service account of the nodes of a cluster whose task names none (service_account). "
+                            "Empty: such a create fails before any API call, unless allow_default_service_account is True."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "dask-nodes@my-project.iam.gserviceaccount.com",
+                        "default": "",
+                    },
+                    "allow_default_service_account": {
+                        "description": (
+                            "Let a cluster with no service_account and no default_service_account run as the Compute Engine "
+                            "default service account (often a project editor, with the cloud-platform scope). Off by default."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "True",
+                        "default": "False",
+                    },
                     "staging_bucket": {
                         "description": (
                             "Bucket the create operator stages the provider's initialization actions in "

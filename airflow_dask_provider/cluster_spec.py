@@ -28,6 +28,7 @@ _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _IMAGE = re.compile(r"^(\d+)\.(\d+)(?:\.\d+)?(?:-[a-z0-9]+)?$")
 _MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _KMS_KEY = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
+_SERVICE_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,99}@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$")
 _CLUSTER_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,49}[a-z0-9])?$")
 _SECONDARY_TYPES = {"preemptible": "PREEMPTIBLE", "spot": "SPOT", "non-preemptible": "NON_PREEMPTIBLE"}
 _DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced")
@@ -158,6 +159,12 @@ def validate_labels(labels: Mapping[str, Any], field: str = "labels") -> dict[st
     return checked
 
 
+def validate_service_account(email: Any, field: str = "service_account") -> str:
+    """Return ``email`` after checking that it is a service account's email address."""
+    allowed = "must be a service account's email, e.g. dask-nodes@PROJECT.iam.gserviceaccount.com"
+    return _matches(field, email, _SERVICE_ACCOUNT, allowed)
+
+
 @dataclasses.dataclass(frozen=True)
 class InitAction:
     """An initialization action: a script every node runs when it starts."""
@@ -196,7 +203,10 @@ class DaskClusterSpec:
     :param zone: Compute Engine zone; Dataproc picks one in the region when empty.
     :param subnetwork_uri: subnetwork of the nodes.
     :param internal_ip_only: give nodes private IPs only (default); needs Private Google Access.
-    :param service_account: service account of the nodes.
+    :param service_account: service account (email) of the nodes; ``[dask_dataproc]
+        default_service_account`` when omitted. With neither, the create operator fails before any API
+        call unless ``[dask_dataproc] allow_default_service_account`` is True (see
+        :func:`with_node_service_account`).
     :param kms_key_name: Cloud KMS key that encrypts the nodes' disks (CMEK).
     :param labels: labels of the cluster.
     :param metadata: Compute Engine metadata of every node, read by initialization actions.
@@ -270,6 +280,8 @@ class DaskClusterSpec:
                 _KMS_KEY,
                 "must be projects/P/locations/L/keyRings/R/cryptoKeys/K",
             )
+        if self.service_account:
+            validate_service_account(self.service_account)
         if not isinstance(self.internal_ip_only, bool):
             raise ClusterSpecError("internal_ip_only", self.internal_ip_only, "must be true or false")
         set_(self, "labels", validate_labels(self.labels))
@@ -376,3 +388,32 @@ class DaskClusterSpec:
         if self.autoscaling_policy_uri:
             config.autoscaling_config = dataproc_v1.AutoscalingConfig(policy_uri=self.autoscaling_policy_uri)
         return config
+
+
+def with_node_service_account(spec: DaskClusterSpec) -> DaskClusterSpec:
+    """Return ``spec`` with the service account its nodes run as, or fail before any API call.
+
+    The spec's own ``service_account``, else ``[dask_dataproc] default_service_account``. With
+    neither, the nodes would run as the Compute Engine default service account, often a project
+    editor with the ``cloud-platform`` scope: refused unless ``[dask_dataproc]
+    allow_default_service_account`` is True.
+
+    :raises ClusterSpecError: naming ``service_account`` and both options.
+    """
+    from airflow_dask_provider import config
+
+    if spec.service_account:
+        return spec
+    default = config.get("default_service_account")
+    if default:
+        validate_service_account(default, f"[{config.SECTION}] default_service_account")
+        return dataclasses.replace(spec, service_account=default)
+    if config.get_bool("allow_default_service_account"):
+        return spec
+    raise ClusterSpecError(
+        "service_account",
+        spec.service_account,
+        f"required: name the nodes' service account in the task or in [{config.SECTION}] default_service_account "
+        "(the Compute Engine default account is often a project editor; an administrator may allow it with "
+        f"[{config.SECTION}] allow_default_service_account = True)",
+    )

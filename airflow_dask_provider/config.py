@@ -97,6 +97,18 @@ OPTIONS: dict[str, Option] = {
         str(defaults.MAX_SECONDARY_WORKERS_PER_USER),
         "6",
     ),
+    "default_service_account": Option(
+        "Service account of the nodes of a cluster whose task names none (service_account). Empty: such "
+        "a create fails before any API call, unless allow_default_service_account is True.",
+        "",
+        "dask-nodes@my-project.iam.gserviceaccount.com",
+    ),
+    "allow_default_service_account": Option(
+        "Let a cluster with no service_account and no default_service_account run as the Compute Engine "
+        "default service account (often a project editor, with the cloud-platform scope). Off by default.",
+        "False",
+        "True",
+    ),
     "staging_bucket": Option(
         "Bucket the create operator stages the provider's initialization actions in when the cluster "
         "spec names no config_bucket. Empty: the region's Dataproc staging bucket, else one the "
@@ -122,6 +134,11 @@ def get_duration(option: str) -> int | None:
 
     text = get(option)
     return parse_duration(f"[{SECTION}] {option}", text) if text else None
+
+
+def get_bool(option: str) -> bool:
+    """Return a true/false option (``True``, ``true``, ``1``, ``yes`` are true)."""
+    return get(option).lower() in ("true", "1", "yes", "on")
 
 
 def get_list(option: str) -> list[str]:

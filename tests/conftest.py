@@ -15,6 +15,11 @@ if "AIRFLOW_HOME" not in os.environ or os.environ.get("CI"):
     MADE_AIRFLOW_HOME = os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+# What an administrator sets: the nodes' service account of a cluster whose task names none (the
+# emulator accepts any well-formed email). Tests of a create without it remove it.
+os.environ.setdefault(
+    "AIRFLOW__DASK_DATAPROC__DEFAULT_SERVICE_ACCOUNT", "dask-nodes@local-project.iam.gserviceaccount.com"
+)
 # Unit tests must never reach an emulator or Google by accident.
 os.environ.pop("DATAPROC_EMULATOR_HOST", None)
 os.environ.pop("STORAGE_EMULATOR_HOST", None)
