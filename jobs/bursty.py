@@ -66,9 +66,16 @@ def run_task(phase_seed: tuple[int, int], index: int, seconds: float) -> int:
 
 def run(args: argparse.Namespace) -> dict:
     """Run the phases on the cluster and return the summary."""
+    import dask
     from distributed import Client, wait
 
-    address = args.scheduler_address or os.environ.get(SCHEDULER_ADDRESS_ENV) or DEFAULT_SCHEDULER_ADDRESS
+    # As dask_job.scheduler_address: on a Dataproc node, /etc/dask/config.yaml names the scheduler.
+    address = (
+        args.scheduler_address
+        or os.environ.get(SCHEDULER_ADDRESS_ENV)
+        or dask.config.get("scheduler-address", None)
+        or DEFAULT_SCHEDULER_ADDRESS
+    )
     started = time.monotonic()
     with Client(address, timeout=args.connect_timeout) as client:
         client.wait_for_workers(args.min_workers, timeout=args.connect_timeout)

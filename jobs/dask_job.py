@@ -94,9 +94,22 @@ def require_libraries(
 
 
 def scheduler_address(flag: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """Return the scheduler's address: ``flag``, else ``$DASK_SCHEDULER_ADDRESS``, else the local default."""
+    """Return the scheduler's address: ``flag``, else ``$DASK_SCHEDULER_ADDRESS``, else Dask's
+    ``scheduler-address`` setting, else the local default.
+
+    On a Dataproc node the provider's initialization action sets ``scheduler-address`` in
+    ``/etc/dask/config.yaml`` (``tls://MASTER:8786``), beside the cluster's TLS credential that every
+    client on the node then presents (``distributed.comm.tls``): a job connects with no flag.
+    """
+    import dask
+
     environ = os.environ if environ is None else environ
-    return flag or environ.get(SCHEDULER_ADDRESS_ENV) or DEFAULT_SCHEDULER_ADDRESS
+    return (
+        flag
+        or environ.get(SCHEDULER_ADDRESS_ENV)
+        or dask.config.get("scheduler-address", None)
+        or DEFAULT_SCHEDULER_ADDRESS
+    )
 
 
 def choose_runtime(
