@@ -27,3 +27,15 @@ def location_params() -> dict[str, Any]:
         "project_id": Param(os.environ.get("GCP_PROJECT_ID", "local-project"), type="string", title="Project"),
         "region": Param(os.environ.get("GCP_REGION", "europe-west1"), type="string", title="Region"),
     }
+
+
+def node_service_account() -> str:
+    """Return the service account the example DAGs' cluster nodes run as.
+
+    ``GCP_NODE_SERVICE_ACCOUNT``, else ``dask-nodes@`` the project of ``GCP_PROJECT_ID``: a
+    service account made for the nodes, with the least-privilege roles of the security guide, never the
+    Compute Engine default account. A DAG constant rather than a trigger-form Param: whoever triggers
+    a run must not choose what identity its cluster gets.
+    """
+    project = os.environ.get("GCP_PROJECT_ID", "local-project")
+    return os.environ.get("GCP_NODE_SERVICE_ACCOUNT", f"dask-nodes@{project}.iam.gserviceaccount.com")

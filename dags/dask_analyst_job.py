@@ -33,7 +33,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
-from airflow_dask_provider.templating import FILTERS
+from airflow_dask_provider.templating import FILTERS, node_service_account
 
 #: The jobs of the job library (the README's "Job library"; ``dask_job_library`` runs the same): what
 #: the form shows, and the sample input ``generate.py`` writes for each.
@@ -165,6 +165,7 @@ with DAG(
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
         cluster_name=CLUSTER_NAME,
+        service_account=node_service_account(),
         num_workers="{{ " + PLAN + "['num_workers'] }}",
         num_secondary_workers="{{ " + PLAN + "['num_secondary_workers'] }}",
         idle_delete_ttl="{{ params.idle_ttl_minutes }}m",

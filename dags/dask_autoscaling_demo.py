@@ -25,7 +25,7 @@ from airflow_dask_provider.operators.cluster import (
 )
 from airflow_dask_provider.operators.job import DaskDataprocSubmitJobOperator
 from airflow_dask_provider.operators.scaling import DaskDataprocAutoscaleOperator
-from airflow_dask_provider.templating import FILTERS, location_params
+from airflow_dask_provider.templating import FILTERS, location_params, node_service_account
 
 
 
@@ -55,6 +55,7 @@ with DAG(
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
         cluster_name=CLUSTER_NAME,
+        service_account=node_service_account(),
         num_workers=2,
         num_secondary_workers=0,
         idle_delete_ttl="2h",

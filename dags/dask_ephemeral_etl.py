@@ -20,7 +20,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
-from airflow_dask_provider.templating import FILTERS, location_params
+from airflow_dask_provider.templating import FILTERS, location_params, node_service_account
 
 
 
@@ -59,6 +59,7 @@ with DAG(
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
         cluster_name=CLUSTER_NAME,
+        service_account=node_service_account(),
         num_workers=2,
         idle_delete_ttl="2h",
         labels={"example": "dask-ephemeral-etl"},

@@ -23,7 +23,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
-from airflow_dask_provider.templating import FILTERS, location_params
+from airflow_dask_provider.templating import FILTERS, location_params, node_service_account
 
 #: Each job of the library and the kind of input ``generate.py`` writes for it.
 JOB_INPUTS = {
@@ -76,6 +76,7 @@ with DAG(
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
         cluster_name=CLUSTER_NAME,
+        service_account=node_service_account(),
         num_workers=2,
         idle_delete_ttl="2h",
         labels={"example": "dask-job-library"},

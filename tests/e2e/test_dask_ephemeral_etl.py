@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -87,6 +88,39 @@ def test_the_delete_task_logs_and_returns_the_clusters_cost(successful_run):
     assert list(cost["node_hours"]) == ["n2-standard-4 standard"]  # master and 2 workers
     assert cost["node_hours"]["n2-standard-4 standard"] == pytest.approx(3 * cost["hours"], rel=0.01)
     assert cost["estimated_cost"] > 0 and cost["message"] in lines[0]
+
+
+def key_lines(pem: str) -> list[str]:
+    """Return the base64 lines of the private key in a credential's PEM text."""
+    key = pem[pem.index("-----BEGIN PRIVATE KEY-----") :]
+    return [line for line in key.splitlines()[1:] if line and not line.startswith("-----")]
+
+
+def test_the_clusters_private_key_is_nowhere_but_on_its_nodes(successful_run, airflow_home, emulator):
+    """Issue 18: no log, XCom value, label, metadata value or rendered field holds the key."""
+    run, env = successful_run
+    created = xcom_value("dask_ephemeral_etl", "create_cluster", "return_value", env=env)
+    uri = created["tls_credential_uri"]
+    # The emulator's nodes keep their copy of the credential in the cluster's directory.
+    nodes_copy = emulator.data_dir / "clusters" / "local-project" / "europe-west1" / created["cluster_name"]
+    lines = key_lines((nodes_copy / "tls" / "cluster.pem").read_text())
+    places = {
+        "the run's console": run.output,
+        # XCom, rendered template fields, the serialized DAG, task instances: the whole metadata database.
+        "the metadata database": (Path(airflow_home) / "airflow.db").read_bytes().decode("latin-1"),
+        "the labels, metadata and scheduler address": json.dumps(created),
+        "the emulator's log": emulator.log_file.read_text(),
+    }
+    for log_file in (Path(airflow_home) / "logs").rglob("*"):
+        if log_file.is_file():
+            places[str(log_file)] = log_file.read_text(errors="replace")
+
+    assert len(lines) > 10 and created["scheduler_address"].startswith("tls://")
+    assert uri.startswith(f"gs://{created['config_bucket']}/airflow-dask-provider/credentials/")
+    assert any("Dask TLS credential is kept at " + uri in text for text in places.values())  # the URI is shown
+    leaks = [where for where, text in places.items() if any(line in text for line in lines)]
+    assert leaks == []
+    assert not emulator.local_path(uri).exists()  # deleted with the cluster
 
 
 def test_teardown_deletes_the_cluster_when_the_job_fails(successful_run, airflow_home, emulator, monkeypatch):

@@ -18,11 +18,14 @@ from airflow_dask_provider.sensors.dataproc import DaskDataprocClusterSensor, Da
 
 WHERE = {"project_id": os.environ.get("GCP_PROJECT_ID", "local-project"), "region": "europe-west1"}
 CLUSTER = "dask-sensors"
+NODES = "dask-nodes@local-project.iam.gserviceaccount.com"
 #: The job's main file and what it imports.
 JOB_FILES = ("csv_to_parquet.py", "dask_job.py")
 
 with DAG(dag_id="dask_sensors_on_emulator", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
-    create = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, deferrable=False, **WHERE)
+    create = DaskDataprocCreateClusterOperator(
+        task_id="create", cluster_name=CLUSTER, deferrable=False, service_account=NODES, **WHERE
+    )
     running = DaskDataprocClusterSensor(
         task_id="cluster_running", cluster_name=CLUSTER, deferrable=True, timeout=600, **WHERE
     )
