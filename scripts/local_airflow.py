@@ -5,6 +5,7 @@
     python scripts/local_airflow.py start [--foreground] [--api-port 8080] [--state-dir .local-airflow]
     python scripts/local_airflow.py status
     python scripts/local_airflow.py stop [--purge]
+    python scripts/local_airflow.py secrets [--state-dir DIR] [--postgres-password-file FILE]
 
 ``make local-airflow`` runs ``start --foreground``: everything runs until Ctrl-C, then stops. Without
 ``--foreground``, ``start`` returns once every service is healthy and ``stop`` ends them later.
@@ -19,6 +20,29 @@ Needs Airflow 3 and PostgreSQL's server programs (``initdb``, ``pg_ctl``, ``post
 the state directory: Airflow's home and logs, the emulator's buckets, one log per service
 (``logs/SERVICE.log``), ``state.json`` (ports, process ids) and PostgreSQL's data and log (as root,
 in ``/tmp/local-airflow-postgres-*``, where the ``postgres`` user can reach them).
+
+Everything listens on 127.0.0.1 only: PostgreSQL, the emulator, the API server and the scheduler's
+health check. Airflow's log servers cannot be bound to one address, so the scheduler and the
+triggerer run without them (``--skip-serve-logs``): every service writes to the same log folder,
+from which the API server reads the logs.
+
+Secrets: the first start makes them, in ``STATE_DIR/secrets/`` (a folder of mode 0700, each file
+0600), and every later start reuses them; only ``stop --purge`` deletes them:
+
+* ``fernet_key`` (Airflow encrypts connections and variables with it) and ``jwt_secret`` (the API
+  server signs its tokens with it), read by every Airflow service through
+  ``AIRFLOW__CORE__FERNET_KEY_CMD`` and ``AIRFLOW__API_AUTH__JWT_SECRET_CMD``;
+* ``simple_auth_manager_passwords.json``, the password of the UI's ``admin`` user;
+* ``pgpass``, the password of the database's ``airflow`` user (``PGPASSFILE``).
+
+The start that makes the admin password prints it, once; later starts print where it is::
+
+    cat .local-airflow/secrets/simple_auth_manager_passwords.json
+
+Set ``_AIRFLOW_WWW_USER_PASSWORD``, ``AIRFLOW_JWT_SECRET`` or ``AIRFLOW_FERNET_KEY`` to replace the
+stored value with your own (it is stored in its place). The ``secrets`` action makes or reuses the
+secrets alone: ``docker-compose.yaml``'s airflow-init runs it inside the image, with
+``--state-dir /opt/airflow``.
 """
 
 from __future__ import annotations
@@ -31,6 +55,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -43,6 +68,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_USER = "admin"
+#: The emulator's project and region: the reaper's, and the project of the Dask nodes' service account.
+PROJECT = "local-project"
+REGION = "europe-west1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +128,8 @@ SERVICES: dict[str, Service] = {
         command=("airflow", "scheduler"),
         health=("http", "http://{self}:{scheduler_health_port}/health"),
         depends_on=("postgres", "airflow-init", "dataproc-emulator"),
+        # Airflow's log server binds every interface; the API server reads the shared log folder instead.
+        local_args=("--skip-serve-logs",),
     ),
     "airflow-dag-processor": Service(
         command=("airflow", "dag-processor"),
@@ -110,26 +140,43 @@ SERVICES: dict[str, Service] = {
         command=("airflow", "triggerer"),
         health=(*AIRFLOW_JOB_CHECK, "TriggererJob"),
         depends_on=("postgres", "airflow-init", "dataproc-emulator"),
+        local_args=("--skip-serve-logs",),
     ),
 }
 
-#: The settings every Airflow service gets (the compose file's ``x-airflow-common`` environment).
+#: The files of the secrets folder (see the module's docstring).
+FERNET_KEY_FILE = "fernet_key"
+JWT_SECRET_FILE = "jwt_secret"
+PASSWORDS_FILE = "simple_auth_manager_passwords.json"
+PGPASS_FILE = "pgpass"
+#: Variables that, when set to something, replace a stored secret (which then keeps the new value).
+OVERRIDES = {
+    "fernet_key": "AIRFLOW_FERNET_KEY",
+    "jwt_secret": "AIRFLOW_JWT_SECRET",
+    "admin_password": "_AIRFLOW_WWW_USER_PASSWORD",
+}
+
+#: The settings every Airflow service gets (the compose file's ``x-airflow-common`` environment). No
+#: secret is in here: the ``_CMD`` settings read them from the secrets folder when a service starts.
 ENVIRONMENT: dict[str, str] = {
     "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     # Four task slots (LocalExecutor starts one process per slot); a deferred task holds none.
     "AIRFLOW__CORE__PARALLELISM": "4",
     "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
-    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": "{config_dir}/simple_auth_manager_passwords.json",
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:airflow@{postgres_host}:{postgres_port}/airflow",
-    "AIRFLOW__CORE__FERNET_KEY": "",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": "{secrets_dir}/" + PASSWORDS_FILE,
+    # The database's password is in the pgpass file, which libpq (psycopg2) and asyncpg read.
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow@{postgres_host}:{postgres_port}/airflow",
+    "PGPASSFILE": "{secrets_dir}/" + PGPASS_FILE,
+    "AIRFLOW__CORE__FERNET_KEY_CMD": "cat {secrets_dir_arg}/" + FERNET_KEY_FILE,
     "AIRFLOW__CORE__DAGS_FOLDER": "{dags_folder}",
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "false",
     "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://{apiserver_host}:{apiserver_port}/execution/",
     "AIRFLOW__API__WORKERS": "1",
-    "AIRFLOW__API_AUTH__JWT_SECRET": "{jwt_secret}",
+    "AIRFLOW__API_AUTH__JWT_SECRET_CMD": "cat {secrets_dir_arg}/" + JWT_SECRET_FILE,
     "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "true",
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "{bind}",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": "{scheduler_health_port}",
     "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "{worker_log_port}",
     "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": "{trigger_log_port}",
@@ -137,12 +184,13 @@ ENVIRONMENT: dict[str, str] = {
     "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
     "AIRFLOW__DASK_DATAPROC__MAX_CLUSTERS_PER_USER": "{max_clusters_per_user}",
     "AIRFLOW__DASK_DATAPROC__MAX_SECONDARY_WORKERS_PER_USER": "{max_secondary_workers_per_user}",
-    "AIRFLOW__DASK_DATAPROC__REAPER_PROJECTS": "local-project",
-    "AIRFLOW__DASK_DATAPROC__REAPER_REGIONS": "europe-west1",
+    "AIRFLOW__DASK_DATAPROC__REAPER_PROJECTS": PROJECT,
+    "AIRFLOW__DASK_DATAPROC__REAPER_REGIONS": REGION,
+    "AIRFLOW__DASK_DATAPROC__DEFAULT_SERVICE_ACCOUNT": f"dask-nodes@{PROJECT}.iam.gserviceaccount.com",
     "DATAPROC_EMULATOR_HOST": "{emulator_host}:{emulator_port}",
     "STORAGE_EMULATOR_HOST": "http://{emulator_host}:{storage_port}",
-    "GCP_PROJECT_ID": "local-project",
-    "GCP_REGION": "europe-west1",
+    "GCP_PROJECT_ID": PROJECT,
+    "GCP_REGION": REGION,
 }
 
 #: The values inside Docker: services reach each other by name; ``{self}`` is a service's own host.
@@ -162,7 +210,8 @@ COMPOSE: dict[str, Any] = {
     "emulator_data": "/opt/airflow/emulator",
     "dags_folder": "/opt/airflow/dags",
     "config_dir": "/opt/airflow/config",
-    "jwt_secret": "${AIRFLOW_JWT_SECRET:-local-only-change-me}",
+    "secrets_dir": "/opt/airflow/secrets",
+    "secrets_dir_arg": "/opt/airflow/secrets",
     "max_clusters_per_user": "${MAX_CLUSTERS_PER_USER:-3}",
     "max_secondary_workers_per_user": "${MAX_SECONDARY_WORKERS_PER_USER:-3}",
 }
@@ -202,13 +251,164 @@ def local_values(state_dir: Path, *, api_port: int = 0, quotas: dict[str, str] |
         emulator_data=str(state_dir / "emulator"),
         dags_folder=str(REPO / "dags"),
         config_dir=str(state_dir / "airflow-home"),
+        secrets_dir=str(secrets_dir(state_dir)),
+        secrets_dir_arg=shlex.quote(str(secrets_dir(state_dir))),  # in a command Airflow splits with shlex
         postgres_home=str(postgres_dir(state_dir)),
         postgres_data=str(postgres_dir(state_dir) / "data"),
-        jwt_secret=secrets.token_hex(16),
         max_clusters_per_user=quotas.get("max_clusters_per_user", "3"),
         max_secondary_workers_per_user=quotas.get("max_secondary_workers_per_user", "3"),
     )
     return values
+
+
+# -- secrets ----------------------------------------------------------------------------------------
+
+
+def secrets_dir(state_dir: Path) -> Path:
+    return state_dir / "secrets"
+
+
+@dataclasses.dataclass(frozen=True)
+class Secrets:
+    """The stack's secrets, as :func:`ensure_secrets` left them in ``directory``.
+
+    :param made: the names of those it generated just now (not found, not given).
+    """
+
+    directory: Path
+    fernet_key: str
+    jwt_secret: str
+    admin_password: str
+    postgres_password: str
+    made: frozenset[str] = frozenset()
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.directory / PASSWORDS_FILE
+
+
+def ensure_secrets(
+    directory: Path, *, environ: dict[str, str] | None = None, postgres_password_file: Path | None = None
+) -> Secrets:
+    """Make the secrets missing from ``directory``, keep those it has; return them all.
+
+    The folder gets mode 0700 and each file 0600. A variable of :data:`OVERRIDES` set in ``environ``
+    (default: this process's environment) replaces its secret. ``postgres_password_file`` holds the
+    database's password where someone else made it (the compose file's postgres service); without
+    it, the password is kept in the pgpass file, and made with it.
+    """
+    environ = os.environ if environ is None else environ
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    made: set[str] = set()
+
+    def given(name: str) -> str:
+        return environ.get(OVERRIDES[name], "").strip() if name in OVERRIDES else ""
+
+    def keep(name: str, stored: str, generate) -> str:
+        value = given(name) or stored
+        if not value:
+            value = generate()
+            made.add(name)
+        return value
+
+    fernet_key = keep("fernet_key", read_secret(directory / FERNET_KEY_FILE), new_fernet_key)
+    check_fernet_key(fernet_key)
+    # 64 random bytes: Airflow signs with HS512, whose key should be at least 64 bytes (RFC 7518 3.2).
+    jwt_secret = keep("jwt_secret", read_secret(directory / JWT_SECRET_FILE), lambda: secrets.token_urlsafe(64))
+    passwords = read_json(directory / PASSWORDS_FILE)
+    admin_password = keep("admin_password", passwords.get(ADMIN_USER, ""), lambda: secrets.token_urlsafe(16))
+    if postgres_password_file is not None:
+        postgres_password = read_secret(postgres_password_file)
+        if not postgres_password:
+            raise SystemExit(f"No database password in {postgres_password_file}")
+    else:
+        stored = read_pgpass(directory / PGPASS_FILE)
+        postgres_password = keep("postgres_password", stored, lambda: secrets.token_urlsafe(24))
+
+    write_secret(directory / FERNET_KEY_FILE, fernet_key)
+    write_secret(directory / JWT_SECRET_FILE, jwt_secret)
+    write_secret(directory / PASSWORDS_FILE, json.dumps({**passwords, ADMIN_USER: admin_password}) + "\n")
+    # Any host, port and database, the user airflow (the file's fields: host:port:database:user:password).
+    write_secret(directory / PGPASS_FILE, f"*:*:*:airflow:{pgpass_escape(postgres_password)}\n")
+    return Secrets(directory, fernet_key, jwt_secret, admin_password, postgres_password, frozenset(made))
+
+
+def new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def check_fernet_key(key: str) -> None:
+    from cryptography.fernet import Fernet
+
+    try:
+        for part in key.split(","):  # Airflow takes several, comma-separated, to rotate keys
+            Fernet(part.strip().encode())
+    except ValueError as error:
+        raise SystemExit(f"Not a Fernet key ({OVERRIDES['fernet_key']} or the fernet_key file): {error}") from None
+
+
+def read_secret(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def read_json(path: Path) -> dict[str, str]:
+    text = read_secret(path)
+    try:
+        return json.loads(text) if text else {}
+    except ValueError:
+        raise SystemExit(f"{path} is not JSON: fix it, or delete it to get a new admin password") from None
+
+
+def pgpass_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def read_pgpass(path: Path) -> str:
+    """Return the password of the pgpass file's first line (ours has one), or ``""``."""
+    line = read_secret(path).splitlines()[:1]
+    if not line:
+        return ""
+    fields, field, escaped = [], "", False
+    for char in line[0]:
+        if escaped:
+            field, escaped = field + char, False
+        elif char == "\\":
+            escaped = True
+        elif char == ":" and len(fields) < 4:
+            fields, field = [*fields, field], ""
+        else:
+            field += char
+    return field if len(fields) == 4 else ""
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, mode 0600 from the start, replacing it whole (never half-written)."""
+    if path.is_file() and path.read_text() == text:
+        path.chmod(0o600)
+        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}.new")
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+    os.replace(partial, path)
+
+
+def secrets_text(found: Secrets) -> str:
+    """What to tell about the admin password: the password itself only where it was made just now."""
+    if "admin_password" in found.made:
+        return (
+            f"Password of the user {ADMIN_USER}, made now and shown only this once: {found.admin_password}\n"
+            f"It is kept in {found.passwords_file}"
+        )
+    return f"Password of the user {ADMIN_USER}: in {found.passwords_file}"
 
 
 # -- programs ---------------------------------------------------------------------------------------
@@ -249,8 +449,12 @@ def argv(command: tuple[str, ...]) -> list[str]:
         return [sys.executable, *rest]
     if first in ("postgres", "pg_isready", "initdb", "pg_ctl", "createdb"):
         program = [str(postgres_bin() / first), *rest]
-        return ["runuser", "-u", "postgres", "--", *program] if as_root() and first != "pg_isready" else program
+        # The server's programs run as the postgres user; its clients as this one (pgpass is this user's).
+        return ["runuser", "-u", "postgres", "--", *program] if as_root() and first in SERVER_PROGRAMS else program
     return [first, *rest]
+
+
+SERVER_PROGRAMS = ("postgres", "initdb", "pg_ctl")
 
 
 def service_env(values: dict[str, Any]) -> dict[str, str]:
@@ -306,12 +510,19 @@ class Stack:
         self.state_dir = state_dir.resolve()
         self.state_file = self.state_dir / "state.json"
         self.logs = self.state_dir / "logs"
+        #: What the last :meth:`start` found or made.
+        self.secrets: Secrets | None = None
 
     def load(self) -> dict[str, Any]:
         try:
-            return json.loads(self.state_file.read_text())
+            state = json.loads(self.state_file.read_text())
         except (OSError, ValueError):
             return {}
+        if state.get("values"):  # a state file of before the secrets folder: stop and status still work
+            folder = secrets_dir(self.state_dir)
+            state["values"].setdefault("secrets_dir", str(folder))
+            state["values"].setdefault("secrets_dir_arg", shlex.quote(str(folder)))
+        return state
 
     def save(self, state: dict[str, Any]) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -322,6 +533,7 @@ class Stack:
         if any(alive(pid) for pid in self.load().get("pids", {}).values()):
             raise SystemExit(f"The stack of {self.state_dir} is running already: stop it first")
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.secrets = ensure_secrets(secrets_dir(self.state_dir))
         values = local_values(self.state_dir, api_port=api_port, quotas=quotas)
         state: dict[str, Any] = {"values": values, "pids": {}, "url": f"http://127.0.0.1:{values['apiserver_port']}"}
         self.save(state)
@@ -334,7 +546,7 @@ class Stack:
                     self._wait_healthy(needed, values, env, state)
                 print(f"Starting {name} ...", flush=True)
                 if name == "postgres":
-                    self._start_postgres(values, env, state)
+                    self._start_postgres(values, env, state, self.secrets.postgres_password)
                 elif service.one_shot:
                     self._run_init(name, values, env)
                 else:
@@ -355,7 +567,9 @@ class Stack:
             )
         return process.pid
 
-    def _start_postgres(self, values: dict[str, Any], env: dict[str, str], state: dict[str, Any]) -> None:
+    def _start_postgres(
+        self, values: dict[str, Any], env: dict[str, str], state: dict[str, Any], password: str
+    ) -> None:
         data = Path(values["postgres_data"])
         log = Path(values["postgres_home"]) / "postgres.log"
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -364,7 +578,7 @@ class Stack:
             for path in (data.parent, data, log):
                 shutil.chown(path, "postgres", "postgres")
         if not (data / "PG_VERSION").exists():
-            run(argv(("initdb", "-D", str(data), "-U", "airflow", "--auth=trust", "-E", "UTF8")), env, "initdb")
+            self._initdb(data, password, env)
         options = " ".join(render(SERVICES["postgres"].command[1:] + SERVICES["postgres"].local_args, values))
         started = subprocess.run(
             argv(("pg_ctl", "start", "-w", "-t", "60", "-D", str(data), "-l", str(log), "-o", options)),
@@ -381,10 +595,21 @@ class Stack:
         if check.returncode and "already exists" not in check.stderr:
             raise SystemExit(f"createdb failed: {check.stderr}")
 
+    @staticmethod
+    def _initdb(data: Path, password: str, env: dict[str, str]) -> None:
+        """Make the database cluster: its superuser airflow logs in with ``password`` (scram-sha-256)."""
+        password_file = data.parent / "initdb-password"  # where the postgres user can read it, for initdb only
+        write_secret(password_file, password + "\n")
+        try:
+            if as_root():
+                shutil.chown(password_file, "postgres", "postgres")
+            command = ("initdb", "-D", str(data), "-U", "airflow", "--auth=scram-sha-256", f"--pwfile={password_file}")
+            run(argv((*command, "-E", "UTF8")), env, "initdb")
+        finally:
+            password_file.unlink(missing_ok=True)
+
     def _run_init(self, name: str, values: dict[str, Any], env: dict[str, str]) -> None:
-        """Migrate the metadata database and give the admin user its password (airflow-init in compose)."""
-        passwords = Path(values["config_dir"]) / "simple_auth_manager_passwords.json"
-        passwords.write_text(json.dumps({ADMIN_USER: "admin"}))
+        """Migrate the metadata database (airflow-init in compose; :func:`ensure_secrets` wrote the passwords)."""
         with (self.logs / f"{name}.log").open("ab") as log:
             result = subprocess.run(
                 argv(render(SERVICES[name].command, values)), env=env, stdout=log, stderr=subprocess.STDOUT
@@ -484,17 +709,26 @@ def tail(path: Path, lines: int = 20) -> str:
 
 def main(args: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("start", "stop", "status"))
+    parser.add_argument("action", choices=("start", "stop", "status", "secrets"))
     parser.add_argument("--state-dir", type=Path, default=REPO / ".local-airflow", help="default: .local-airflow/")
     parser.add_argument("--api-port", type=int, default=0, help="the UI's port (default: a free one)")
     parser.add_argument("--foreground", action="store_true", help="start, wait for Ctrl-C, then stop everything")
-    parser.add_argument("--purge", action="store_true", help="stop: also delete the state directory")
+    parser.add_argument("--purge", action="store_true", help="stop: also delete the state directory (and the secrets)")
+    parser.add_argument(
+        "--postgres-password-file", type=Path, metavar="FILE",
+        help="secrets: the database's password is in FILE (by default it is made, and kept in secrets/pgpass)",
+    )  # fmt: skip
     parser.add_argument(
         "--quota", action="append", default=[], metavar="OPTION=VALUE",
         help="a [dask_dataproc] quota, e.g. max_clusters_per_user=1",
     )  # fmt: skip
     options = parser.parse_args(args)
     stack = Stack(options.state_dir)
+    if options.action == "secrets":
+        found = ensure_secrets(secrets_dir(stack.state_dir), postgres_password_file=options.postgres_password_file)
+        print(f"Secrets: {found.directory}/ ({', '.join(sorted(found.made)) or 'nothing'} made now)")
+        print(secrets_text(found), flush=True)
+        return 0
     if options.action == "stop":
         stack.stop(purge=options.purge)
         return 0
@@ -511,7 +745,8 @@ def main(args: list[str] | None = None) -> int:
     if options.foreground:
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     state = stack.start(api_port=options.api_port, quotas=quotas)
-    print(f"\nAirflow UI: {state['url']}  (user {ADMIN_USER}, password admin)")
+    print(f"\nAirflow UI: {state['url']}  (user {ADMIN_USER})")
+    print(secrets_text(stack.secrets))
     print(f"Logs: {stack.logs}/")
     if not options.foreground:
         print(f"Stop with: python {Path(__file__).relative_to(REPO)} stop --state-dir {stack.state_dir}")
