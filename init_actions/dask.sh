@@ -4,8 +4,10 @@
 # Reads its settings from the node's metadata (keys and defaults: README.md beside this script),
 # installs Dask into an isolated environment under /opt/dask, writes /etc/dask/config.yaml, and
 # in the standalone runtime runs `dask scheduler` on the master and `dask worker` on the workers as
-# systemd units, with the dashboard routed through Component Gateway. Running it again with the
-# same metadata changes no file and restarts nothing.
+# systemd units of the unprivileged user dask, bound to the node's internal address and speaking
+# TLS with the cluster's credential (from the metadata dask-tls-uri), with the dashboard routed
+# through Component Gateway. Running it again with the same metadata changes no file and restarts
+# nothing.
 #
 # The script is self-contained because Dataproc downloads each initialization action on its own.
 # For tests, INIT_ACTION_ROOT prefixes every path it reads or writes, INIT_ACTION_METADATA_READER
@@ -78,6 +80,14 @@ readonly KNOX_HOME="/usr/lib/knox"
 readonly KNOX_TOPOLOGY="/etc/knox/conf/topologies/default.xml"
 readonly KNOX_SERVICE_VERSION="1.0.0"
 readonly KNOX_MARKER="<!-- airflow-dask-provider dask.sh -->"
+# The standalone runtime's processes run as this system user and group, own these directories (and
+# the spill directory) and read the cluster's TLS credential as a member of the group.
+readonly DASK_USER="dask"
+readonly DASK_USER_HOME="/var/lib/dask"
+readonly LOG_DIRECTORY="/var/log/dask"
+readonly LOGROTATE_FILE="/etc/logrotate.d/dask"
+readonly TLS_DIRECTORY="/etc/dask/tls"
+readonly TLS_CREDENTIAL="${TLS_DIRECTORY}/cluster.pem"
 
 # How many files this run wrote: write_file counts each file it changes.
 CHANGES=0
@@ -100,6 +110,12 @@ get_metadata_attribute() {
   else
     printf '%s' "${default}"
   fi
+}
+
+# Print the value at PATH of this node's metadata (below instance/, e.g. network-interfaces/0/ip), or
+# nothing when there is none. Never logs it.
+get_metadata_value_path() {
+  "${METADATA_READER}" "$1" 2>/dev/null || true
 }
 
 # Run "$@" until it succeeds, at most RETRY_ATTEMPTS times, waiting 2, 4, 8, ... (at most 60) seconds
@@ -149,6 +165,18 @@ require_port() {
   fi
 }
 
+# Fail unless VALUE of NAME is a dotted IPv4 address.
+require_ipv4() {
+  local -r name="$1" value="$2" allowed="must be an IPv4 address such as 10.128.0.2"
+  require_match "${name}" "${value}" '^([0-9]{1,3}\.){3}[0-9]{1,3}$' "${allowed}"
+  local octet
+  local -a octets
+  IFS=. read -r -a octets <<<"${value}"
+  for octet in "${octets[@]}"; do
+    ((10#${octet} <= 255)) || die "Invalid ${name}='${value}': ${allowed}"
+  done
+}
+
 # Succeed when the decimal A is at most the decimal B.
 decimal_at_most() {
   awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'
@@ -168,6 +196,7 @@ read_settings() {
     standalone | yarn) ;;
     *) die "Unsupported dask-runtime '${RUNTIME}': allowed values are standalone and yarn" ;;
   esac
+  [[ "${RUNTIME}" != standalone ]] || read_network_settings
 
   HOSTNAME_SHORT="$(hostname -s)"
   MASTER="$(get_metadata_attribute dataproc-master)"
@@ -215,6 +244,34 @@ read_settings() {
   require_match dask-yarn-worker-count "${YARN_WORKER_COUNT}" '^[0-9]+$' "must be a whole number"
   require_match dask-yarn-worker-vcores "${YARN_WORKER_VCORES}" '^[1-9][0-9]*$' "must be a whole number from 1"
   require_match dask-yarn-worker-memory "${YARN_WORKER_MEMORY}" '^[0-9]+(\.[0-9]+)?[KMGT]i?B$' "must be a size such as 4GiB"
+}
+
+# Where the standalone runtime's processes listen (the node's internal address), and how they talk:
+# TLS with the cluster's credential, or plain TCP only when the metadata opts out explicitly.
+read_network_settings() {
+  LISTEN_ADDRESS="$(get_metadata_attribute dask-listen-address)"
+  if [[ -n "${LISTEN_ADDRESS}" ]]; then
+    require_ipv4 dask-listen-address "${LISTEN_ADDRESS}"
+  else
+    LISTEN_ADDRESS="$(get_metadata_value_path network-interfaces/0/ip)"
+    [[ -n "${LISTEN_ADDRESS}" ]] ||
+      die "Cannot read this node's internal address (metadata network-interfaces/0/ip): set dask-listen-address"
+    require_ipv4 network-interfaces/0/ip "${LISTEN_ADDRESS}"
+  fi
+
+  TLS_URI="$(get_metadata_attribute dask-tls-uri)"
+  ALLOW_PLAINTEXT="$(get_metadata_attribute dask-allow-plaintext false)"
+  require_match dask-allow-plaintext "${ALLOW_PLAINTEXT}" '^(true|false)$' "must be true or false"
+  if [[ -n "${TLS_URI}" ]]; then
+    require_match dask-tls-uri "${TLS_URI}" '^gs://[^[:space:]]+$' "must be the gs:// URI of one PEM object"
+    PROTOCOL=tls
+  elif [[ "${ALLOW_PLAINTEXT}" == true ]]; then
+    PROTOCOL=tcp
+  else
+    die "Metadata dask-tls-uri is not set: the standalone runtime needs the gs:// URI of the cluster's TLS" \
+      "credential (its certificate, also its CA, followed by its unencrypted private key, in one PEM object)," \
+      "or dask-allow-plaintext=true to run Dask unencrypted and open to every machine that reaches the node"
+  fi
 }
 
 # Memory thresholds of every worker, as fractions of its memory limit (or false to turn one off).
@@ -266,6 +323,8 @@ read_worker_resources() {
   ssd_directory="$(local_ssd_directory)"
   LOCAL_DIRECTORY="$(get_metadata_attribute dask-local-directory "${ssd_directory}")"
   require_match dask-local-directory "${LOCAL_DIRECTORY}" '^/[A-Za-z0-9._/-]+$' "must be an absolute path"
+  [[ "/${LOCAL_DIRECTORY}/" != */../* && "/${LOCAL_DIRECTORY}/" != */./* ]] ||
+    die "Invalid dask-local-directory='${LOCAL_DIRECTORY}': must be an absolute path without . or .."
 }
 
 # Print the Dask directory on the node's first local SSD (Dataproc mounts them at /mnt/1, /mnt/2,
@@ -407,6 +466,11 @@ EOF
   dashboard:
     link: "{scheme}://{host}:{port}${DASHBOARD_PREFIX}/status"
 EOF
+    [[ "${PROTOCOL}" != tls ]] || dask_tls_config
+    cat <<EOF
+# Where a plain distributed.Client() on this node (a job's driver) finds the scheduler.
+scheduler-address: ${PROTOCOL}://${MASTER}:${SCHEDULER_PORT}
+EOF
   else
     cat <<EOF
 yarn:
@@ -419,6 +483,49 @@ EOF
   fi
 }
 
+# The comm settings of the distributed: mapping with TLS: every role (and a client such as a job's
+# driver) presents the cluster's certificate and accepts only peers that present it too.
+dask_tls_config() {
+  local -r pem="${TLS_CREDENTIAL}"
+  cat <<EOF
+  comm:
+    require-encryption: true
+    tls:
+      ca-file: ${pem}
+      scheduler:
+        cert: ${pem}
+        key: ${pem}
+      worker:
+        cert: ${pem}
+        key: ${pem}
+      client:
+        cert: ${pem}
+        key: ${pem}
+EOF
+}
+
+# The TLS options of the dask scheduler and dask worker commands (none over plain TCP).
+tls_options() {
+  [[ "${PROTOCOL}" == tls ]] || return 0
+  printf ' --tls-ca-file %s --tls-cert %s --tls-key %s' "${TLS_CREDENTIAL}" "${TLS_CREDENTIAL}" "${TLS_CREDENTIAL}"
+}
+
+# The [Service] lines both units share: the unprivileged user, a hardened sandbox that leaves Dask
+# the node's network and its own directories, and output appended to /var/log/dask/SERVICE.log.
+service_sandbox() {
+  local -r service="$1"
+  cat <<EOF
+User=${DASK_USER}
+Group=${DASK_USER}
+NoNewPrivileges=true
+PrivateTmp=true
+ProtectSystem=full
+ProtectHome=true
+StandardOutput=append:${LOG_DIRECTORY}/${service}.log
+StandardError=inherit
+EOF
+}
+
 scheduler_unit() {
   cat <<EOF
 # Written by the dask.sh initialization action of airflow-dask-provider.
@@ -429,7 +536,8 @@ After=network-online.target
 
 [Service]
 Type=simple
-ExecStart=${STANDALONE_ENV}/bin/dask scheduler --port ${SCHEDULER_PORT} --dashboard-address :${DASHBOARD_PORT} --dashboard-prefix ${DASHBOARD_PREFIX}
+ExecStart=${STANDALONE_ENV}/bin/dask scheduler --protocol ${PROTOCOL} --host ${LISTEN_ADDRESS} --port ${SCHEDULER_PORT} --dashboard-address ${LISTEN_ADDRESS}:${DASHBOARD_PORT} --dashboard-prefix ${DASHBOARD_PREFIX}$(tls_options)
+$(service_sandbox "${SCHEDULER_SERVICE}")
 Restart=on-failure
 RestartSec=5
 LimitNOFILE=65536
@@ -451,7 +559,8 @@ After=${after}
 
 [Service]
 Type=simple
-ExecStart=${STANDALONE_ENV}/bin/dask worker tcp://${MASTER}:${SCHEDULER_PORT} --name ${HOSTNAME_SHORT} --nthreads ${WORKER_NTHREADS} --memory-limit ${WORKER_MEMORY_LIMIT} --local-directory ${LOCAL_DIRECTORY} --dashboard-address :${WORKER_DASHBOARD_PORT}
+ExecStart=${STANDALONE_ENV}/bin/dask worker ${PROTOCOL}://${MASTER}:${SCHEDULER_PORT} --host ${LISTEN_ADDRESS} --name ${HOSTNAME_SHORT} --nthreads ${WORKER_NTHREADS} --memory-limit ${WORKER_MEMORY_LIMIT} --local-directory ${LOCAL_DIRECTORY} --dashboard-address ${LISTEN_ADDRESS}:${WORKER_DASHBOARD_PORT}$(tls_options)
+$(service_sandbox "${WORKER_SERVICE}")
 # A worker whose scheduler stops exits with status 0: come back and join the restarted scheduler.
 Restart=always
 RestartSec=5
@@ -460,6 +569,97 @@ LimitNOFILE=65536
 [Install]
 WantedBy=multi-user.target
 EOF
+}
+
+# Make the system user and group the Dask processes run as, unless the user exists.
+ensure_dask_user() {
+  id "${DASK_USER}" >/dev/null 2>&1 && return 0
+  log "Creating the system user ${DASK_USER}"
+  useradd --system --user-group --home-dir "${DASK_USER_HOME}" --no-create-home --shell /usr/sbin/nologin \
+    "${DASK_USER}"
+}
+
+# Make DIRECTORY the Dask user's (mode 0750). A directory that already holds another user's files is
+# never taken over: dask-local-directory names a directory of Dask's own.
+own_directory() {
+  local -r directory="$1" path="${ROOT}$1"
+  if [[ -d "${path}" && "$(stat -c %U "${path}")" != "${DASK_USER}" && -n "$(ls -A "${path}")" ]]; then
+    die "${directory} holds files of another user: dask-local-directory must name a directory of Dask's own"
+  fi
+  mkdir -p "${path}"
+  chown "${DASK_USER}:${DASK_USER}" "${path}"
+  chmod 0750 "${path}"
+}
+
+# The directories the Dask processes write: home, spill and log directories; logs rotate weekly.
+prepare_directories() {
+  own_directory "${DASK_USER_HOME}"
+  own_directory "${LOCAL_DIRECTORY}"
+  own_directory "${LOG_DIRECTORY}"
+  write_file "${LOGROTATE_FILE}" 0644 "$(logrotate_config)"
+}
+
+# systemd opens each log with O_APPEND, so copytruncate rotates it under the running process.
+logrotate_config() {
+  cat <<EOF
+# Written by the dask.sh initialization action of airflow-dask-provider.
+${LOG_DIRECTORY}/*.log {
+  weekly
+  maxsize 100M
+  rotate 8
+  compress
+  delaycompress
+  missingok
+  notifempty
+  copytruncate
+}
+EOF
+}
+
+# Succeed when FILE holds a certificate that has not expired and the private key of that certificate.
+# Prints nothing of the file.
+is_tls_credential() {
+  local -r file="$1"
+  grep -q -e '^-----BEGIN CERTIFICATE-----$' "${file}" || return 1
+  grep -Eq -e '^-----BEGIN (RSA |EC )?PRIVATE KEY-----$' "${file}" || return 1
+  command -v openssl >/dev/null || return 0
+  local certificate_key private_key
+  openssl x509 -noout -checkend 0 -in "${file}" >/dev/null 2>&1 || return 1
+  certificate_key="$(openssl x509 -noout -pubkey -in "${file}" 2>/dev/null)" || return 1
+  private_key="$(openssl pkey -pubout -in "${file}" 2>/dev/null)" || return 1
+  [[ "${certificate_key}" == "${private_key}" ]]
+}
+
+# Copy the cluster's TLS credential from dask-tls-uri to TLS_CREDENTIAL, readable by root and the
+# dask group only: the copy lands in a file of mode 0600 inside the closed directory, then takes the
+# final name. Counts a change when the credential is new or differs. Never logs the credential.
+install_tls_credential() {
+  local -r directory="${ROOT}${TLS_DIRECTORY}" credential="${ROOT}${TLS_CREDENTIAL}"
+  mkdir -p "${directory}"
+  chown "root:${DASK_USER}" "${directory}"
+  chmod 0750 "${directory}"
+  local tmp
+  tmp="$(mktemp "${directory}/.cluster.pem.XXXXXX")"
+  if ! (umask 077 && retry gcloud storage cp --quiet "${TLS_URI}" "${tmp}"); then
+    rm -f "${tmp}"
+    die "Cannot copy the cluster's TLS credential from dask-tls-uri='${TLS_URI}'"
+  fi
+  if ! is_tls_credential "${tmp}"; then
+    rm -f "${tmp}"
+    die "Invalid dask-tls-uri='${TLS_URI}': must hold a PEM certificate that has not expired followed by" \
+      "its unencrypted private key"
+  fi
+  chown "root:${DASK_USER}" "${tmp}"
+  chmod 0640 "${tmp}"
+  if [[ -f "${credential}" ]] && cmp -s "${tmp}" "${credential}"; then
+    rm -f "${tmp}"
+    chown "root:${DASK_USER}" "${credential}"
+    chmod 0640 "${credential}"
+    return 0
+  fi
+  mv -f "${tmp}" "${credential}"
+  CHANGES=$((CHANGES + 1))
+  log "Installed the cluster's TLS credential at ${TLS_CREDENTIAL}"
 }
 
 # Enable SERVICE and have it run: restarted when RESTART is 1, else only started if stopped.
@@ -502,7 +702,7 @@ install_services() {
   fi
   [[ "${environment_changed}" == 0 ]] || restart=1
   if is_primary_master; then
-    log "Running the Dask scheduler on port ${SCHEDULER_PORT}, dashboard on ${DASHBOARD_PORT}"
+    log "Running the Dask scheduler on ${PROTOCOL}://${LISTEN_ADDRESS}:${SCHEDULER_PORT}, dashboard on ${DASHBOARD_PORT}"
     run_service "${SCHEDULER_SERVICE}" "${restart}"
   fi
   if runs_worker; then
@@ -618,13 +818,32 @@ configure_knox() {
   fi
 }
 
+warn_plaintext() {
+  log "WARNING: NO TLS. dask-allow-plaintext=true and no dask-tls-uri: the Dask scheduler and workers" \
+    "accept unencrypted connections without any credential from every machine that reaches" \
+    "${LISTEN_ADDRESS}, and whoever connects runs code as the user ${DASK_USER}"
+}
+
 main() {
   trap 'log "ERROR: failed at line ${LINENO}"' ERR
   read_settings
   log "Configuring a ${ROLE} node (${HOSTNAME_SHORT}) for the Dask ${RUNTIME} runtime"
   local -r before="${CHANGES}"
   install_environment
-  mkdir -p "${ROOT}${LOCAL_DIRECTORY}"
+  if [[ "${RUNTIME}" == standalone ]]; then
+    ensure_dask_user
+    prepare_directories
+    if [[ "${PROTOCOL}" == tls ]]; then
+      install_tls_credential
+    else
+      warn_plaintext
+    fi
+  else
+    if [[ -n "$(get_metadata_attribute dask-tls-uri)" ]]; then
+      log "dask-tls-uri does not apply to the yarn runtime, whose Dask processes dask-yarn starts"
+    fi
+    mkdir -p "${ROOT}${LOCAL_DIRECTORY}"
+  fi
   write_file "${DASK_CONFIG_FILE}" 0644 "$(dask_config)"
   if [[ "${RUNTIME}" == standalone ]]; then
     local changed=0
@@ -633,6 +852,7 @@ main() {
     [[ "${ROLE}" != Master ]] || configure_knox
   fi
   log "Dask ${RUNTIME} runtime ready on ${HOSTNAME_SHORT}"
+  [[ "${RUNTIME}" != standalone || "${PROTOCOL}" == tls ]] || warn_plaintext
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

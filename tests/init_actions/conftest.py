@@ -2,16 +2,21 @@
 
 Every path the scripts touch lives under a throwaway root (``INIT_ACTION_ROOT``); the metadata
 server, systemd, conda, pip, mount and friends are small stubs found first on ``PATH`` that append
-each call to a log the tests read. The node looks like an n2-standard-4: 4 vCPUs and 16 GiB.
+each call to a log the tests read. The node looks like an n2-standard-4: 4 vCPUs and 16 GiB, with
+the internal address 10.128.0.7. The accounts commands (``id``, ``useradd``, ``chown``) are stubs
+too unless a node asks for the real ones, so the tests need no root but those that run processes
+as the ``dask`` user.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import stat
 import subprocess
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -50,7 +55,18 @@ fi
 STUBS = {
     "systemctl": "",
     "sleep": "",
-    "gcloud": 'if [[ "$1 $2" == "storage cp" ]]; then printf "dask==2026.8.0\\n" >"${@: -1}"; fi\n',
+    # gcloud storage cp SOURCE DEST: the cluster's TLS credential ($STUB_TLS_CREDENTIAL) when SOURCE is
+    # the node's dask-tls-uri, else a pip constraints file.
+    "gcloud": (
+        'if [[ "$1 $2" == "storage cp" ]]; then\n'
+        '  tls_uri="${STUB_METADATA}/attributes/dask-tls-uri"\n'
+        '  if [[ -f "${tls_uri}" && "${@: -2:1}" == "$(cat "${tls_uri}")" ]]; then\n'
+        '    cat "${STUB_TLS_CREDENTIAL}" >"${@: -1}"\n'
+        "  else\n"
+        '    printf "dask==2026.8.0\\n" >"${@: -1}"\n'
+        "  fi\n"
+        "fi\n"
+    ),
     "apt-get": "",
     "hostname": 'printf "%s\\n" "${STUB_HOSTNAME}"\n',
     "nproc": 'printf "%s\\n" "${STUB_NPROC}"\n',
@@ -70,14 +86,35 @@ STUBS = {
     ),
     # The Python of an environment: records `-m pip install ...`.
     "venv-python": "",
-    # Dataproc's metadata reader: `get_metadata_value attributes/NAME`, from files in $STUB_METADATA.
-    "get_metadata_value": (
-        '[[ "$1" == attributes/* && -f "${STUB_METADATA}/${1#attributes/}" ]] || exit 1\n'
-        'cat "${STUB_METADATA}/${1#attributes/}"\n'
-    ),
+    # Dataproc's metadata reader: `get_metadata_value attributes/NAME` or `network-interfaces/0/ip`,
+    # from the files of those paths in $STUB_METADATA.
+    "get_metadata_value": '[[ "$1" != *..* && -f "${STUB_METADATA}/$1" ]] || exit 1\ncat "${STUB_METADATA}/$1"\n',
 }
 
-BASE_METADATA = {"dataproc-master": "dask-etl-m", "dataproc-worker-count": "2"}
+#: The accounts commands, stubbed unless a node runs them for real: `id USER` succeeds once
+#: `useradd ... USER` has made it; chown only logs.
+ACCOUNT_STUBS = {
+    "id": '[[ -f "${STUB_STATE}/user-${@: -1}" ]]\n',
+    "useradd": 'touch "${STUB_STATE}/user-${@: -1}"\n',
+    "chown": "",
+}
+
+TLS_URI = "gs://dask-etl-staging/dask/tls/cluster.pem"
+BASE_METADATA = {"dataproc-master": "dask-etl-m", "dataproc-worker-count": "2", "dask-tls-uri": TLS_URI}
+
+
+def make_credential() -> str:
+    """Return a new cluster TLS credential as the provider makes it: certificate, then private key."""
+    from distributed.security import Security
+
+    security = Security.temporary()
+    return security.tls_ca_file + security.tls_client_key
+
+
+@cache
+def cluster_credential() -> str:
+    """The TLS credential every fake node of this test session gets from its dask-tls-uri."""
+    return make_credential()
 
 
 def _write_executable(path: Path, text: str) -> None:
@@ -97,6 +134,12 @@ class FakeNode:
     memory_gib: int = 16
     local_ssds: int = 1
     knox: bool = False
+    #: The node's network-interfaces/0/ip in the metadata server, or None for none.
+    internal_ip: str | None = "10.128.0.7"
+    #: What gcloud copies from the node's dask-tls-uri.
+    tls_credential: str = field(default_factory=cluster_credential)
+    #: Run the real id, useradd and chown rather than stubs (needs root).
+    real_accounts: bool = False
     runs: list[subprocess.CompletedProcess] = field(default_factory=list)
 
     @property
@@ -120,7 +163,8 @@ class FakeNode:
         return self.base / "state"
 
     def build(self) -> FakeNode:
-        for name, body in STUBS.items():
+        stubs = STUBS if self.real_accounts else {**STUBS, **ACCOUNT_STUBS}
+        for name, body in stubs.items():
             target = self.conda_home / "bin" / name if name in ("python3", "conda") else self.bin / name
             _write_executable(target, STUB_PRELUDE.format(name=name) + body)
         proc = self.root / "proc"
@@ -144,11 +188,15 @@ class FakeNode:
 
     def environment(self) -> dict[str, str]:
         metadata_dir = self.base / "metadata"
-        metadata_dir.mkdir(exist_ok=True)
-        for stale in metadata_dir.iterdir():
-            stale.unlink()
+        shutil.rmtree(metadata_dir, ignore_errors=True)
+        (metadata_dir / "attributes").mkdir(parents=True)
         for key, value in self.metadata.items():
-            (metadata_dir / key).write_text(value)
+            (metadata_dir / "attributes" / key).write_text(value)
+        if self.internal_ip is not None:
+            (metadata_dir / "network-interfaces/0").mkdir(parents=True)
+            (metadata_dir / "network-interfaces/0/ip").write_text(self.internal_ip)
+        credential = self.base / "credential.pem"
+        credential.write_text(self.tls_credential)
         return {
             "PATH": f"{self.bin}:/usr/bin:/bin",
             "HOME": str(self.base),
@@ -160,6 +208,7 @@ class FakeNode:
             "STUB_CALLS": str(self.calls_file),
             "STUB_STATE": str(self.state),
             "STUB_METADATA": str(metadata_dir),
+            "STUB_TLS_CREDENTIAL": str(credential),
             "STUB_HOSTNAME": self.hostname,
             "STUB_NPROC": str(self.vcpus),
         }
@@ -200,6 +249,9 @@ class FakeNode:
 
     def exists(self, path: str) -> bool:
         return (self.root / path.lstrip("/")).exists()
+
+    def mode(self, path: str) -> int:
+        return stat.S_IMODE((self.root / path.lstrip("/")).stat().st_mode)
 
     def tree(self) -> dict[str, tuple]:
         """Every path under the root with its kind, mode and bytes (or link target)."""
