@@ -34,21 +34,28 @@ CHROMIUM_ARGS = [
 class Stack:
     """The running local stack: the UI's address, a REST API client, the emulator."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, start_output: str = "") -> None:
         self.state_dir = state_dir
         state = json.loads((state_dir / "state.json").read_text())
         self.url: str = state["url"]
         self.values: dict[str, Any] = state["values"]
         self.pids: dict[str, int] = state["pids"]
+        #: What ``local_airflow.py start`` printed.
+        self.start_output = start_output
+        #: The admin's password, which the stack's first start made (scripts/local_airflow.py's secrets).
+        self.passwords_file = state_dir / "secrets" / "simple_auth_manager_passwords.json"
+        self.admin_password: str = json.loads(self.passwords_file.read_text())["admin"]
         self._token: str | None = None
 
     def api(self, path: str, *, method: str = "GET", body: Any = None) -> Any:
         """Call Airflow's REST API as the admin user."""
         if self._token is None:
-            self._token = self._request("/auth/token", "POST", {"username": "admin", "password": "admin"})[
-                "access_token"
-            ]
+            self._token = self.token("admin", self.admin_password)
         return self._request(f"/api/v2{path}", method, body, token=self._token)
+
+    def token(self, username: str, password: str) -> str:
+        """Log in through the REST API; return the access token."""
+        return self._request("/auth/token", "POST", {"username": username, "password": password})["access_token"]
 
     def _request(self, path: str, method: str, body: Any, token: str | None = None) -> Any:
         request = urllib.request.Request(
@@ -146,7 +153,7 @@ def local_stack(tmp_path_factory):
     if started.returncode:
         local_airflow("stop", "--state-dir", str(state_dir), "--purge")
         pytest.fail(f"The local stack did not start:\n{started.stdout}\n{started.stderr}")
-    stack = Stack(state_dir)
+    stack = Stack(state_dir, started.stdout)
     emulator_pid = stack.pids["dataproc-emulator"]
     try:
         yield stack
@@ -206,7 +213,7 @@ def page(browser, local_stack):
     page.set_default_timeout(30_000)
     page.goto(local_stack.url + "/")
     page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill("admin")
+    page.get_by_label("Password").fill(local_stack.admin_password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/auth/login" not in url)
     yield page
