@@ -90,6 +90,9 @@ IDLE_QUIET_PERIOD_SECONDS = 30 * 60
 IDLE_POKE_INTERVAL_SECONDS = 60.0
 #: The scheduler's own idle signal over HTTP (``distributed.http.scheduler.api``), beside the dashboard.
 CHECK_IDLE_PATH = "/api/v1/check_idle"
+#: The reaper deletes a credential no live cluster names only once it is this old: a create stages the
+#: credential moments before the cluster exists.
+CREDENTIAL_SWEEP_GRACE_SECONDS = 3600
 #: How long the reaper waits for the clusters it deletes to be gone.
 REAPER_WAIT_TIMEOUT_SECONDS = 30 * 60
 #: Per-user quotas (``[dask_dataproc] max_clusters_per_user`` and ``max_secondary_workers_per_user``):

@@ -44,15 +44,12 @@ def staging_bucket(hook: DaskDataprocHook, spec: DaskClusterSpec, *, project_id:
     configured = config.get("staging_bucket")
     if configured:
         return configured
-    prefix = f"dataproc-staging-{region}-"
-    client = hook.storage_client
-    existing = sorted(bucket.name for bucket in client.list_buckets(prefix=prefix, project=project_id))
-    existing = [name for name in existing if name.startswith(prefix)]
+    existing = _region_staging_buckets(hook, project_id=project_id, region=region)
     if existing:
         return existing[0]
     name = _own_bucket_name(project_id, region)
     try:
-        client.create_bucket(name, project=project_id, location=region)
+        hook.storage_client.create_bucket(name, project=project_id, location=region)
     except Exception as err:
         from google.api_core.exceptions import Conflict
 
@@ -61,6 +58,30 @@ def staging_bucket(hook: DaskDataprocHook, spec: DaskClusterSpec, *, project_id:
                 "config_bucket", None, f"a bucket to stage init actions in; creating {name} failed: {err}"
             ) from err
     return name
+
+
+def known_staging_buckets(hook: DaskDataprocHook, *, project_id: str, region: str) -> list[str]:
+    """Return the buckets :func:`staging_bucket` may have chosen for a spec without ``config_bucket``.
+
+    ``[dask_dataproc] staging_bucket``, the region's Dataproc staging buckets and the provider's own;
+    nothing is created. The reaper looks for left-over credentials in them.
+    """
+    from airflow_dask_provider import config
+
+    configured = config.get("staging_bucket")
+    names = [configured] if configured else []
+    return [
+        *names,
+        *_region_staging_buckets(hook, project_id=project_id, region=region),
+        _own_bucket_name(project_id, region),
+    ]
+
+
+def _region_staging_buckets(hook: DaskDataprocHook, *, project_id: str, region: str) -> list[str]:
+    """Return the project's Dataproc staging buckets of the region (``dataproc-staging-REGION-...``), sorted."""
+    prefix = f"dataproc-staging-{region}-"
+    listed = (bucket.name for bucket in hook.storage_client.list_buckets(prefix=prefix, project=project_id))
+    return sorted(name for name in listed if name.startswith(prefix))
 
 
 def _own_bucket_name(project_id: str, region: str) -> str:
@@ -94,7 +115,5 @@ def stage_init_actions(
     if not names:
         return spec
     bucket = staging_bucket(hook, spec, project_id=project_id, region=region)
-    staged = tuple(
-        InitAction(hook.stage_file(local_path=init_action_path(name), bucket=bucket)) for name in names
-    )
+    staged = tuple(InitAction(hook.stage_file(local_path=init_action_path(name), bucket=bucket)) for name in names)
     return dataclasses.replace(spec, init_actions=(*staged, *spec.init_actions), config_bucket=bucket)

@@ -55,6 +55,11 @@ def split_gcs_uri(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
+def credentials_folder(*, project_id: str, region: str) -> str:
+    """Return the folder, inside a config bucket, of the credentials of a project and region's clusters."""
+    return posixpath.join(defaults.CREDENTIALS_PREFIX, project_id, region)
+
+
 class DaskDataprocHook(DataprocHook):
     """Talk to Dataproc and Cloud Storage for Dask clusters and jobs.
 
@@ -509,22 +514,36 @@ class DaskDataprocHook(DataprocHook):
 
     # -- the clusters' Dask credentials (airflow_dask_provider.tls) ------------------------------
 
-    def stage_dask_credential(self, *, bucket: str, cluster_name: str) -> str:
+    def stage_dask_credential(self, *, bucket: str, project_id: str, region: str, cluster_name: str) -> str:
         """Make a new Dask TLS credential for a cluster, keep it in ``bucket`` and return its gs:// URI.
 
-        The object's name holds a random part, so a credential is never reused or overwritten by a
-        second create of the same name; its text is never logged.
+        The object is ``CREDENTIALS_PREFIX/PROJECT/REGION/CLUSTER/RANDOM/dask-tls.pem``: the random part
+        means a credential is never reused or overwritten by a second create of the same name, and the
+        reaper sweeps a project and region's credentials by prefix. Its text is never logged.
         """
         import secrets
 
         from airflow_dask_provider.tls import new_credential
 
-        name = posixpath.join(defaults.CREDENTIALS_PREFIX, cluster_name, secrets.token_hex(8), "dask-tls.pem")
+        folder = credentials_folder(project_id=project_id, region=region)
+        name = posixpath.join(folder, cluster_name, secrets.token_hex(8), "dask-tls.pem")
         blob = self.storage_client.bucket(bucket).blob(name)
         blob.upload_from_string(new_credential(), content_type="application/x-pem-file", if_generation_match=0)
         uri = f"gs://{bucket}/{name}"
         self.log.info("Cluster %s's Dask TLS credential is kept at %s", cluster_name, uri)
         return uri
+
+    def list_dask_credentials(self, *, bucket: str, project_id: str, region: str) -> list[tuple[str, float]]:
+        """Return the URI and the upload time (seconds since the epoch) of every credential the provider
+        keeps in ``bucket`` for the project and region's clusters; [] when the bucket does not exist."""
+        from google.api_core.exceptions import NotFound
+
+        prefix = credentials_folder(project_id=project_id, region=region) + "/"
+        try:
+            blobs = list(self.storage_client.list_blobs(bucket, prefix=prefix))
+        except NotFound:
+            return []
+        return [(f"gs://{bucket}/{blob.name}", blob.updated.timestamp() if blob.updated else 0.0) for blob in blobs]
 
     def read_dask_credential(self, *, uri: str) -> str:
         """Return the PEM text of the credential at ``uri``."""

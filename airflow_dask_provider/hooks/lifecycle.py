@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_dask_provider import defaults
 from airflow_dask_provider.cost import ClusterUsage, NodeGroup
+from airflow_dask_provider.hooks.resources import tls_credential_uri
 from airflow_dask_provider.labels import parse_expiry
 
 if TYPE_CHECKING:
@@ -34,6 +35,10 @@ class LabelledCluster:
     #: When the cluster should be gone (its ``expiry`` label), seconds since the epoch; None without one.
     expiry: float | None
     labels: dict[str, str]
+    #: The cluster's config bucket, where its Dask TLS credential is kept.
+    config_bucket: str = ""
+    #: gs:// URI of the cluster's Dask TLS credential (its ``dask-tls-uri`` metadata); None without one.
+    tls_credential_uri: str | None = None
 
 
 def _group(role: str, config: InstanceGroupConfig, *, secondary: bool) -> NodeGroup:
@@ -110,6 +115,8 @@ def list_provider_clusters(hook: DaskDataprocHook, *, project_id: str, region: s
                 detail=cluster.status.detail,
                 expiry=parse_expiry(labels.get(defaults.EXPIRY_LABEL)),
                 labels=labels,
+                config_bucket=cluster.config.config_bucket,
+                tls_credential_uri=tls_credential_uri(cluster),
             )
         )
     return found

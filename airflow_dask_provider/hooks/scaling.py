@@ -187,9 +187,7 @@ class DaskScalingHook:
             from distributed import Client
 
             security = self.hook.get_dask_security(tls_credential_uri=tls_credential_uri)
-            client = Client(
-                address, timeout=SCHEDULER_CONNECT_TIMEOUT_SECONDS, set_as_default=False, security=security
-            )
+            client = Client(address, timeout=SCHEDULER_CONNECT_TIMEOUT_SECONDS, set_as_default=False, security=security)
             self._dask_clients[address] = client
         return client
 

@@ -235,7 +235,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         from airflow_dask_provider.staging import staging_bucket
 
         bucket = staging_bucket(self.hook, spec, project_id=self.resolved_project_id, region=self.region)
-        uri = self.hook.stage_dask_credential(bucket=bucket, cluster_name=self.cluster_name)
+        uri = self.hook.stage_dask_credential(bucket=bucket, **self._where)
         metadata = {**metadata, defaults.TLS_URI_METADATA_KEY: uri}
         return dataclasses.replace(spec, metadata=metadata, config_bucket=bucket), uri
 

@@ -46,6 +46,20 @@ def decide(cluster: LabelledCluster, now: float) -> Decision:
     return Decision(KEEP, f"expires in {_ago(cluster.expiry - now)}")
 
 
+def orphan_credentials(
+    kept: Sequence[tuple[str, float]],
+    named: set[str],
+    now: float,
+    grace: float = defaults.CREDENTIAL_SWEEP_GRACE_SECONDS,
+) -> list[str]:
+    """Return the credentials (URI, upload time) that no live cluster names and that are older than ``grace``.
+
+    Those are the credentials of clusters that Dataproc deleted by itself (their idle or maximum-age
+    TTL): the delete operator and the reaper delete a cluster's credential with the cluster.
+    """
+    return sorted(uri for uri, uploaded in kept if uri not in named and now - uploaded >= grace)
+
+
 def _ago(seconds: float) -> str:
     if seconds >= 86400:
         return f"{seconds / 86400:.1f}d"
@@ -154,15 +168,21 @@ class DaskDataprocReapClustersOperator(BaseOperator):
         now = time.time()
         rows: list[dict[str, Any]] = []
         doomed: list[LabelledCluster] = []
+        listed: list[LabelledCluster] = []
         for project in projects:
             for region in regions:
                 for cluster in list_provider_clusters(self.hook, project_id=project, region=region):
+                    listed.append(cluster)
                     decision = decide(cluster, now)
                     if decision.action == DELETE:
                         doomed.append(cluster)
                     rows.append(self._row(cluster, decision, dry_run))
         if not dry_run:
             self._delete(doomed)
+        for project in projects:
+            for region in regions:
+                here = [c for c in listed if (c.project_id, c.region) == (project, region)]
+                self._sweep_credentials(project, region, here, now, dry_run)
         self.log.info(
             "Reaper %s %d of %d clusters of this provider in %s / %s:\n%s",
             "would delete" if dry_run else "deleted",
@@ -173,6 +193,37 @@ class DaskDataprocReapClustersOperator(BaseOperator):
             format_table(rows),
         )
         return rows
+
+    def _sweep_credentials(
+        self, project: str, region: str, clusters: Sequence[LabelledCluster], now: float, dry_run: bool
+    ) -> None:
+        """Delete the Dask TLS credentials of the project and region's clusters that are gone.
+
+        Looked for in the live clusters' config buckets and the provider's staging bucket (see
+        :func:`~airflow_dask_provider.staging.staging_bucket`); credentials that a live cluster
+        (or one deleted just now, whose deletion took its credential along) names are kept. A failure is logged, never raised: the sweep is
+        housekeeping, the clusters' deletion is the reaper's job.
+        """
+        from airflow_dask_provider.staging import known_staging_buckets
+
+        named = {c.tls_credential_uri for c in clusters if c.tls_credential_uri}
+        try:
+            buckets = {c.config_bucket for c in clusters if c.config_bucket}
+            buckets |= set(known_staging_buckets(self.hook, project_id=project, region=region))
+            kept = [
+                found
+                for bucket in sorted(buckets)
+                for found in self.hook.list_dask_credentials(bucket=bucket, project_id=project, region=region)
+            ]
+            orphans = orphan_credentials(kept, named, now, defaults.CREDENTIAL_SWEEP_GRACE_SECONDS)
+            for uri in orphans:
+                if dry_run:
+                    self.log.info("Would delete the Dask credential %s: no live cluster names it", uri)
+                else:
+                    self.log.warning("Deleting the Dask credential %s: no live cluster names it", uri)
+                    self.hook.delete_dask_credential(uri=uri)
+        except Exception as err:  # housekeeping: never let it fail the run that deleted clusters
+            self.log.warning("Could not sweep the Dask credentials of %s/%s: %s", project, region, err)
 
     @staticmethod
     def _row(cluster: LabelledCluster, decision: Decision, dry_run: bool) -> dict[str, Any]:

@@ -211,7 +211,9 @@ class DaskSecondaryScaler:
             return
         self.log.info("Retiring Dask workers %s of nodes %s before removing the nodes", addresses, leaving)
         retired = self.scaling_hook.retire_dask_workers(
-            scheduler_address=groups.scheduler_address, addresses=addresses, tls_credential_uri=groups.tls_credential_uri
+            scheduler_address=groups.scheduler_address,
+            addresses=addresses,
+            tls_credential_uri=groups.tls_credential_uri,
         )
         missing = sorted(set(addresses) - set(retired))
         if missing:

@@ -68,7 +68,8 @@ def test_the_cluster_refuses_a_client_without_its_credential(cluster):
 def test_the_credential_is_kept_in_the_config_bucket_and_named_in_the_metadata(cluster):
     uri = cluster["tls_credential_uri"]
 
-    assert uri.startswith(f"gs://{cluster['config_bucket']}/airflow-dask-provider/credentials/{CLUSTER}/")
+    folder = f"airflow-dask-provider/credentials/{WHERE['project_id']}/{WHERE['region']}/{CLUSTER}/"
+    assert uri.startswith(f"gs://{cluster['config_bucket']}/{folder}")
     assert "PRIVATE KEY" in DaskDataprocHook().read_dask_credential(uri=uri)
 
 

@@ -94,9 +94,7 @@ def write_script(directory: Path, body: str, name: str = "job.py") -> Path:
     return path
 
 
-def submit(
-    jobs, main: str | Path, *, cluster: str = SHARED, args: list[str] | None = None, **job
-) -> dataproc_v1.Job:
+def submit(jobs, main: str | Path, *, cluster: str = SHARED, args: list[str] | None = None, **job) -> dataproc_v1.Job:
     """Submit a pyspark job whose main file is a plain Python script."""
     request = {
         "placement": {"cluster_name": cluster},

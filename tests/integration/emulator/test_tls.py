@@ -11,7 +11,16 @@ from distributed.core import rpc
 from distributed.security import Security
 from google.cloud import dataproc_v1
 
-from .conftest import PROJECT, REGION, SINGLE_NODE, WHERE, create_cluster, dask_client, delete_cluster, scheduler_address
+from .conftest import (
+    PROJECT,
+    REGION,
+    SINGLE_NODE,
+    WHERE,
+    create_cluster,
+    dask_client,
+    delete_cluster,
+    scheduler_address,
+)
 
 OWN = "tls-own-credential"
 BUCKET = "tls-credentials"
@@ -109,7 +118,11 @@ def test_the_credential_file_is_readable_by_its_owner_only(running, own):
 def test_a_missing_credential_object_puts_the_cluster_in_error_naming_the_key(clusters):
     metadata = {"dask-tls-uri": f"gs://{BUCKET}/no-such/dask-tls.pem"}
     operation = clusters.create_cluster(
-        **WHERE, cluster={"cluster_name": "tls-missing", "config": {**SINGLE_NODE, "gce_cluster_config": {"metadata": metadata}}}
+        **WHERE,
+        cluster={
+            "cluster_name": "tls-missing",
+            "config": {**SINGLE_NODE, "gce_cluster_config": {"metadata": metadata}},
+        },
     )
     try:
         with pytest.raises(Exception, match="dask-tls-uri"):

@@ -253,13 +253,13 @@ def test_a_credential_is_uploaded_once_under_a_random_name_and_never_logged(stor
     hook, blob = storage
     caplog.set_level("DEBUG")
 
-    uri = hook.stage_dask_credential(bucket="staging", cluster_name="etl")
+    uri = hook.stage_dask_credential(bucket="staging", project_id="p", region="r", cluster_name="etl")
 
     pem = blob.upload_from_string.call_args.args[0]
     assert "PRIVATE KEY" in pem
     assert blob.upload_from_string.call_args.kwargs["if_generation_match"] == 0
-    assert uri.startswith("gs://staging/airflow-dask-provider/credentials/etl/") and uri.endswith("/dask-tls.pem")
-    assert uri != hook.stage_dask_credential(bucket="staging", cluster_name="etl")
+    assert uri.startswith("gs://staging/airflow-dask-provider/credentials/p/r/etl/") and uri.endswith("/dask-tls.pem")
+    assert uri != hook.stage_dask_credential(bucket="staging", project_id="p", region="r", cluster_name="etl")
     logged = caplog.text + "".join(capsys.readouterr())  # Airflow 3 logs through structlog to stdout
     assert pem.splitlines()[1] not in logged and uri in logged
 

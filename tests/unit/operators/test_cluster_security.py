@@ -9,7 +9,7 @@ from airflow_dask_provider.operators import DaskDataprocCreateClusterOperator
 
 from .conftest import cluster
 
-CREDENTIAL = "gs://p-dask-staging-r/airflow-dask-provider/credentials/c/0123456789abcdef/dask-tls.pem"
+CREDENTIAL = "gs://p-dask-staging-r/airflow-dask-provider/credentials/p/r/c/0123456789abcdef/dask-tls.pem"
 DEFAULT_ACCOUNT = "AIRFLOW__DASK_DATAPROC__DEFAULT_SERVICE_ACCOUNT"
 
 
@@ -34,7 +34,9 @@ def node_config(hook):
 def test_a_new_cluster_gets_a_credential_of_its_own_named_in_its_metadata(creating, context):
     create().execute(context)
 
-    creating.stage_dask_credential.assert_called_once_with(bucket="p-dask-staging-r", cluster_name="c")
+    creating.stage_dask_credential.assert_called_once_with(
+        bucket="p-dask-staging-r", project_id="p", region="r", cluster_name="c"
+    )
     assert node_config(creating).metadata["dask-tls-uri"] == CREDENTIAL
     creating.delete_dask_credential.assert_not_called()
 

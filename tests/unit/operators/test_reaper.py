@@ -142,3 +142,57 @@ def test_the_table_is_aligned():
 
     assert header.index("cluster") == line.index("a-long-name")
     assert set(rule) <= {"-", " "}
+
+
+# -- credentials of clusters that are gone ---------------------------------------------------------
+
+CREDENTIALS = "gs://staging/airflow-dask-provider/credentials/p/r"
+
+
+def test_orphan_credentials_are_old_enough_and_named_by_no_live_cluster():
+    kept = [
+        (f"{CREDENTIALS}/live/1/dask-tls.pem", NOW - 7200),
+        (f"{CREDENTIALS}/gone/2/dask-tls.pem", NOW - 7200),
+        (f"{CREDENTIALS}/being-created/3/dask-tls.pem", NOW - 60),
+    ]
+
+    orphans = reaper.orphan_credentials(kept, {f"{CREDENTIALS}/live/1/dask-tls.pem"}, NOW, grace=3600)
+
+    assert orphans == [f"{CREDENTIALS}/gone/2/dask-tls.pem"]
+
+
+@pytest.fixture
+def credentials(hook, mocker):
+    """A live cluster naming its credential, and one credential of a cluster that is gone."""
+    live = found("fresh", expiry=time.time() + 3600, config_bucket="staging",
+                 tls_credential_uri=f"{CREDENTIALS}/fresh/1/dask-tls.pem")  # fmt: skip
+    mocker.patch("airflow_dask_provider.hooks.lifecycle.list_provider_clusters", return_value=[live])
+    mocker.patch("airflow_dask_provider.staging.known_staging_buckets", return_value=["provider-own"])
+    old = time.time() - 7200
+    hook.list_dask_credentials.side_effect = lambda bucket, **where: {
+        "staging": [(f"{CREDENTIALS}/fresh/1/dask-tls.pem", old), (f"{CREDENTIALS}/gone/2/dask-tls.pem", old)],
+        "provider-own": [],
+    }[bucket]
+    return hook
+
+
+def test_the_credentials_of_clusters_that_are_gone_are_deleted_and_live_ones_kept(credentials, context):
+    reap().execute(context)
+
+    assert [c.kwargs["bucket"] for c in credentials.list_dask_credentials.call_args_list] == ["provider-own", "staging"]
+    credentials.delete_dask_credential.assert_called_once_with(uri=f"{CREDENTIALS}/gone/2/dask-tls.pem")
+
+
+def test_a_dry_run_deletes_no_credential(credentials, context):
+    reap(dry_run=True).execute(context)
+
+    credentials.delete_dask_credential.assert_not_called()
+
+
+def test_a_failing_sweep_is_logged_and_never_fails_the_reaper(credentials, context):
+    credentials.list_dask_credentials.side_effect = PermissionError("storage.objects.list denied")
+
+    rows = reap().execute(context)
+
+    assert [row["cluster"] for row in rows] == ["fresh"]
+    credentials.delete_dask_credential.assert_not_called()
