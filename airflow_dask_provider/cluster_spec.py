@@ -28,6 +28,7 @@ _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _IMAGE = re.compile(r"^(\d+)\.(\d+)(?:\.\d+)?(?:-[a-z0-9]+)?$")
 _MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _KMS_KEY = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
+_NETWORK_TAG = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _SERVICE_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,99}@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$")
 _CLUSTER_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,49}[a-z0-9])?$")
 _SECONDARY_TYPES = {"preemptible": "PREEMPTIBLE", "spot": "SPOT", "non-preemptible": "NON_PREEMPTIBLE"}
@@ -203,6 +204,8 @@ class DaskClusterSpec:
     :param zone: Compute Engine zone; Dataproc picks one in the region when empty.
     :param subnetwork_uri: subnetwork of the nodes.
     :param internal_ip_only: give nodes private IPs only (default); needs Private Google Access.
+    :param network_tags: Compute Engine network tags of every node, for a firewall rule that lets only
+        the cluster's own nodes reach its Dask ports (see the security guide).
     :param service_account: service account (email) of the nodes; ``[dask_dataproc]
         default_service_account`` when omitted. With neither, the create operator fails before any API
         call unless ``[dask_dataproc] allow_default_service_account`` is True (see
@@ -235,6 +238,7 @@ class DaskClusterSpec:
     zone: str | None = None
     subnetwork_uri: str | None = None
     internal_ip_only: bool = True
+    network_tags: Sequence[str] = ()
     service_account: str | None = None
     kms_key_name: str | None = None
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -282,6 +286,12 @@ class DaskClusterSpec:
             )
         if self.service_account:
             validate_service_account(self.service_account)
+        if isinstance(self.network_tags, str):
+            raise ClusterSpecError("network_tags", self.network_tags, "must be a list of tags, not one string")
+        tags = tuple(self.network_tags)
+        for tag in tags:
+            _matches("network_tags", tag, _NETWORK_TAG, "each must be 1-63 of a-z, 0-9 and '-', starting with a letter")
+        set_(self, "network_tags", tags)
         if not isinstance(self.internal_ip_only, bool):
             raise ClusterSpecError("internal_ip_only", self.internal_ip_only, "must be true or false")
         set_(self, "labels", validate_labels(self.labels))
@@ -345,6 +355,7 @@ class DaskClusterSpec:
                 zone_uri=self.zone or "",
                 subnetwork_uri=self.subnetwork_uri or "",
                 internal_ip_only=self.internal_ip_only,
+                tags=list(self.network_tags),
                 service_account=self.service_account or "",
                 service_account_scopes=["https://www.googleapis.com/auth/cloud-platform"],
                 metadata=self.node_metadata(),

@@ -68,13 +68,15 @@ def known_staging_buckets(hook: DaskDataprocHook, *, project_id: str, region: st
     """
     from airflow_dask_provider import config
 
+    from google.api_core.exceptions import Forbidden
+
     configured = config.get("staging_bucket")
     names = [configured] if configured else []
-    return [
-        *names,
-        *_region_staging_buckets(hook, project_id=project_id, region=region),
-        _own_bucket_name(project_id, region),
-    ]
+    try:
+        names += _region_staging_buckets(hook, project_id=project_id, region=region)
+    except Forbidden:  # listing buckets needs storage.buckets.list on the project: look in the others
+        pass
+    return [*names, _own_bucket_name(project_id, region)]
 
 
 def _region_staging_buckets(hook: DaskDataprocHook, *, project_id: str, region: str) -> list[str]:

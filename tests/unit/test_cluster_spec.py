@@ -148,3 +148,15 @@ def test_labels_follow_dataproc_rules():
         validate_labels({"Team": "x"})
     with pytest.raises(ClusterSpecError, match=r"labels\[team\]"):
         validate_labels({"team": "Data Eng"})
+
+
+def test_network_tags_reach_every_node_for_a_firewall_rule():
+    config = DaskClusterSpec(network_tags=["dask-etl", "no-internet"]).to_cluster_config(region="europe-west1")
+
+    assert list(config.gce_cluster_config.tags) == ["dask-etl", "no-internet"]
+
+
+@pytest.mark.parametrize("tags", ["dask-etl", ["Dask"], ["-x"], ["a" * 64]])
+def test_bad_network_tags_are_refused_naming_the_field(tags):
+    with pytest.raises(ClusterSpecError, match="network_tags"):
+        DaskClusterSpec(network_tags=tags)
