@@ -34,8 +34,9 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
 
     Dataproc has no Dask job type: the script is submitted as a pyspark job whose main file is a
     plain Python script. It runs on the master node, where the Dask scheduler runs, and connects to
-    it (the scheduler's address is in ``DASK_SCHEDULER_ADDRESS`` on the emulator and
-    ``tcp://localhost:8786`` on a Dataproc master). The job id is derived from the DAG run and task,
+    it with the cluster's TLS credential (the scheduler's ``tls://`` address and the credential are
+    in Dask's configuration: ``/etc/dask/config.yaml`` on a Dataproc master, ``DASK_*`` variables on
+    the emulator), so a plain ``distributed.Client()`` works. The job id is derived from the DAG run and task,
     so a retried task attaches to the job it already submitted instead of submitting a second one;
     a new job is submitted only when the earlier one failed or was cancelled.
 
