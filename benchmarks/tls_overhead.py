@@ -31,8 +31,9 @@ reference (``benchmarks/reference.py``, run once, untimed); before each run ever
 is read once, untimed (see ``benchmarks/jobs.py``). Times are those the job reports for its own work
 (connecting to the scheduler included, the interpreter's start and imports not). Printed per setup:
 every run, the best and the median; then the overhead of TLS, from the medians and from the bests,
-and the median of the rounds' own ratios (tls / plain of the same round). Ratios of this run only.
-The last line::
+and the median of the rounds' own ratios (tls / plain of the same round; each round's line gives it
+and the 1-minute load average after it: on a machine shared with others, a busy round shows).
+Ratios of this run only. The last line::
 
     RESULT tls_overhead_pct=N tls_overhead_best_pct=N plain_median_s=N tls_median_s=N
 
@@ -273,8 +274,10 @@ def main(argv: list[str] | None = None) -> int:
                         if problem:
                             sys.exit(f"{JOB} on the {setup} cluster, round {number + 1}: {problem}")
                         times[setup].append(float(summary["seconds"]))
+                    ratio = times["tls"][-1] / times["plain"][-1]
                     print(f"  round {number + 1} ({' then '.join(order)}): "
-                          + ", ".join(f"{setup} {times[setup][-1]:.2f} s" for setup in SETUPS), flush=True)  # fmt: skip
+                          + ", ".join(f"{setup} {times[setup][-1]:.2f} s" for setup in SETUPS)
+                          + f", tls / plain {ratio:.3f}, load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
     finally:
         shutil.rmtree(output.parent, ignore_errors=True)
         if temporary:
