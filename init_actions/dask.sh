@@ -45,25 +45,27 @@ readonly -a TESTED_PINS=(
 
 # dask-yarn 0.9 (its last release, 2021) breaks with distributed 2022.2 and newer (dask/dask-yarn
 # issues 155 and 161), and that distributed supports Python up to 3.9: the yarn runtime gets its own
-# Python 3.9 environment locked to the releases current when distributed 2022.1.1 was, which
-# installs from wheels and runs scheduler, workers and skein's gRPC client together.
+# Python 3.9 environment locked to dask and distributed 2022.1.1, dask-yarn 0.9 and skein 0.8.1,
+# with every other package at the newest release that installs from wheels and runs with them
+# (README.md says which ones are held back and why); tests/init_actions/test_yarn_lock.py resolves
+# it against the package index.
 readonly YARN_PYTHON="3.9"
 readonly YARN_DASK_VERSION="2022.1.1"
 readonly -a YARN_LOCK=(
-  aiohttp==3.8.1 aiosignal==1.2.0 async-timeout==4.0.2 attrs==21.4.0 bokeh==2.4.2
-  cachetools==5.0.0 certifi==2021.10.8 cffi==1.15.0 charset-normalizer==2.0.11 click==8.0.3
-  cloudpickle==2.0.0 cryptography==36.0.1 dask==2022.1.1 dask-yarn==0.9 decorator==5.1.1
-  distributed==2022.1.1 frozenlist==1.3.0 fsspec==2022.1.0 gcsfs==2022.1.0 google-api-core==2.5.0
-  google-auth==2.6.0 google-auth-oauthlib==0.4.6 google-cloud-core==2.2.2
+  aiohappyeyeballs==2.6.1 aiohttp==3.13.5 aiosignal==1.4.0 async-timeout==5.0.1 attrs==26.1.0
+  bokeh==2.4.2 cachetools==5.0.0 certifi==2026.10.19.post1 cffi==2.0.0 charset-normalizer==3.5.3
+  click==8.0.3 cloudpickle==2.0.0 cryptography==47.0.0 dask==2022.1.1 dask-yarn==0.9
+  decorator==5.1.1 distributed==2022.1.1 frozenlist==1.8.0 fsspec==2022.1.0 gcsfs==2022.1.0
+  google-api-core==2.5.0 google-auth==2.6.0 google-auth-oauthlib==0.4.6 google-cloud-core==2.2.2
   google-cloud-storage==2.1.0 google-crc32c==1.3.0 google-resumable-media==2.2.1
-  googleapis-common-protos==1.54.0 grpcio==1.43.0 heapdict==1.0.1 idna==3.3 jinja2==3.0.3
-  locket==0.2.1 markupsafe==2.0.1 msgpack==1.0.3 multidict==6.0.2 numpy==1.22.2 oauthlib==3.2.0
-  packaging==21.3 pandas==1.4.0 partd==1.2.0 pillow==9.0.1 prometheus-client==0.13.1
-  protobuf==3.19.4 psutil==5.9.0 pyarrow==7.0.0 pyasn1==0.4.8 pyasn1-modules==0.2.8
-  pycparser==2.21 pyparsing==3.0.7 python-dateutil==2.8.2 pytz==2021.3 pyyaml==6.0
-  requests==2.27.1 requests-oauthlib==1.3.1 rsa==4.8 setuptools==60.8.2 six==1.16.0 skein==0.8.1
-  sortedcontainers==2.4.0 tblib==1.7.0 toolz==0.11.2 tornado==6.1 typing-extensions==4.0.1
-  urllib3==1.26.8 yarl==1.7.2 zict==2.0.0
+  googleapis-common-protos==1.54.0 grpcio==1.80.1 heapdict==1.0.1 idna==3.20 jinja2==3.1.6
+  locket==0.2.1 markupsafe==3.0.4 msgpack==1.0.3 multidict==6.7.1 numpy==1.22.2 oauthlib==3.3.1
+  packaging==21.3 pandas==1.4.0 partd==1.2.0 pillow==11.3.0 prometheus-client==0.13.1
+  propcache==0.4.1 protobuf==3.20.3 psutil==5.9.0 pyarrow==14.0.2 pyasn1==0.4.8
+  pyasn1-modules==0.2.8 pycparser==2.23 pyparsing==3.0.7 python-dateutil==2.8.2 pytz==2021.3
+  pyyaml==6.0 requests==2.32.5 requests-oauthlib==1.3.1 rsa==4.8 setuptools==81.0.0 six==1.16.0
+  skein==0.8.1 sortedcontainers==2.4.0 tblib==1.7.0 toolz==0.11.2 tornado==6.5.10
+  typing-extensions==4.16.0 urllib3==2.6.3 yarl==1.22.0 zict==2.0.0
 )
 
 # Where things go on the node.
@@ -367,7 +369,7 @@ standalone_requirements() {
 
 yarn_requirements() {
   printf '%s\n' "dask[dataframe,diagnostics]==${YARN_DASK_VERSION}" "distributed==${YARN_DASK_VERSION}" \
-    dask-yarn prometheus-client gcsfs
+    dask-yarn prometheus-client gcsfs pyarrow
 }
 
 # Install REQUIREMENTS (one a line) into the environment at ENV with pip, unless the same ones already

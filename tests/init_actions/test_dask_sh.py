@@ -283,8 +283,9 @@ def test_yarn_runtime_gets_a_pinned_python_39_environment_and_yarn_config(make_n
     [install] = pip_installs(node)
     assert option(install, "--constraint") == f"{env}/lock.txt"
     lock = node.read("/opt/dask/yarn-env/lock.txt").split()
-    assert {"dask==2022.1.1", "distributed==2022.1.1", "dask-yarn==0.9", "protobuf==3.19.4"} <= set(lock)
+    assert {"dask==2022.1.1", "distributed==2022.1.1", "dask-yarn==0.9", "protobuf==3.20.3"} <= set(lock)
     assert "dask-yarn" in install
+    assert "pyarrow" in install  # a constraint alone installs nothing
     config = yaml.safe_load(node.read(CONFIG))
     assert config["yarn"] == {
         "environment": "python:///opt/dask/yarn-env/bin/python",
