@@ -104,34 +104,41 @@ def node_environment(node, local_directory: Path) -> dict[str, str]:
 
 
 def blocked_ancestor(path: Path) -> Path | None:
-    """The topmost directory above PATH that other users cannot enter, if any."""
-    for parent in reversed(path.parents):
-        if not parent.stat().st_mode & stat.S_IXOTH:
-            return parent
+    """The topmost directory above PATH (or PATH itself) that other users cannot enter, if any."""
+    for directory in [*reversed(path.parents), path]:
+        if not directory.stat().st_mode & stat.S_IXOTH:
+            return directory
     return None
 
 
 def as_user(user: str, argv: list[str], stage: Path) -> list[str]:
     """ARGV run as USER, with no new privileges (the units' NoNewPrivileges=true).
 
-    The USER must reach this Python. Where it lives under a directory only root may enter (a
-    Python under /root, mode 0700), the command runs in a private mount namespace in which that
-    directory is an empty tmpfs of mode 0755 holding a bind mount of the Python's own directory:
-    nothing outside the command sees it, and every other path keeps its owner and mode.
+    The USER must reach this Python and its environment. Where one lives under a directory only
+    root may enter (a Python or a checkout under /root, mode 0700), the command runs in a private
+    mount namespace in which that directory is an empty tmpfs of mode 0755 holding bind mounts of
+    just the Python's and the environment's directories: nothing outside the command sees it, and
+    every other path keeps its owner and mode.
     """
     drop = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--no-new-privs", "--", *argv]
-    python_home = Path(sys.base_prefix).resolve()
-    blocked = blocked_ancestor(python_home / "bin")
-    if blocked is None:
+    needed: dict[Path, list[Path]] = {}
+    for prefix in sorted({Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}):
+        blocked = blocked_ancestor(prefix)
+        if blocked is not None:
+            needed.setdefault(blocked, []).append(prefix.relative_to(blocked))
+    if not needed:
         return drop
-    stage.mkdir(exist_ok=True)
-    relative = python_home.relative_to(blocked)
-    script = (
-        'set -e; mount --bind "$1" "$2"; mount -t tmpfs -o mode=0755 tmpfs "$1"; '
-        'mkdir -p "$1/$3"; mount --bind "$2/$3" "$1/$3"; shift 3; exec "$@"'
-    )
-    namespace = ["unshare", "--mount", "--propagation", "private", "bash", "-c", script, "bash"]
-    return [*namespace, str(blocked), str(stage), str(relative), *drop]
+    script = ["set -e"]
+    for index, (blocked, relatives) in enumerate(needed.items()):
+        hidden = stage / str(index)
+        hidden.mkdir(parents=True, exist_ok=True)
+        b, h = shlex.quote(str(blocked)), shlex.quote(str(hidden))
+        script += [f"mount --bind {b} {h}", f"mount -t tmpfs -o mode=0755 tmpfs {b}"]
+        for relative in relatives:
+            r = shlex.quote(str(relative))
+            script += [f"mkdir -p {b}/{r}", f"mount --bind {h}/{r} {b}/{r}"]
+    script.append('exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "bash", "-c", "; ".join(script), "bash", *drop]
 
 
 @contextmanager
