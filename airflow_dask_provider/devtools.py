@@ -187,28 +187,106 @@ from airflow.models.dagrun import DagRun
 from airflow.models.taskinstance import TaskInstance
 from airflow.utils.session import create_session
 
-dag_id, task_id, link_name = sys.argv[1:4]
-with create_session() as session:
-    run_id = session.scalars(
-        select(DagRun.run_id).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc())
-    ).first()
-    ti = session.scalars(
-        select(TaskInstance).where(
-            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id
-        )
-    ).one()
-    try:  # Airflow 3: the API server's way, from the serialized DAG
-        from airflow.models.serialized_dag import SerializedDagModel
 
-        dag = SerializedDagModel.get_dag(dag_id, session=session)
-    except Exception:
-        dag = None
-    if dag is None:  # Airflow 2's dags test does not serialize the DAG: parse it, as its webserver can
-        from airflow.models.dagbag import DagBag
+def link(dag_id, task_id, link_name):
+    with create_session() as session:
+        run_id = session.scalars(
+            select(DagRun.run_id).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc())
+        ).first()
+        ti = session.scalars(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id
+            )
+        ).one()
+        try:  # Airflow 3: the API server's way, from the serialized DAG
+            from airflow.models.serialized_dag import SerializedDagModel
 
-        dag = DagBag(include_examples=False).get_dag(dag_id)
-    print(json.dumps(dag.get_task(task_id).get_extra_links(ti, link_name) or None))
+            dag = SerializedDagModel.get_dag(dag_id, session=session)
+        except Exception:
+            dag = None
+        if dag is None:  # Airflow 2's dags test does not serialize the DAG: parse it, as its webserver can
+            from airflow.models.dagbag import DagBag
+
+            dag = DagBag(include_examples=False).get_dag(dag_id)
+        return dag.get_task(task_id).get_extra_links(ti, link_name) or None
+
+
+print("@@answer null", flush=True)  # ready: Airflow is imported (Airflow may log to stdout too)
+for line in sys.stdin:  # one request a line: [dag_id, task_id, link_name]; one answer line each
+    print("@@answer " + json.dumps(link(*json.loads(line))), flush=True)
 """
+#: What starts the reader's answer lines; Airflow 3 logs to standard output as well.
+_ANSWER = "@@answer "
+
+
+class ExtraLinkReader:
+    """Read tasks' extra links as the UI does, from one process that has imported Airflow already.
+
+    Importing Airflow takes seconds (more on a loaded machine); a reader started beforehand answers
+    within a database query, so a test can read a link while a short job still runs::
+
+        with ExtraLinkReader(env=env) as links:
+            url = links.get("dag", "task", "Dask Dashboard")
+    """
+
+    def __init__(self, *, env: Mapping[str, str], timeout: float = 120) -> None:
+        self.env = dict(env)
+        self.timeout = timeout
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> ExtraLinkReader:
+        import tempfile
+
+        # A file, not a pipe: nobody reads the errors while waiting, and a full pipe would block the reader.
+        self._errors = tempfile.TemporaryFile(mode="w+")
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _EXTRA_LINK_CODE],
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._errors,
+            text=True,
+        )
+        self._answer()  # "ready": Airflow is imported
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._process is not None
+        self._process.stdin.close()  # type: ignore[union-attr]
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process.stdout.close()  # type: ignore[union-attr]
+        self._errors.close()
+
+    def get(self, dag_id: str, task_id: str, link_name: str) -> str | None:
+        """Return an extra link of a task of the DAG's newest run (None before the task stored one)."""
+        assert self._process is not None and self._process.stdin is not None
+        self._process.stdin.write(json.dumps([dag_id, task_id, link_name]) + "\n")
+        self._process.stdin.flush()
+        return json.loads(self._answer())
+
+    def _answer(self) -> str:
+        """Return the reader's next answer, or raise with its error output if none comes in time."""
+        assert self._process is not None and self._process.stdout is not None
+        import selectors
+        import time
+
+        deadline = time.monotonic() + self.timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._process.stdout, selectors.EVENT_READ)
+            while selector.select(max(deadline - time.monotonic(), 0)):
+                line = self._process.stdout.readline()
+                if not line:  # the reader ended
+                    break
+                if line.startswith(_ANSWER):
+                    return line[len(_ANSWER) :].strip()
+        self._process.kill()
+        self._process.wait()
+        self._errors.seek(0)
+        raise RuntimeError(f"Reading an extra link failed:\n{self._errors.read()[-3000:]}")
 
 
 def extra_link(dag_id: str, task_id: str, link_name: str, *, env: Mapping[str, str]) -> str | None:
@@ -217,13 +295,5 @@ def extra_link(dag_id: str, task_id: str, link_name: str, *, env: Mapping[str, s
     This is what the UI shows behind the link's button: the operator's registered link asked for the
     URL of that task instance. Works while the task runs and after it has ended.
     """
-    result = subprocess.run(
-        [sys.executable, "-c", _EXTRA_LINK_CODE, dag_id, task_id, link_name],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode:
-        raise RuntimeError(f"Reading the {link_name!r} link failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    with ExtraLinkReader(env=env) as links:
+        return links.get(dag_id, task_id, link_name)

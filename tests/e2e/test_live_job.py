@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from airflow_dask_provider.devtools import DagTestRun, dags_test, extra_link, newest_run_id, xcom_value
+from airflow_dask_provider.devtools import DagTestRun, ExtraLinkReader, dags_test, extra_link, newest_run_id, xcom_value
 from airflow_dask_provider.emulator.testing import dask_processes
 
 from .conftest import REPO, environment
@@ -36,7 +36,8 @@ def watched_run(airflow_home, emulator):
     env = {**environment(airflow_home, emulator, REPO / "dags"), "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
     before = newest_run_id(DAG_ID, env=env)
     seen: dict[str, object] = {}
-    with ThreadPoolExecutor(1) as pool:
+    # Airflow is imported before the run starts, so the link is read within a query of the job going RUNNING.
+    with ExtraLinkReader(env=env) as links, ThreadPoolExecutor(1) as pool:
         running = pool.submit(dags_test, DAG_ID, env=env, conf={"sample_rows": ROWS})
         while not running.done():
             time.sleep(0.5)
@@ -45,7 +46,7 @@ def watched_run(airflow_home, emulator):
             job_id = xcom_value(DAG_ID, TASK, "dataproc_job_url", env=env).split("/jobs/")[1].split("?")[0]
             if job_state(emulator, job_id).status.state.name != "RUNNING":
                 continue
-            seen["link"] = extra_link(DAG_ID, TASK, "Dask Dashboard", env=env)
+            seen["link"] = links.get(DAG_ID, TASK, "Dask Dashboard")
             seen["response"] = requests.get(seen["link"], timeout=30)
             seen["job_state_after"] = job_state(emulator, job_id).status.state.name
             seen["job_id"] = job_id
