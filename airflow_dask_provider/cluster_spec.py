@@ -194,7 +194,8 @@ class DaskClusterSpec:
     :param boot_disk_size_gb: boot disk size of every node, 30 to 65536 GB.
     :param num_local_ssds: local SSDs per worker (Dask's spill directory), 0 to 8.
     :param image_version: Dataproc image version, 2.1 or newer.
-    :param dask_runtime: ``standalone`` (default) or ``yarn``.
+    :param dask_runtime: ``standalone`` (default) or ``yarn``. The yarn runtime's Dask has no TLS
+        (dask-yarn 0.9 cannot), so it needs the metadata ``dask-allow-plaintext: "true"``, which says so.
     :param idle_delete_ttl: delete the cluster after this long without jobs, 10 minutes to 14 days;
         ``[dask_dataproc] default_idle_delete_ttl`` (2 hours) when omitted. Never None: every cluster
         has one, at most ``[dask_dataproc] max_idle_delete_ttl``.
@@ -272,6 +273,14 @@ class DaskClusterSpec:
         set_(self, "num_local_ssds", _int_in("num_local_ssds", self.num_local_ssds, 0, 8))
         self._check_image()
         _one_of("dask_runtime", self.dask_runtime, defaults.DASK_RUNTIMES)
+        metadata = self.metadata if isinstance(self.metadata, Mapping) else {}
+        if self.dask_runtime == "yarn" and metadata.get(defaults.ALLOW_PLAINTEXT_METADATA_KEY) != "true":
+            raise ClusterSpecError(
+                "dask_runtime",
+                self.dask_runtime,
+                "the yarn runtime's Dask (dask-yarn 0.9) accepts any client that reaches it, without TLS: use "
+                f"'standalone', or accept that with metadata {{'{defaults.ALLOW_PLAINTEXT_METADATA_KEY}': 'true'}}",
+            )
         from airflow_dask_provider.config import TtlPolicy
 
         policy = TtlPolicy.from_config()

@@ -55,7 +55,7 @@ RUNTIMES = ("auto", "standalone", "yarn")
 #: those releases brought (``pd.ArrowDtype`` columns, ``read_parquet(split_row_groups="adaptive",
 #: blocksize=...)``). The initialization action's yarn runtime cannot have them: dask-yarn 0.9 runs
 #: only with distributed 2022.1 and older, so its environment is locked to dask 2022.1.1, pandas
-#: 1.4.0 and pyarrow 7.0.0.
+#: 1.4.0 and pyarrow 14.0.2.
 MINIMUM_VERSIONS = {"dask": "2024.8.0", "distributed": "2024.8.0", "pandas": "2.0.0", "pyarrow": "14.0.1"}
 
 

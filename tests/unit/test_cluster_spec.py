@@ -160,3 +160,12 @@ def test_network_tags_reach_every_node_for_a_firewall_rule():
 def test_bad_network_tags_are_refused_naming_the_field(tags):
     with pytest.raises(ClusterSpecError, match="network_tags"):
         DaskClusterSpec(network_tags=tags)
+
+
+def test_the_yarn_runtime_which_has_no_tls_needs_the_plaintext_opt_out():
+    with pytest.raises(ClusterSpecError, match="dask_runtime='yarn'.*dask-allow-plaintext"):
+        DaskClusterSpec(dask_runtime="yarn")
+
+    opted_out = DaskClusterSpec(dask_runtime="yarn", metadata={"dask-allow-plaintext": "true"})
+
+    assert opted_out.node_metadata()["dask-runtime"] == "yarn"

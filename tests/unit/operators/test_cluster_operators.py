@@ -29,7 +29,8 @@ def test_templated_value_is_checked_at_execute_before_any_call(hook, context):
 
 
 def test_keywords_override_a_given_spec():
-    operator = create(cluster_spec=DaskClusterSpec(num_workers=4, dask_runtime="yarn"), num_workers=6)
+    yarn = DaskClusterSpec(num_workers=4, dask_runtime="yarn", metadata={"dask-allow-plaintext": "true"})
+    operator = create(cluster_spec=yarn, num_workers=6)
 
     spec = operator.build_spec()
 

@@ -63,7 +63,7 @@ def test_the_credential_goes_when_another_run_created_the_cluster_first(creating
     [
         {"metadata": {"dask-tls-uri": "gs://mine/creds.pem"}},
         {"metadata": {"dask-allow-plaintext": "true"}},
-        {"dask_runtime": "yarn"},
+        {"dask_runtime": "yarn", "metadata": {"dask-allow-plaintext": "true"}},
     ],
     ids=["own credential", "plaintext opt-out", "yarn runtime"],
 )
