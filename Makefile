@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Byte-code caches make the many Python processes of the tests (Airflow, Dask) start much faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help venv venv-af2 system-packages test test-af3 test-af2 test-jobs-lower-bounds demo emulator local-airflow benchmark benchmark-jobs constraints clean
+.PHONY: help venv venv-af2 system-packages test test-af3 test-af2 test-jobs-lower-bounds demo emulator local-airflow benchmark benchmark-jobs benchmark-tls constraints clean
 
 help:
 	@echo "make demo       run the example DAG end to end on a local emulator with real Dask processes"
@@ -19,6 +19,7 @@ help:
 	@echo "make local-airflow  run docker-compose.yaml's stack as local processes (UI on 127.0.0.1:8080) until Ctrl-C"
 	@echo "make benchmark  run the benchmarks in benchmarks/, the jobs' last"
 	@echo "make benchmark-jobs  run the jobs' benchmark alone (benchmarks/jobs.py: about 25 minutes)"
+	@echo "make benchmark-tls   run the TLS overhead benchmark alone (benchmarks/tls_overhead.py: about 3 minutes)"
 
 # $(1): venv folder; a venv with uv in it
 define bare_venv
@@ -81,10 +82,14 @@ benchmark: venv
 	$(VENV)/bin/python benchmarks/parse_time.py
 	$(VENV)/bin/python benchmarks/slot_time.py
 	$(VENV)/bin/python benchmarks/autoscaling.py
+	$(VENV)/bin/python benchmarks/tls_overhead.py
 	$(VENV)/bin/python benchmarks/jobs.py
 
 benchmark-jobs: venv
 	$(VENV)/bin/python benchmarks/jobs.py
+
+benchmark-tls: venv
+	$(VENV)/bin/python benchmarks/tls_overhead.py
 
 constraints:
 	@echo "Regenerate a constraints file from a fresh resolve, e.g.:"
