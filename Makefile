@@ -5,6 +5,11 @@ VENV := .venv
 VENV_AF2 := .venv-af2
 VENV_JOBS_LOW := .venv-jobs-low
 PYTEST_ARGS ?=
+# Test processes per suite (pytest-xdist): most tests wait on clusters, subprocesses and polls, not on
+# the CPU. Each module runs in one process, so a module's emulator or DAG run is made once; every
+# process has its own Airflow home, emulators and ports. --durations lists the slowest tests last.
+PYTEST_WORKERS ?= 4
+PYTEST_RUN = -m pytest -n $(PYTEST_WORKERS) --dist loadscope --durations=25
 # Byte-code caches make the many Python processes of the tests (Airflow, Dask) start much faster.
 unexport PYTHONDONTWRITEBYTECODE
 
@@ -57,10 +62,11 @@ system-packages:
 test: test-af3 test-af2 test-jobs-lower-bounds
 
 test-af3: venv system-packages
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python $(PYTEST_RUN) $(PYTEST_ARGS)
 
+# Only the tests that go through Airflow: those that never import it ran in test-af3 (tests/conftest.py).
 test-af2: venv-af2 system-packages
-	$(VENV_AF2)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV_AF2)/bin/python $(PYTEST_RUN) $(PYTEST_ARGS)
 
 # Every job against its single-process reference on tiny inputs, at the lower bounds the jobs check
 # (jobs/dask_job.py's MINIMUM_VERSIONS): the run fails if a result differs or a job fails.

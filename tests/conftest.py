@@ -27,16 +27,72 @@ os.environ.pop("STORAGE_EMULATOR_HOST", None)
 from importlib.metadata import version  # noqa: E402
 
 AIRFLOW_2 = version("apache-airflow").startswith("2.")
-#: tests/browser drives Airflow 3's UI on the local stack (api-server, dag-processor), a different
-#: application from Airflow 2's webserver: it is not collected on Airflow 2 rather than skipped there.
-#: Quotas, the analyst DAG and the compose file are tested on both versions.
-collect_ignore = ["browser"] if AIRFLOW_2 else []
+TESTS = Path(__file__).resolve().parent
+
+#: Test folders and files that never import Airflow: the emulator alone, the job scripts and the
+#: driver alone, the initialization actions, the benchmarks. They run once, in the Airflow 3 suite;
+#: everything else goes through Airflow and runs on both versions. tests/unit/test_suite_layout.py
+#: checks that importing them loads no Airflow module.
+AIRFLOW_FREE = (
+    "unit/emulator",
+    "integration/emulator",
+    "unit/jobs",
+    "init_actions",
+    "unit/test_driver.py",
+    "unit/test_benchmark_page_reporting.py",
+    "unit/test_benchmark_tls_overhead.py",
+    "integration/jobs/test_benchmark_quick.py",
+)
+#: ... but for these, which drive the provider's operators and sensors against the emulator.
+THROUGH_AIRFLOW = ("integration/emulator/test_idle_sensor.py", "integration/emulator/test_ttl_ceiling.py")
+
+
+def airflow_free_files() -> list[str]:
+    """Return the test files (relative to tests/) that never import Airflow."""
+    found = []
+    for entry in AIRFLOW_FREE:
+        path = TESTS / entry
+        files = sorted(path.rglob("test_*.py")) if path.is_dir() else [path]
+        found += [str(file.relative_to(TESTS)) for file in files]
+    return [name for name in found if name not in THROUGH_AIRFLOW]
+
+
+#: The local stack runs Airflow 3: tests/browser drives its UI (api-server, dag-processor), a different
+#: application from Airflow 2's webserver, and test_local_stack_settings.py runs Airflow 3 with its
+#: settings. They are not collected on Airflow 2 rather than skipped there. Quotas, the analyst DAG
+#: and the compose file are tested on both versions.
+AIRFLOW_3_ONLY = ("browser", "unit/test_local_stack_settings.py")
+collect_ignore = [*AIRFLOW_3_ONLY, *airflow_free_files()] if AIRFLOW_2 else []
 
 
 def pytest_report_header(config):
     if AIRFLOW_2:
-        return "tests/browser: not collected on Airflow 2 (it drives Airflow 3's UI; it runs in the Airflow 3 suite)"
+        return (
+            "Airflow 2: the local stack's tests (it runs Airflow 3) and the tests that never import Airflow "
+            f"({len(airflow_free_files())} files: the emulator, jobs, init actions, benchmarks) run in the "
+            "Airflow 3 suite only"
+        )
     return None
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadscope``, keep the tests that share a package-scoped fixture on one worker.
+
+    loadscope sends each module to one worker, so a module-scoped fixture (an emulator, a DAG run)
+    is made once; tests/browser's modules share the package-scoped local stack (PostgreSQL and
+    Airflow's services), which would otherwise start once per worker.
+    """
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class PackageScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/browser/"):
+                return "tests/browser"
+            return super()._split_scope(nodeid)
+
+    return PackageScopeScheduling(config, log)
 
 
 def pytest_unconfigure(config):

@@ -276,13 +276,6 @@ def test_airflow_reads_its_secrets_only_through_the_generated_files():
     assert environment["PGPASSFILE"] == f"{folder}/{stack.PGPASS_FILE}"
 
 
-def test_airflow_may_read_its_fernet_key_and_jwt_secret_from_a_command():
-    """Airflow runs ``AIRFLOW__SECTION__KEY_CMD`` only for the options it lists as sensitive."""
-    from airflow.configuration import conf
-
-    assert {("core", "fernet_key"), ("api_auth", "jwt_secret")} <= conf.sensitive_config_values
-
-
 def mounts(service: dict) -> dict[str, str]:
     return {volume.split(":")[1]: volume.split(":")[0] for volume in service.get("volumes", [])}
 
@@ -556,27 +549,6 @@ def test_the_local_settings_hold_no_secret_and_name_the_secrets_folder(tmp_path)
         assert secret not in text
     assert settings["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(found.passwords_file)
     assert settings["PGPASSFILE"] == str(found.directory / stack.PGPASS_FILE)
-
-
-def test_airflow_reads_the_local_stacks_secrets_through_its_settings(tmp_path):
-    """Airflow itself, given the local stack's environment, gets the generated secrets, also from a
-    state dir whose path has a space (the _CMD settings are split like a shell's words)."""
-    state_dir = tmp_path / "state dir"
-    found = stack.ensure_secrets(stack.secrets_dir(state_dir), environ=NO_OVERRIDES)
-    env = stack.service_env(stack.local_values(state_dir))
-    Path(env["AIRFLOW_HOME"]).mkdir(parents=True)
-    probe = (
-        "import json\n"
-        "from airflow.configuration import conf\n"
-        "from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager\n"
-        "print(json.dumps([conf.get('core', 'fernet_key'), conf.get('api_auth', 'jwt_secret'),"
-        " SimpleAuthManager.get_passwords()['admin']]))\n"
-    )
-
-    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
-
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.splitlines()[-1]) == [found.fernet_key, found.jwt_secret, found.admin_password]
 
 
 def test_every_local_service_listens_on_loopback_only(tmp_path):
