@@ -377,6 +377,13 @@ def test_unknown_runtime_fails_naming_the_value_and_the_allowed_ones(make_node):
         ({"dask-scheduler-port": "70000"}, "Invalid dask-scheduler-port='70000': must be a port from 1 to 65535"),
         ({"dask-pip-packages": "--index-url=https://x"}, "Invalid dask-pip-packages: holds an option"),
         ({"dask-pip-constraints": "/tmp/c.txt"}, "Invalid dask-pip-constraints: must be a gs:// or https:// URL"),
+        # the security settings (test_dask_sh_security.py)
+        ({"dask-allow-plaintext": "yes"}, "Invalid dask-allow-plaintext='yes': must be true or false"),
+        ({"dask-tls-uri": "https://x/c.pem"}, "Invalid dask-tls-uri='https://x/c.pem': must be the gs:// URI"),
+        ({"dask-tls-uri": "gs://b/c d.pem"}, "Invalid dask-tls-uri='gs://b/c d.pem'"),
+        ({"dask-listen-address": "10.0.0.256"}, "Invalid dask-listen-address='10.0.0.256': must be an IPv4 address"),
+        ({"dask-listen-address": "dask-etl-w-0"}, "Invalid dask-listen-address='dask-etl-w-0'"),
+        ({"dask-local-directory": "/mnt/1/../../etc"}, "Invalid dask-local-directory='/mnt/1/../../etc'"),
     ],
 )
 def test_bad_metadata_fails_before_changing_anything(make_node, metadata, message):

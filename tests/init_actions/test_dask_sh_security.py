@@ -246,26 +246,6 @@ def test_node_without_an_internal_address_fails_naming_the_override(make_node):
     assert "set dask-listen-address" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("metadata", "message"),
-    [
-        ({"dask-allow-plaintext": "yes"}, "Invalid dask-allow-plaintext='yes': must be true or false"),
-        ({"dask-tls-uri": "https://x/c.pem"}, "Invalid dask-tls-uri='https://x/c.pem': must be the gs:// URI"),
-        ({"dask-tls-uri": "gs://b/c d.pem"}, "Invalid dask-tls-uri='gs://b/c d.pem'"),
-        ({"dask-listen-address": "10.0.0.256"}, "Invalid dask-listen-address='10.0.0.256': must be an IPv4 address"),
-        ({"dask-listen-address": "dask-etl-w-0"}, "Invalid dask-listen-address='dask-etl-w-0'"),
-        ({"dask-local-directory": "/mnt/1/../../etc"}, "Invalid dask-local-directory='/mnt/1/../../etc'"),
-    ],
-)
-def test_bad_security_metadata_fails_before_changing_anything(make_node, metadata, message):
-    node = make_node("Worker", metadata=metadata)
-    result = node.run(check=False)
-
-    assert result.returncode == 1
-    assert message in result.stdout
-    assert not node.exists("/etc/dask") and node.calls("systemctl") == []
-
-
 def test_bad_internal_address_from_the_metadata_server_fails(make_node):
     node = make_node("Worker", internal_ip="fe80::1")
     result = node.run(check=False)
