@@ -57,12 +57,33 @@ def test_scheduler_address_reaches_the_clusters_dask_workers_with_its_credential
         assert len(client.scheduler_info()["workers"]) == 2
 
 
-def test_the_cluster_refuses_a_client_without_its_credential(cluster):
-    from distributed import Client
+def identity(address: str, security=None) -> dict:
+    """Call ``identity`` on the Dask server at ``address``, as any client's first message does."""
+    import asyncio
 
-    for address in (cluster["scheduler_address"], cluster["scheduler_address"].replace("tls://", "tcp://")):
-        with pytest.raises((OSError, TypeError, RuntimeError)):
-            Client(address, timeout=5)
+    from distributed.core import rpc
+
+    connection_args = security.get_connection_args("client") if security else {}
+
+    async def call() -> dict:
+        async with rpc(address, timeout=5, connection_args=connection_args) as remote:
+            return await remote.identity()
+
+    return asyncio.run(asyncio.wait_for(call(), 15))
+
+
+def test_the_cluster_refuses_a_client_without_its_credential(cluster):
+    from distributed.security import Security
+
+    own = DaskDataprocHook().get_dask_security(tls_credential_uri=cluster["tls_credential_uri"])
+    address = cluster["scheduler_address"]
+
+    assert identity(address, own)["type"] == "Scheduler"
+    strangers = [(address, None), (address.replace("tls://", "tcp://"), None), (address, Security.temporary())]
+    for stranger, security in strangers:
+        # Refused by the TLS handshake or closed (OSError), or no TLS context for tls:// at all (TypeError).
+        with pytest.raises((OSError, TypeError)):
+            identity(stranger, security)
 
 
 def test_the_credential_is_kept_in_the_config_bucket_and_named_in_the_metadata(cluster):

@@ -6,7 +6,6 @@ import asyncio
 import stat
 
 import pytest
-from distributed import Client
 from distributed.core import rpc
 from distributed.security import Security
 from google.cloud import dataproc_v1
@@ -40,7 +39,7 @@ def identity(address: str, security: Security | None = None) -> dict:
 def refused(address: str, security: Security | None = None) -> bool:
     try:
         identity(address, security)
-    except Exception:  # refused by the TLS handshake, closed, or no TLS context at all: all refusals
+    except (OSError, TypeError):  # refused by the TLS handshake or closed; no TLS context for tls:// at all
         return True
     return False
 
@@ -79,8 +78,6 @@ def test_a_plain_client_is_refused_over_tcp_and_tls(shared_cluster):
 
     assert refused(address.replace("tls://", "tcp://"))
     assert refused(address)
-    with pytest.raises(Exception):
-        Client(address.replace("tls://", "tcp://"), timeout=5)
 
 
 def test_a_client_holding_another_clusters_credential_is_refused(running, shared_cluster, own):
