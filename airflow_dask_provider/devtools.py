@@ -235,7 +235,9 @@ class ExtraLinkReader:
         self._process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> ExtraLinkReader:
+        import queue
         import tempfile
+        import threading
 
         # A file, not a pipe: nobody reads the errors while waiting, and a full pipe would block the reader.
         self._errors = tempfile.TemporaryFile(mode="w+")
@@ -247,8 +249,20 @@ class ExtraLinkReader:
             stderr=self._errors,
             text=True,
         )
-        self._answer()  # "ready": Airflow is imported
+        # Answers are read by a thread into a queue: waiting on the pipe itself with select() misses a
+        # line that an earlier read already took into the file object's buffer.
+        self._answers: queue.Queue[str | None] = queue.Queue()
+        self._reading = threading.Thread(target=self._read_answers, daemon=True)
+        self._reading.start()
+        self._answer()  # the first answer says Airflow is imported
         return self
+
+    def _read_answers(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for line in self._process.stdout:
+            if line.startswith(_ANSWER):
+                self._answers.put(line[len(_ANSWER) :].strip())
+        self._answers.put(None)  # the reader ended
 
     def __exit__(self, *exc_info: object) -> None:
         assert self._process is not None
@@ -258,6 +272,7 @@ class ExtraLinkReader:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        self._reading.join(timeout=10)
         self._process.stdout.close()  # type: ignore[union-attr]
         self._errors.close()
 
@@ -270,19 +285,15 @@ class ExtraLinkReader:
 
     def _answer(self) -> str:
         """Return the reader's next answer, or raise with its error output if none comes in time."""
-        assert self._process is not None and self._process.stdout is not None
-        import selectors
-        import time
+        import queue
 
-        deadline = time.monotonic() + self.timeout
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._process.stdout, selectors.EVENT_READ)
-            while selector.select(max(deadline - time.monotonic(), 0)):
-                line = self._process.stdout.readline()
-                if not line:  # the reader ended
-                    break
-                if line.startswith(_ANSWER):
-                    return line[len(_ANSWER) :].strip()
+        try:
+            answer = self._answers.get(timeout=self.timeout)
+        except queue.Empty:
+            answer = None
+        if answer is not None:
+            return answer
+        assert self._process is not None
         self._process.kill()
         self._process.wait()
         self._errors.seek(0)
