@@ -1,6 +1,6 @@
 """Every default the provider applies, in one place, named and documented.
 
-The values follow the project's design documents (see the README's "Cluster defaults" table).
+The values follow the project's design documents (see "Cluster defaults" in docs/operators.md).
 """
 
 from __future__ import annotations
