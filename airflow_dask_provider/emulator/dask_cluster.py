@@ -51,19 +51,16 @@ class SchedulerInfo:
 
 
 def scheduler_call(
-    address: str, method: str, *, timeout: float, credential: Path | None = None, **kwargs: Any
+    address: str, method: str, *, timeout: float, connection_args: dict[str, Any] | None = None, **kwargs: Any
 ) -> Any:
     """Call one RPC of the Dask scheduler at ``address`` and return its answer.
 
-    :param credential: the cluster's TLS credential file (see :mod:`.credentials`); None for plain TCP.
+    :param connection_args: a client's connection arguments (its TLS context); None for plain TCP.
     """
     from distributed.core import rpc  # imported on first use: it costs seconds at start-up
 
-    security = credentials.security(credential)
-    connection_args = security.get_connection_args("client") if security else {}
-
     async def call() -> Any:
-        async with rpc(address, timeout=timeout, connection_args=connection_args) as remote:
+        async with rpc(address, timeout=timeout, connection_args=connection_args or {}) as remote:
             return await getattr(remote, method)(**kwargs)
 
     return asyncio.run(asyncio.wait_for(call(), timeout))
@@ -101,6 +98,7 @@ class DaskCluster:
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         #: The cluster's TLS credential file; None runs plain TCP.
         self.credential: Path | None = None
+        self._connection_args: dict[str, Any] | None = None
         self.closing = threading.Event()
         self._lock = threading.Lock()
 
@@ -203,10 +201,20 @@ class DaskCluster:
 
     # -- asking the scheduler ---------------------------------------------------------------------
 
+    def connection_args(self) -> dict[str, Any]:
+        """Return the emulator's connection arguments as a client of this cluster, made once: the
+        TLS context loads the credential file, and a starting cluster is asked every 0.2 s."""
+        if self._connection_args is None:
+            security = credentials.security(self.credential)
+            self._connection_args = security.get_connection_args("client") if security else {}
+        return self._connection_args
+
     def worker_names(self, *, timeout: float = 10) -> list[str]:
         """Return the names of the workers the scheduler knows."""
         assert self.info is not None
-        identity = scheduler_call(self.info.address, "identity", timeout=timeout, credential=self.credential)
+        identity = scheduler_call(
+            self.info.address, "identity", timeout=timeout, connection_args=self.connection_args()
+        )
         return [str(worker.get("name")) for worker in identity["workers"].values()]
 
     # -- stopping ---------------------------------------------------------------------------------
@@ -218,7 +226,7 @@ class DaskCluster:
         if self.info is not None:
             try:
                 retired = scheduler_call(
-                    self.info.address, "retire_workers", timeout=timeout, credential=self.credential,
+                    self.info.address, "retire_workers", timeout=timeout, connection_args=self.connection_args(),
                     names=names, close_workers=True, remove=True,
                 )  # fmt: skip
                 log.info("Cluster %s: retired %s", self.name, sorted(w.get("name") for w in retired.values()))

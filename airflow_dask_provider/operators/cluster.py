@@ -222,15 +222,11 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
 
         The credential is kept in the cluster's config bucket (see :mod:`airflow_dask_provider.tls`);
         the nodes find it through their ``dask-tls-uri`` metadata. A spec that names a credential of its
-        own, asks for plain TCP (``dask-allow-plaintext``) or runs the yarn runtime (whose dask-yarn
-        makes a credential per application) is returned as it is, with None.
+        own, or asks for plain TCP (``dask-allow-plaintext``, which the yarn runtime's spec must, since
+        dask-yarn has no TLS) is returned as it is, with None.
         """
         metadata = spec.metadata
-        if (
-            defaults.TLS_URI_METADATA_KEY in metadata
-            or metadata.get(defaults.ALLOW_PLAINTEXT_METADATA_KEY) == "true"
-            or spec.dask_runtime != "standalone"
-        ):
+        if defaults.TLS_URI_METADATA_KEY in metadata or metadata.get(defaults.ALLOW_PLAINTEXT_METADATA_KEY) == "true":
             return spec, None
         from airflow_dask_provider.staging import staging_bucket
 
