@@ -65,14 +65,16 @@ def test_an_idle_cluster_is_deleted_after_its_idle_ttl(fast):
 
 
 def test_a_running_job_keeps_the_cluster_and_idle_time_starts_when_it_ends(fast, tmp_path):
-    create(fast, "working", {"idle_delete_ttl": TEN_MINUTES})
-    script = write_script(tmp_path, "import time\ntime.sleep(12)\n")
+    # 20 minutes, 10 s here: the job must reach the idle cluster within its TTL (5 s was too short
+    # on a machine busy with four test processes, and the cluster went before the job came).
+    create(fast, "working", {"idle_delete_ttl": {"seconds": 1200}})
+    script = write_script(tmp_path, "import time\ntime.sleep(20)\n")
     jobs = fast.job_client()
     job = submit(jobs, script, cluster="working")
 
     running = fast.cluster_client().get_cluster(**WHERE, cluster_name="working")
     assert "idle_start_time" not in running.config.lifecycle_config
-    time.sleep(8)  # longer than the scaled TTL: the job keeps the cluster
+    time.sleep(14)  # longer than the scaled TTL: the job keeps the cluster
     assert fast.cluster_client().get_cluster(**WHERE, cluster_name="working").status.state.name == "RUNNING"
 
     done = wait_for_job(jobs, job.reference.job_id, timeout=120)
@@ -81,7 +83,7 @@ def test_a_running_job_keeps_the_cluster_and_idle_time_starts_when_it_ends(fast,
 
     assert done.status.state.name == "DONE"
     assert idle.idle_start_time.timestamp() >= done.status.state_start_time.timestamp() - 1
-    assert gone - idle.idle_start_time.timestamp() >= 600 / SCALE
+    assert gone - idle.idle_start_time.timestamp() >= 1200 / SCALE
     assert processes_of(fast, "working") == []
 
 
