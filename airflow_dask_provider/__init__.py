@@ -82,13 +82,25 @@ def get_provider_info() -> dict:
                     "default_auto_delete_ttl": {
                         "description": (
                             "Maximum age of a cluster whose task gives none (auto_delete_ttl): Dataproc deletes the "
-                            "cluster this long after its creation, busy or not. Empty: none, unless "
-                            "max_auto_delete_ttl is set."
+                            "cluster this long after its creation, busy or not, so a cluster whose job never ends "
+                            "is deleted even when Airflow is gone (lowered to max_auto_delete_ttl). Empty: none, "
+                            "unless max_auto_delete_ttl is set."
                         ),
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "12h",
-                        "default": "",
+                        "default": "8h",
+                    },
+                    "default_job_timeout": {
+                        "description": (
+                            "How long the submit operator waits for a job whose task gives no job_timeout; the "
+                            "job is cancelled when the time is up. Empty: no limit but the task's "
+                            "execution_timeout."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "2h",
+                        "default": "6h",
                     },
                     "max_auto_delete_ttl": {
                         "description": (

@@ -53,9 +53,16 @@ OPTIONS: dict[str, Option] = {
     ),
     "default_auto_delete_ttl": Option(
         "Maximum age of a cluster whose task gives none (auto_delete_ttl): Dataproc deletes the cluster "
-        "this long after its creation, busy or not. Empty: none, unless max_auto_delete_ttl is set.",
-        "",
+        "this long after its creation, busy or not, so a cluster whose job never ends is deleted even when "
+        "Airflow is gone (lowered to max_auto_delete_ttl). Empty: none, unless max_auto_delete_ttl is set.",
+        "8h",
         "12h",
+    ),
+    "default_job_timeout": Option(
+        "How long the submit operator waits for a job whose task gives no job_timeout; the job is "
+        "cancelled when the time is up. Empty: no limit but the task's execution_timeout.",
+        "6h",
+        "2h",
     ),
     "max_auto_delete_ttl": Option(
         "Largest maximum age (auto_delete_ttl) a task may ask for. When set, every cluster gets one: the "
@@ -152,7 +159,7 @@ class TtlPolicy:
 
     default_idle_delete_ttl: int | None = defaults.IDLE_DELETE_TTL_SECONDS
     max_idle_delete_ttl: int | None = None
-    default_auto_delete_ttl: int | None = None
+    default_auto_delete_ttl: int | None = defaults.AUTO_DELETE_TTL_SECONDS
     max_auto_delete_ttl: int | None = None
     default_expiry: int = defaults.DEFAULT_EXPIRY_SECONDS
 

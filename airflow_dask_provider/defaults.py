@@ -29,6 +29,9 @@ DASK_RUNTIMES = ("standalone", "yarn")
 DASK_RUNTIME_METADATA_KEY = "dask-runtime"
 #: Idle clusters are deleted after this many seconds (2 hours).
 IDLE_DELETE_TTL_SECONDS = 2 * 3600
+#: Clusters are deleted this long after their creation, busy or not (8 hours): the submit operator's
+#: default job timeout, 6 hours, plus the cluster's start, retries and teardown (see docs/lifecycle.md).
+AUTO_DELETE_TTL_SECONDS = 8 * 3600
 #: Dataproc's allowed range for idle_delete_ttl and auto_delete_ttl.
 MIN_TTL_SECONDS = 10 * 60
 MAX_TTL_SECONDS = 14 * 24 * 3600
@@ -79,8 +82,16 @@ CONFIGURED = "default"
 DAG_ID_LABEL = "airflow-dag-id"
 TASK_ID_LABEL = "airflow-task-id"
 RUN_ID_LABEL = "airflow-run-id"
+#: A digest of the DAG id and run id, whole where the run id label is cut to 63 characters: the run
+#: that created a cluster owns it (see :func:`airflow_dask_provider.labels.run_key`).
+RUN_KEY_LABEL = "airflow-run-key"
 OWNER_LABEL = "owner"
 EXPIRY_LABEL = "expiry"
+#: A derived cluster name: ``dask-`` and the DAG id, cut to this many characters, then the task group
+#: id, cut likewise, then a digest of the DAG, run, task group and map index (see
+#: :func:`airflow_dask_provider.labels.derived_cluster_name`).
+DERIVED_NAME_DAG_CHARS = 20
+DERIVED_NAME_GROUP_CHARS = 12
 #: Dataproc allows at most this many labels on a cluster or a job.
 MAX_LABELS = 32
 #: A cluster without auto_delete_ttl may be reaped this long after its creation (its expiry label).

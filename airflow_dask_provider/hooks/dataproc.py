@@ -428,6 +428,20 @@ class DaskDataprocHook(DataprocHook):
             return None
         return job_info(job, project_id=project_id, region=region)
 
+    def list_active_jobs(self, *, project_id: str, region: str, cluster_name: str) -> list[JobInfo]:
+        """Return the jobs that are pending or running on the cluster, with their labels."""
+        from google.cloud.dataproc_v1 import ListJobsRequest
+
+        jobs = self.get_job_client(region).list_jobs(
+            request={
+                "project_id": project_id,
+                "region": region,
+                "cluster_name": cluster_name,
+                "job_state_matcher": ListJobsRequest.JobStateMatcher.ACTIVE,
+            }
+        )
+        return [job_info(job, project_id=project_id, region=region) for job in jobs]
+
     def cancel_dask_job(self, *, project_id: str, region: str, job_id: str) -> JobInfo | None:
         """Ask Dataproc to cancel a job; return its state, or None when it does not exist."""
         from google.api_core.exceptions import FailedPrecondition, NotFound

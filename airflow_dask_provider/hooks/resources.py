@@ -57,6 +57,7 @@ class JobInfo:
     detail: str
     driver_output_uri: str
     submitted_now: bool = False
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -134,6 +135,7 @@ def job_info(job: Job, *, project_id: str, region: str, submitted_now: bool = Fa
         detail=job.status.details,
         driver_output_uri=job.driver_output_resource_uri,
         submitted_now=submitted_now,
+        labels=dict(job.labels),
     )
 
 

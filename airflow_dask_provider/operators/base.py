@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -12,10 +13,29 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_dask_provider import defaults
 
+#: Dataproc regions (``europe-west1``, ``us-central1``, ``global``); project ids, domain-scoped ones too.
+_REGION = re.compile(r"^[a-z][a-z0-9-]*$")
+_PROJECT = re.compile(r"^[a-z0-9][a-z0-9.:-]*$")
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
+
+
+def check_location(*, region: Any, project_id: Any) -> None:
+    """Refuse an empty or malformed ``region``, and an empty ``project_id`` (None: the connection's project).
+
+    :raises ClusterSpecError: naming the field, the value and what is allowed.
+    """
+    from airflow_dask_provider.exceptions import ClusterSpecError
+
+    if not isinstance(region, str) or not _REGION.match(region):
+        raise ClusterSpecError("region", region, "must name a Dataproc region, such as europe-west1")
+    if project_id is not None and (not isinstance(project_id, str) or not _PROJECT.match(project_id)):
+        raise ClusterSpecError(
+            "project_id", project_id, "must name a Google Cloud project, or be left out for the connection's project"
+        )
 
 
 def is_literal(value: Any) -> bool:
@@ -41,6 +61,7 @@ class DataprocLocationMixin:
 
     project_id: str | None
     region: str
+    cluster_name: str | None
     gcp_conn_id: str
     impersonation_chain: str | Sequence[str] | None
 
@@ -53,8 +74,27 @@ class DataprocLocationMixin:
 
     @property
     def resolved_project_id(self) -> str:
-        """Return the project to work in: the operator's, else the connection's."""
+        """Return the project to work in: the operator's, else the connection's; the first thing every
+        task asks before it calls an API, so a bad ``region`` or ``project_id`` fails here."""
+        check_location(region=self.region, project_id=self.project_id)
         return self.project_id or self.hook.project_id
+
+    def check_literal_location(self) -> None:
+        """Check ``region`` and ``project_id`` at DAG parse time when they hold no template."""
+        if is_literal(self.region) and is_literal(self.project_id):
+            check_location(region=self.region, project_id=self.project_id)
+
+    def use_cluster_name(self, context: Context) -> str:
+        """Return the task's cluster, checked: its ``cluster_name``, or, when it gives none, the name
+        derived from the DAG, the run and the task group (:func:`~airflow_dask_provider.labels.derived_cluster_name`),
+        which every task of the group in that run derives alike. Called first by ``execute`` and by
+        every method a deferred task resumes in."""
+        from airflow_dask_provider.cluster_spec import validate_cluster_name
+        from airflow_dask_provider.labels import derived_cluster_name
+
+        if not getattr(self, "cluster_name", None):
+            self.cluster_name = derived_cluster_name(context)
+        return validate_cluster_name(self.cluster_name)
 
     def trigger_location(self) -> dict[str, Any]:
         """Return the arguments every trigger of the provider takes about where and as whom to look."""
@@ -95,6 +135,8 @@ class DaskDataprocBaseOperator(DataprocLocationMixin, BaseOperator):
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
         self.deferrable = deferrable
+        self.check_literal_location()
+
 
 def deadline(context: Context, task: BaseOperator, timeout: float | None) -> float:
     """Return when a wait must end, in seconds since the epoch.

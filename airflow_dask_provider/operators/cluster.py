@@ -33,12 +33,19 @@ SPEC_FIELDS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(
 
 
 class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
-    """Create a Dataproc cluster that runs Dask, or reuse a running one of the same name.
+    """Create a Dataproc cluster that runs Dask, or reuse its own run's cluster of the same name.
 
-    The call is idempotent: a RUNNING cluster of that name is reused, one in ERROR is deleted and
-    created again, one being created or deleted is waited for, and a request id makes a create that
-    is retried after a lost answer safe. If the task is killed while the cluster is being created,
-    the cluster is deleted.
+    The call is idempotent within a DAG run: a RUNNING cluster this run created (a retry) is reused,
+    one in ERROR is deleted and created again, one being created or deleted is waited for, and a
+    request id makes a create that is retried after a lost answer safe. If the task is killed while
+    the cluster is being created, the cluster is deleted.
+
+    A cluster belongs to the run that created it (its ``airflow-run-key`` label, see
+    :mod:`airflow_dask_provider.labels`). A cluster of that name made by another run, or by anything
+    else, is used only with ``share_cluster=True``; otherwise the task fails, naming the run that owns
+    it, before it touches the cluster. Leave ``cluster_name`` out and every run gets a cluster of its
+    own: the name is derived from the DAG, the run and the task group, and the submit and delete
+    tasks of the same group derive the same name.
 
     Every field of :class:`~airflow_dask_provider.cluster_spec.DaskClusterSpec` can be passed as a
     keyword (``num_workers=4``, ``idle_delete_ttl="1h"``, ...), all templated, or a whole spec as
@@ -48,8 +55,12 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
     Returns (and pushes to XCom) ``cluster_name``, ``cluster_uuid``, ``scheduler_address``,
     ``dashboard_url``, ``state``, ``config_bucket``, ``project_id``, ``region`` and ``labels``.
 
-    :param cluster_name: name of the cluster (templated).
+    :param cluster_name: name of the cluster (templated); derived from the DAG, the run and the task
+        group when omitted.
     :param cluster_spec: the cluster's description; the design documents' defaults when omitted.
+    :param share_cluster: use a cluster of that name that another run (or anything but this provider)
+        created, instead of failing (default False). A teardown leaves a cluster while another run's
+        job is on it.
     :param delete_on_error: delete the cluster when it ends up in ERROR (default True).
     :param timeout: seconds to wait for the cluster to be RUNNING.
     :param stage_init_actions: upload the provider's own initialization actions (``dask.sh``, and
@@ -72,8 +83,9 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
     def __init__(
         self,
         *,
-        cluster_name: str,
+        cluster_name: str | None = None,
         cluster_spec: DaskClusterSpec | None = None,
+        share_cluster: bool = False,
         delete_on_error: bool = True,
         timeout: float = defaults.CLUSTER_WAIT_TIMEOUT_SECONDS,
         stage_init_actions: bool = True,
@@ -84,6 +96,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         super().__init__(**kwargs)
         self.cluster_name = cluster_name
         self.cluster_spec = cluster_spec
+        self.share_cluster = share_cluster
         self.delete_on_error = delete_on_error
         self.stage_init_actions = stage_init_actions
         self.enforce_quotas = enforce_quotas
@@ -92,7 +105,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         for name in SPEC_FIELDS:
             setattr(self, name, spec_values.get(name))
         self._creating = False
-        if is_literal(cluster_name):
+        if cluster_name is not None and is_literal(cluster_name):
             validate_cluster_name(cluster_name)
         if is_literal(spec_values):
             self.build_spec()
@@ -105,7 +118,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         return dataclasses.replace(self.cluster_spec, **overrides)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        validate_cluster_name(self.cluster_name)
+        self.use_cluster_name(context)
         with_node_service_account(self.build_spec())
         where = self._where
         DataprocClusterLink.persist(context, DataprocClusterLink.url(**where))
@@ -114,6 +127,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any], created: bool = False) -> dict[str, Any]:
         """Go on where :meth:`execute` left off when a deferred wait for an existing cluster ended."""
         self._creating = False
+        self.use_cluster_name(context)
         if event["status"] in ("timeout", "error"):
             raise ClusterError(self.cluster_name, event["state"], event["message"])
         info = ClusterInfo(**event["resource"]) if event["resource"] else None
@@ -139,6 +153,8 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         """
         where = self._where
         while True:
+            if info is not None and info.state != "DELETING":
+                self._check_owner(context, info)
             if info is None:
                 if created:
                     raise ClusterError(self.cluster_name, "DELETED", "it was deleted while it was being created")
@@ -166,6 +182,30 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
                 raise ClusterError(
                     self.cluster_name, info.state, "a cluster of this name exists in a state this operator cannot reuse"
                 )
+
+    def _check_owner(self, context: Context, info: ClusterInfo) -> None:
+        """Go on with a cluster this run created; with another's, only when ``share_cluster`` says so."""
+        from airflow_dask_provider.labels import context_run_key, describe_run
+
+        if info.labels.get(defaults.RUN_KEY_LABEL) == context_run_key(context):
+            return
+        owner = describe_run(info.labels)
+        if not self.share_cluster:
+            raise ClusterError(
+                self.cluster_name,
+                info.state,
+                f"it belongs to {owner}, not to this run. Leave cluster_name out so that every run gets a "
+                "cluster of its own (or make the name unique per run, e.g. with {{ run_id }}), or pass "
+                "share_cluster=True to use it",
+            )
+        if not getattr(self, "_told_shared", False):
+            self._told_shared = True
+            self.log.warning(
+                "Cluster %s belongs to %s; sharing it (share_cluster=True). This run's teardown leaves it "
+                "while another run's job is on it",
+                self.cluster_name,
+                owner,
+            )
 
     def _create(self, context: Context) -> None:
         from airflow_dask_provider.config import TtlPolicy
@@ -213,7 +253,8 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
                 self.hook.delete_dask_credential(uri=credential)
             raise
         if not created:
-            self.log.info("Cluster %s was created concurrently; attaching to it", self.cluster_name)
+            self._creating = False  # someone else's create: never delete it on kill
+            self.log.info("Cluster %s was created concurrently; waiting for it", self.cluster_name)
             if credential:
                 self.hook.delete_dask_credential(uri=credential)
 
@@ -271,6 +312,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
 
     def execute_failed_cluster_deleted(self, context: Context, event: dict[str, Any]) -> None:
         """Fail after the cluster that ended in ERROR has been deleted (deferrable mode)."""
+        self.use_cluster_name(context)
         raise ClusterError(self.cluster_name, "ERROR", "it failed to start and was deleted; its error is logged above")
 
     def _running(self, context: Context, info: ClusterInfo, *, created: bool) -> dict[str, Any]:
@@ -305,12 +347,18 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
     Use it as a teardown task (``delete.as_teardown(setups=create)``) so the cluster is deleted
     whatever happened upstream.
 
+    A cluster on which a job of another DAG run is pending or running (a shared cluster, see the
+    create operator's ``share_cluster``) is left as it is, with a log line that names those jobs: its
+    idle-delete TTL, its maximum life and the orphan reaper delete it later. This run's own jobs never
+    hold it back.
+
     Once the cluster is gone, a cost line is logged and returned under ``cost``: the cluster's
     node-hours by machine type and preemptibility, and an estimated cost from a price table (see
     :mod:`airflow_dask_provider.cost`). The cluster is read before it is deleted for that; a failure
     to read or price it is logged and never fails the deletion.
 
-    :param cluster_name: name of the cluster (templated).
+    :param cluster_name: name of the cluster (templated); derived from the DAG, the run and the task
+        group when omitted, as the create operator derives it.
     :param cluster_uuid: delete only if the cluster has this uuid (templated).
     :param timeout: seconds to wait for the deletion.
     :param price_table: prices merged over the built-in table and ``[dask_dataproc] price_table``.
@@ -323,7 +371,7 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
     def __init__(
         self,
         *,
-        cluster_name: str,
+        cluster_name: str | None = None,
         cluster_uuid: str | None = None,
         timeout: float = defaults.CLUSTER_WAIT_TIMEOUT_SECONDS,
         price_table: dict[str, Any] | None = None,
@@ -336,12 +384,21 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
         self.timeout = timeout
         self.price_table = price_table
         self.report_cost = report_cost
-        if is_literal(cluster_name):
+        if cluster_name is not None and is_literal(cluster_name):
             validate_cluster_name(cluster_name)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        validate_cluster_name(self.cluster_name)
+        self.use_cluster_name(context)
         where = {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}
+        others = self._other_runs_jobs(context, where)
+        if others:
+            self.log.warning(
+                "Leaving cluster %s: jobs of other runs are pending or running on it (%s). Its idle-delete "
+                "TTL, its maximum life and the orphan reaper delete it once they are done",
+                self.cluster_name,
+                "; ".join(others),
+            )
+            return {**where, "deleted": False, "left_for_jobs": others}
         usage = self._read_usage(where) if self.report_cost else None
         existed = self.hook.delete_dask_cluster(**where, cluster_uuid=self.cluster_uuid)
         if not existed:
@@ -365,8 +422,21 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
         self.hook.wait_for_cluster_deleted(**where, timeout=self.timeout)
         return self._deleted(where, usage)
 
+    def _other_runs_jobs(self, context: Context, where: dict[str, str]) -> list[str]:
+        """Return the jobs of other runs (or of anything but this provider) pending or running on the cluster,
+        each as ``job_id (state, whose)``."""
+        from airflow_dask_provider.labels import context_run_key, describe_run
+
+        own = context_run_key(context)
+        return [
+            f"{job.job_id} ({job.state}, {describe_run(job.labels)})"
+            for job in self.hook.list_active_jobs(**where)
+            if job.labels.get(defaults.RUN_KEY_LABEL) != own
+        ]
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Finish once the deferred wait for the deletion ended."""
+        self.use_cluster_name(context)
         if event["status"] != "success":
             raise ClusterError(self.cluster_name, event["state"], event["message"])
         where = {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}

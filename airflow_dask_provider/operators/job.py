@@ -45,15 +45,17 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
 
     Returns (and pushes to XCom) the job's ``job_id``, ``state``, ``driver_output_uri`` and place.
 
-    :param cluster_name: the cluster to run on (templated).
+    :param cluster_name: the cluster to run on (templated); derived from the DAG, the run and the task
+        group when omitted, as the create operator derives it.
     :param main: the driver script: a gs:// URI or a local path (templated).
-    :param args: arguments of the script (templated).
-    :param py_files: Python files or archives put on the driver's path (templated).
-    :param files: files copied into the driver's working directory (templated).
+    :param args: arguments of the script, a list (templated); a single string is refused, not split.
+    :param py_files: Python files or archives put on the driver's path, a list (templated).
+    :param files: files copied into the driver's working directory, a list (templated).
     :param properties: job properties (templated).
     :param labels: labels of the job (templated).
     :param job_id: the job's id; derived from the DAG run and task when omitted (templated).
-    :param job_timeout: seconds to wait for the job; the task's ``execution_timeout`` applies too.
+    :param job_timeout: seconds to wait for the job; ``[dask_dataproc] default_job_timeout`` (6 hours)
+        when omitted, ``float("inf")`` for no limit. The task's ``execution_timeout`` applies too.
         Either way, the job is cancelled when the time is up.
     :param progress_interval: seconds between the Dask progress lines in the task log; 0 for none.
     :param check_versions: run the script through the provider's driver, which first checks that the
@@ -83,7 +85,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     def __init__(
         self,
         *,
-        cluster_name: str,
+        cluster_name: str | None = None,
         main: str,
         args: Sequence[str] = (),
         py_files: Sequence[str] = (),
@@ -99,9 +101,9 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         super().__init__(**kwargs)
         self.cluster_name = cluster_name
         self.main = main
-        self.args = list(args)
-        self.py_files = list(py_files)
-        self.files = list(files)
+        self.args = _listed(args)
+        self.py_files = _listed(py_files)
+        self.files = _listed(files)
         self.properties = dict(properties or {})
         self.labels = dict(labels or {})
         self.job_id = job_id
@@ -112,15 +114,26 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         self._validate(parse_time=True)
 
     def _validate(self, *, parse_time: bool = False) -> None:
+        """Check the fields; at parse time those known then (no template), local paths included."""
         checks = {
-            "cluster_name": lambda: validate_cluster_name(self.cluster_name),
+            "cluster_name": lambda: self.cluster_name is None or validate_cluster_name(self.cluster_name),
             "labels": lambda: validate_labels(self.labels),
             "main": self._check_main,
+            "args": lambda: _check_list("args", self.args),
+            "py_files": lambda: _check_list("py_files", self.py_files),
+            "files": lambda: _check_list("files", self.files),
             "job_id": self._check_job_id,
         }
         for field, check in checks.items():
             if not parse_time or is_literal(getattr(self, field)):
                 check()
+        dag = self.dag if parse_time and self.has_dag() else None
+        if parse_time and getattr(dag, "fileloc", None):
+            folder = Path(dag.fileloc).parent
+            for field in ("main", "py_files", "files"):
+                for uri in [self.main] if field == "main" else getattr(self, field):
+                    if is_literal(uri):
+                        _local_path(field, uri, folder)
 
     def _check_main(self) -> None:
         if not isinstance(self.main, str) or not self.main.strip():
@@ -145,6 +158,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
             raise ClusterSpecError("job_id", self.job_id, "must be 1 to 100 letters, digits, '_' or '-'")
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.use_cluster_name(context)
         self._validate()
         project_id = self.resolved_project_id
         where = {"project_id": project_id, "region": self.region}
@@ -158,13 +172,13 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         DaskDashboardLink.persist(context, cluster.dashboard_url)
 
         dag_folder = Path(context["dag"].fileloc).parent
-        stage = lambda uri: self._staged(uri, cluster.config_bucket, dag_folder)  # noqa: E731
-        until = deadline(context, self, self.job_timeout)
+        stage = lambda field, uri: self._staged(field, uri, cluster.config_bucket, dag_folder)  # noqa: E731
+        until = deadline(context, self, self.effective_job_timeout)
         job = self._submit(
             context,
             where,
             **self._entry_point(stage),
-            file_uris=[stage(uri) for uri in self.files],
+            file_uris=[stage("files", uri) for uri in self.files],
             properties={**defaults.DRIVER_PROPERTIES, **self.properties},
             labels=validate_labels({**self.labels, **provenance_labels(context, owner=self.owner, expiry=until)}),
         )
@@ -196,10 +210,21 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         if event["status"] == "timeout":
             self._cancel(job)
             budget = self.execution_timeout.total_seconds() if self.execution_timeout else 0
-            raise WaitTimeoutError(f"Dask job {job.job_id}", self.job_timeout or budget, job.state)
+            raise WaitTimeoutError(f"Dask job {job.job_id}", self.effective_job_timeout or budget, job.state)
         if event["status"] == "error":
             raise JobError(job.job_id, job.state, event["message"])
         return self._finish(job)
+
+    @property
+    def effective_job_timeout(self) -> float | None:
+        """Return the job's time limit in seconds: ``job_timeout``, else ``[dask_dataproc] default_job_timeout``
+        (None: no limit but the task's ``execution_timeout``)."""
+        if self.job_timeout is not None:
+            return float(self.job_timeout)
+        from airflow_dask_provider import config
+
+        configured = config.get_duration("default_job_timeout")
+        return float(configured) if configured is not None else None
 
     def _finish(self, job: JobInfo) -> dict[str, Any]:
         return job_result(self.hook, job, self.log)
@@ -239,15 +264,15 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         runs the user's script, shipped in ``python_file_uris``.
         """
         args = [str(arg) for arg in self.args]
-        python_files = [stage(uri) for uri in self.py_files]
+        python_files = [stage("py_files", uri) for uri in self.py_files]
         if not self.check_versions:
-            return {"main_python_file_uri": stage(self.main), "args": args, "python_file_uris": python_files}
+            return {"main_python_file_uri": stage("main", self.main), "args": args, "python_file_uris": python_files}
         from airflow_dask_provider import driver
 
         return {
-            "main_python_file_uri": stage(driver.__file__),
+            "main_python_file_uri": stage("main", driver.__file__),
             "args": [posixpath.basename(str(self.main)), *args],
-            "python_file_uris": [stage(self.main), *python_files],
+            "python_file_uris": [stage("main", self.main), *python_files],
         }
 
     def _submit(self, context: Context, where: dict[str, str], **job: Any) -> JobInfo:
@@ -275,14 +300,9 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         digest = hashlib.sha256(f"{ti.dag_id}/{ti.run_id}/{ti.map_index}".encode()).hexdigest()[:12]
         return f"{_INVALID_JOB_ID_CHARS.sub('_', ti.task_id)[:80]}-{digest}"
 
-    def _staged(self, uri: str, bucket: str, dag_folder: Path) -> str:
-        if uri.startswith("gs://"):
-            return uri
-        path = Path(uri.removeprefix("file://"))
-        path = path if path.is_absolute() else dag_folder / path
-        if not path.is_file():
-            raise ClusterSpecError("main", uri, "a local file must exist (absolute, or relative to the DAG folder)")
-        return self.hook.stage_file(local_path=path, bucket=bucket)
+    def _staged(self, field: str, uri: str, bucket: str, dag_folder: Path) -> str:
+        path = _local_path(field, uri, dag_folder)
+        return uri if path is None else self.hook.stage_file(local_path=path, bucket=bucket)
 
     def on_kill(self) -> None:
         """Cancel the job when the task is killed or times out."""
@@ -292,6 +312,41 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     def _cancel(self, job: JobInfo) -> None:
         self.log.warning("Cancelling Dask job %s", job.job_id)
         self.hook.cancel_dask_job(project_id=job.project_id, region=job.region, job_id=job.job_id)
+
+
+def _listed(value: Any) -> Any:
+    """Return a list of the items of ``value``; a string (a template, or a mistake ``_check_list`` names) as it is."""
+    if value is None:
+        return []
+    return value if isinstance(value, (str, bytes)) else list(value)
+
+
+def _check_list(field: str, value: Any) -> None:
+    """Refuse a field that must be a list of strings but is a string (which would be split into characters)."""
+    if isinstance(value, (str, bytes)):
+        raise ClusterSpecError(
+            field, value, f"must be a list of strings, not one string: write {field}=[{str(value)!r}]"
+        )
+    if not isinstance(value, (list, tuple)):
+        raise ClusterSpecError(field, value, "must be a list of strings")
+
+
+def _local_path(field: str, uri: Any, dag_folder: Path) -> Path | None:
+    """Return the local file that ``uri`` names (absolute, or relative to the DAG's folder), or None for a
+    gs:// URI; a local file that does not exist is refused, naming the field."""
+    if not isinstance(uri, str) or not uri.strip():
+        raise ClusterSpecError(field, uri, "every entry must be a gs:// URI or a local file's path")
+    if uri.startswith("gs://"):
+        return None
+    path = Path(uri.removeprefix("file://"))
+    path = path if path.is_absolute() else dag_folder / path
+    if not path.is_file():
+        raise ClusterSpecError(
+            field,
+            uri,
+            f"a local file must exist (absolute, or relative to the DAG's folder {dag_folder}); {path} does not",
+        )
+    return path
 
 
 def job_result(hook: DaskDataprocHook, job: JobInfo, log: Any) -> dict[str, Any]:

@@ -58,7 +58,8 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
     Returns (and pushes to XCom) ``job_id``, ``job_state``, ``ended_because``, ``grows``,
     ``shrinks``, ``max_secondary_seen``, ``worker_seconds``, ``timeline_csv`` and ``timeline_png``.
 
-    :param cluster_name: the cluster (templated).
+    :param cluster_name: the cluster (templated); derived from the DAG, the run and the task group when
+        omitted, as the create operator derives it.
     :param job_id: the Dataproc job to scale for (templated).
     :param job_task_id: or: the id of the submit task whose job to scale for; its job id is derived
         as the submit operator derives it.
@@ -87,7 +88,7 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
     def __init__(
         self,
         *,
-        cluster_name: str,
+        cluster_name: str | None = None,
         max_secondary_workers: int | str,
         job_id: str | None = None,
         job_task_id: str | None = None,
@@ -121,7 +122,7 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
         self._stopping = False
         if (job_id is None) == (job_task_id is None):
             raise ClusterSpecError("job_id", job_id, "give exactly one of job_id and job_task_id")
-        if is_literal(cluster_name):
+        if cluster_name is not None and is_literal(cluster_name):
             validate_cluster_name(cluster_name)
         if is_literal([getattr(self, name) for name in CONFIG_FIELDS]):
             self.build_config()
@@ -151,7 +152,7 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
         from airflow_dask_provider.hooks.scaling import DaskScalingHook
         from airflow_dask_provider.scaling.scaler import DaskSecondaryScaler
 
-        validate_cluster_name(self.cluster_name)
+        self.use_cluster_name(context)
         config = self.build_config()
         job_id = self.watched_job_id(context)
         project_id = self.resolved_project_id

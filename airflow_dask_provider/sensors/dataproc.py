@@ -46,6 +46,7 @@ class _DataprocSensor(DataprocLocationMixin, BaseSensorOperator):
         self.gcp_conn_id = gcp_conn_id
         self.impersonation_chain = impersonation_chain
         self.deferrable = deferrable
+        self.check_literal_location()
 
     def _defer(self, context: Context, trigger_class: type, **kwargs: Any) -> None:
         until = deadline(context, self, self.timeout)
@@ -60,7 +61,8 @@ class DaskDataprocClusterSensor(_DataprocSensor):
     cluster in ERROR fails the sensor at once unless ERROR is a target state. The Dask dashboard
     and console links are set as soon as the cluster is known.
 
-    :param cluster_name: the cluster (templated).
+    :param cluster_name: the cluster (templated); derived from the DAG, the run and the task group when
+        omitted, as the create operator derives it.
     :param target_states: states to wait for.
     :param deferrable: wait in the triggerer; Airflow's ``[operators] default_deferrable`` by default.
     """
@@ -69,11 +71,11 @@ class DaskDataprocClusterSensor(_DataprocSensor):
     operator_extra_links = (DataprocClusterLink(), DaskDashboardLink())
     ui_color = "#fdd9a0"
 
-    def __init__(self, *, cluster_name: str, target_states: Sequence[str] = ("RUNNING",), **kwargs: Any) -> None:
+    def __init__(self, *, cluster_name: str | None = None, target_states: Sequence[str] = ("RUNNING",), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cluster_name = cluster_name
         self.target_states = list(target_states)
-        if is_literal(cluster_name):
+        if cluster_name is not None and is_literal(cluster_name):
             validate_cluster_name(cluster_name)
         self._check_states()
 
@@ -87,7 +89,7 @@ class DaskDataprocClusterSensor(_DataprocSensor):
         return [] if "ERROR" in self.target_states else ["ERROR"]
 
     def execute(self, context: Context) -> Any:
-        validate_cluster_name(self.cluster_name)
+        self.use_cluster_name(context)
         where = {"project_id": self.resolved_project_id, "region": self.region}
         DataprocClusterLink.persist(context, DataprocClusterLink.url(**where, cluster_name=self.cluster_name))
         if not self.deferrable:
@@ -129,6 +131,7 @@ class DaskDataprocClusterSensor(_DataprocSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
         """Finish once the deferred wait ended."""
+        self.use_cluster_name(context)
         info = ClusterInfo(**event["resource"]) if event["resource"] else None
         if info is not None:
             DaskDashboardLink.persist(context, info.dashboard_url)

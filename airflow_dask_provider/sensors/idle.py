@@ -44,7 +44,8 @@ class DaskDataprocIdleSensor(_DataprocSensor):
     ``action`` and ``deleted``. A cluster that no longer exists ends the sensor with ``deleted``
     False; one in ERROR fails it.
 
-    :param cluster_name: the cluster (templated).
+    :param cluster_name: the cluster (templated); derived from the DAG, the run and the task group when
+        omitted, as the create operator derives it.
     :param quiet_period: how long the scheduler must have been idle: seconds, a ``timedelta`` or
         text such as ``"30m"`` (templated); 30 minutes by default.
     :param action: ``delete`` (default) or ``report`` (only log and return).
@@ -60,7 +61,7 @@ class DaskDataprocIdleSensor(_DataprocSensor):
     def __init__(
         self,
         *,
-        cluster_name: str,
+        cluster_name: str | None = None,
         quiet_period: float | str | timedelta = defaults.IDLE_QUIET_PERIOD_SECONDS,
         action: str = "delete",
         consider_jobs: bool = True,
@@ -75,7 +76,7 @@ class DaskDataprocIdleSensor(_DataprocSensor):
         self._observed_quiet_since: float | None = None
         if action not in ACTIONS:
             raise ClusterSpecError("action", action, f"must be one of {', '.join(ACTIONS)}")
-        if is_literal(cluster_name):
+        if cluster_name is not None and is_literal(cluster_name):
             validate_cluster_name(cluster_name)
         if is_literal(quiet_period):
             self._quiet_seconds()
@@ -91,7 +92,7 @@ class DaskDataprocIdleSensor(_DataprocSensor):
         return {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}
 
     def execute(self, context: Context) -> Any:
-        validate_cluster_name(self.cluster_name)
+        self.use_cluster_name(context)
         self._quiet_seconds()
         DataprocClusterLink.persist(context, DataprocClusterLink.url(**self._where))
         if not self.deferrable:
@@ -163,6 +164,7 @@ class DaskDataprocIdleSensor(_DataprocSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Look once more when the trigger found the cluster idle, then act, or wait again if it is busy."""
+        self.use_cluster_name(context)
         if event["status"] == "timeout":
             raise AirflowSensorTimeout(event["message"])
         if event["status"] != "success":

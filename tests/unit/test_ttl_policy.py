@@ -18,10 +18,14 @@ def setting(monkeypatch):
     return set_option
 
 
-def test_without_settings_a_cluster_is_idle_deleted_after_two_hours_and_has_no_maximum_age():
+def test_without_settings_a_cluster_is_idle_deleted_after_two_hours_and_deleted_after_eight():
     spec = DaskClusterSpec()
 
-    assert (spec.idle_delete_ttl, spec.auto_delete_ttl) == (7200, None)
+    assert (spec.idle_delete_ttl, spec.auto_delete_ttl) == (7200, 8 * 3600)
+
+
+def test_a_task_may_ask_for_no_maximum_age_when_the_administrator_sets_no_ceiling():
+    assert DaskClusterSpec(auto_delete_ttl=None).auto_delete_ttl is None
 
 
 def test_the_configured_default_idle_ttl_applies_when_none_is_given(setting):
@@ -80,6 +84,7 @@ def test_the_configured_maximum_age_applies_when_none_is_given(setting):
 
 
 def test_with_a_ceiling_and_no_default_a_cluster_gets_the_ceiling_as_its_maximum_age(setting):
+    setting("default_auto_delete_ttl", "")
     setting("max_auto_delete_ttl", "1d")
 
     assert DaskClusterSpec().auto_delete_ttl == 86400

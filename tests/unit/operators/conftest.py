@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
+from airflow_dask_provider.labels import run_key
 from tests.fake_task_instance import fake_task_instance
 
 
@@ -15,7 +16,12 @@ def context(tmp_path):
     return {"ti": ti, "dag": SimpleNamespace(fileloc=str(tmp_path / "dag.py"))}
 
 
+#: The labels of a cluster that the context's run created.
+OWN_RUN_LABELS = {"airflow-run-key": run_key("etl", "manual__1")}
+
+
 def cluster(state: str = "RUNNING", **changes) -> ClusterInfo:
+    """A cluster that the context's run created, unless ``labels`` says otherwise."""
     values = dict(
         project_id="p",
         region="r",
@@ -26,7 +32,7 @@ def cluster(state: str = "RUNNING", **changes) -> ClusterInfo:
         config_bucket="staging",
         scheduler_address="tcp://c-m:8786",
         dashboard_url="https://gw/gateway/default/dask/status",
-        labels={},
+        labels=dict(OWN_RUN_LABELS),
     )
     return ClusterInfo(**{**values, **changes})
 

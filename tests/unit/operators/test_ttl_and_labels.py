@@ -7,7 +7,7 @@ import time
 import pytest
 
 from airflow_dask_provider.exceptions import ClusterSpecError
-from airflow_dask_provider.labels import parse_expiry
+from airflow_dask_provider.labels import parse_expiry, run_key
 from airflow_dask_provider.operators import DaskDataprocCreateClusterOperator
 
 from .conftest import cluster
@@ -58,7 +58,18 @@ def test_a_templated_ttl_is_checked_against_the_ceiling_before_any_api_call(
     assert hook.mock_calls == []
 
 
-def test_the_cluster_gets_the_ceiling_as_its_maximum_age_when_none_is_given(hook, ceiling, context):
+def test_the_cluster_gets_the_default_maximum_age_when_none_is_given(hook, context):
+    hook.get_cluster_info.return_value = None
+    hook.wait_for_cluster.return_value = cluster()
+
+    create().execute(context)
+
+    lifecycle = hook.create_dask_cluster.call_args.kwargs["cluster_config"].lifecycle_config
+    assert lifecycle.auto_delete_ttl.total_seconds() == 8 * 3600
+
+
+def test_the_cluster_gets_the_ceiling_as_its_maximum_age_when_none_is_given(hook, ceiling, context, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__DASK_DATAPROC__DEFAULT_AUTO_DELETE_TTL", "")
     hook.get_cluster_info.return_value = None
     hook.wait_for_cluster.return_value = cluster()
 
@@ -84,7 +95,8 @@ def test_the_cluster_is_labelled_with_run_owner_and_expiry(hook, context):
         "manual__1",
     )
     assert labels["owner"] == "jane-doe"
-    assert parse_expiry(labels["expiry"]) == pytest.approx(time.time() + 86400, abs=5)
+    assert labels["airflow-run-key"] == run_key("etl", "manual__1")
+    assert parse_expiry(labels["expiry"]) == pytest.approx(time.time() + 8 * 3600, abs=5)
 
 
 def test_the_expiry_of_a_cluster_with_a_maximum_age_is_its_end_of_life(hook, context):
@@ -97,7 +109,8 @@ def test_the_expiry_of_a_cluster_with_a_maximum_age_is_its_end_of_life(hook, con
     assert parse_expiry(labels["expiry"]) == pytest.approx(time.time() + 3 * 3600, abs=5)
 
 
-def test_the_configured_default_expiry_applies(hook, context, monkeypatch):
+def test_the_configured_default_expiry_applies_to_a_cluster_without_a_maximum_age(hook, context, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__DASK_DATAPROC__DEFAULT_AUTO_DELETE_TTL", "")
     monkeypatch.setenv("AIRFLOW__DASK_DATAPROC__DEFAULT_EXPIRY", "6h")
     hook.get_cluster_info.return_value = None
     hook.wait_for_cluster.return_value = cluster()
