@@ -73,8 +73,8 @@ def derived_cluster_name(context: Any) -> str:
     """Return the cluster name of a task that gives none: the same for every task of one task group
     in one DAG run (and one map index), different for every other run, so concurrent runs never share.
 
-    ``dask-DAG-GROUP-DIGEST``, at most 51 characters (Dataproc's limit): the DAG id and task group id
-    made label-safe and cut, then a digest of the DAG id, run id, task group id and map index.
+    ``dask-DAG-GROUP-DIGEST`` (no second ``dask`` when the DAG id starts with it), at most 51 characters
+    (Dataproc's limit): the DAG id and task group id made label-safe and cut, then a digest of the DAG id, run id, task group id and map index.
     """
     ti = context["ti"]
     task = context.get("task") or getattr(ti, "task", None)
@@ -86,7 +86,8 @@ def derived_cluster_name(context: Any) -> str:
     def part(text: str, size: int) -> str:
         return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:size].strip("-")
 
-    parts = ["dask", part(ti.dag_id, defaults.DERIVED_NAME_DAG_CHARS), part(group, defaults.DERIVED_NAME_GROUP_CHARS)]
+    dag = part(ti.dag_id, defaults.DERIVED_NAME_DAG_CHARS)
+    parts = [dag if dag.startswith("dask") else f"dask-{dag}", part(group, defaults.DERIVED_NAME_GROUP_CHARS)]
     return "-".join([*filter(None, parts), digest])
 
 

@@ -50,8 +50,6 @@ SAMPLE_KINDS = {job: kind for job, (_, kind) in JOBS.items()}
 GCS_URI = r"^(gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?)?$"
 
 
-
-CLUSTER_NAME = "dask-analyst-{{ run_id | short_hash }}"
 WHERE = {"project_id": "{{ params.project_id }}", "region": "{{ params.region }}"}
 PLAN = "ti.xcom_pull(task_ids='validate_request')"
 BASE = (
@@ -150,21 +148,22 @@ with DAG(
 ) as dag:
 
     @task(task_id="validate_request")
-    def validate_request(cluster_name: str, **context) -> dict:
+    def validate_request(**context) -> dict:
         """Refuse an out-of-schema or over-quota request before any cluster exists."""
         from airflow_dask_provider.analyst import plan_request
+        from airflow_dask_provider.labels import derived_cluster_name
 
-        return plan_request(context, cluster_name=cluster_name)
+        # The run's cluster: the name the operators below derive, as they are given none.
+        return plan_request(context, cluster_name=derived_cluster_name(context))
 
     @task.short_circuit(task_id="needs_sample_input", ignore_downstream_trigger_rules=False)
     def needs_sample_input(params: dict | None = None) -> bool:
         """Go on to generate_input only when no input was given."""
         return not (params or {}).get("input_uri")
 
-    validate = validate_request(cluster_name=CLUSTER_NAME)
+    validate = validate_request()
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
-        cluster_name=CLUSTER_NAME,
         service_account=node_service_account(),
         num_workers="{{ " + PLAN + "['num_workers'] }}",
         num_secondary_workers="{{ " + PLAN + "['num_secondary_workers'] }}",
@@ -175,7 +174,6 @@ with DAG(
     )
     generate_input = DaskDataprocSubmitJobOperator(
         task_id="generate_input",
-        cluster_name=CLUSTER_NAME,
         main=job_script("generate.py"),
         # generate.py takes the events generator from csv_to_parquet.py, which imports dask_job.py.
         py_files=[job_script("csv_to_parquet.py"), job_script("dask_job.py")],
@@ -184,7 +182,6 @@ with DAG(
     )
     run_job = DaskDataprocSubmitJobOperator(
         task_id="run_job",
-        cluster_name=CLUSTER_NAME,
         main="{{ job_scripts[params.job] }}",
         py_files=[job_script("dask_job.py")],  # what every job of the library imports
         args=["--input=" + INPUT, "--output=" + OUTPUT],
@@ -193,7 +190,6 @@ with DAG(
     )
     delete_cluster = DaskDataprocDeleteClusterOperator(
         task_id="delete_cluster",
-        cluster_name=CLUSTER_NAME,
         **WHERE,
     )
 

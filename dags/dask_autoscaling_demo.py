@@ -28,8 +28,6 @@ from airflow_dask_provider.operators.scaling import DaskDataprocAutoscaleOperato
 from airflow_dask_provider.templating import FILTERS, location_params, node_service_account
 
 
-
-CLUSTER_NAME = "dask-burst-{{ run_id | short_hash }}"
 WHERE = {"project_id": "{{ params.project_id }}", "region": "{{ params.region }}"}
 
 with DAG(
@@ -54,7 +52,6 @@ with DAG(
 ) as dag:
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
-        cluster_name=CLUSTER_NAME,
         service_account=node_service_account(),
         num_workers=2,
         num_secondary_workers=0,
@@ -64,7 +61,6 @@ with DAG(
     )
     bursty_job = DaskDataprocSubmitJobOperator(
         task_id="bursty_job",
-        cluster_name=CLUSTER_NAME,
         main=job_script("bursty.py"),
         args=[
             "--min-workers=2",
@@ -78,7 +74,6 @@ with DAG(
     )
     autoscale = DaskDataprocAutoscaleOperator(
         task_id="autoscale",
-        cluster_name=CLUSTER_NAME,
         job_task_id="bursty_job",
         min_secondary_workers=0,
         max_secondary_workers=4,
@@ -92,7 +87,6 @@ with DAG(
     )
     delete_cluster = DaskDataprocDeleteClusterOperator(
         task_id="delete_cluster",
-        cluster_name=CLUSTER_NAME,
         **WHERE,
     )
 

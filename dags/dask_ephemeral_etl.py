@@ -23,8 +23,6 @@ from airflow_dask_provider.operators import (
 from airflow_dask_provider.templating import FILTERS, location_params, node_service_account
 
 
-
-CLUSTER_NAME = "dask-etl-{{ run_id | short_hash }}"
 WHERE = {"project_id": "{{ params.project_id }}", "region": "{{ params.region }}"}
 OUTPUT = (
     "{{ params.output_uri or ('gs://' ~ ti.xcom_pull(task_ids='create_cluster')['config_bucket']"
@@ -58,7 +56,6 @@ with DAG(
 ) as dag:
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
-        cluster_name=CLUSTER_NAME,
         service_account=node_service_account(),
         num_workers=2,
         idle_delete_ttl="2h",
@@ -67,7 +64,6 @@ with DAG(
     )
     csv_to_parquet = DaskDataprocSubmitJobOperator(
         task_id="csv_to_parquet",
-        cluster_name=CLUSTER_NAME,
         main=job_script("csv_to_parquet.py"),
         # What every job of the library imports: it goes beside the script, on the driver's path.
         py_files=[job_script("dask_job.py")],
@@ -80,7 +76,6 @@ with DAG(
     )
     delete_cluster = DaskDataprocDeleteClusterOperator(
         task_id="delete_cluster",
-        cluster_name=CLUSTER_NAME,
         **WHERE,
     )
 

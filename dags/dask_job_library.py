@@ -36,8 +36,6 @@ JOB_INPUTS = {
 JOB_SCRIPTS = {job: job_script(f"{job}.py") for job in JOB_INPUTS}
 
 
-
-CLUSTER_NAME = "dask-jobs-{{ run_id | short_hash }}"
 WHERE = {"project_id": "{{ params.project_id }}", "region": "{{ params.region }}"}
 BASE = (
     "{{ params.output_uri or ('gs://' ~ ti.xcom_pull(task_ids='create_cluster')['config_bucket']"
@@ -75,7 +73,6 @@ with DAG(
 ) as dag:
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
-        cluster_name=CLUSTER_NAME,
         service_account=node_service_account(),
         num_workers=2,
         idle_delete_ttl="2h",
@@ -84,7 +81,6 @@ with DAG(
     )
     generate_input = DaskDataprocSubmitJobOperator(
         task_id="generate_input",
-        cluster_name=CLUSTER_NAME,
         main=job_script("generate.py"),
         # generate.py takes the events generator from csv_to_parquet.py, which imports dask_job.py.
         py_files=[job_script("csv_to_parquet.py"), job_script("dask_job.py")],
@@ -98,7 +94,6 @@ with DAG(
     )
     run_job = DaskDataprocSubmitJobOperator(
         task_id="run_job",
-        cluster_name=CLUSTER_NAME,
         main="{{ job_scripts[params.job] }}",
         py_files=[job_script("dask_job.py")],  # what every job of the library imports
         args=[f"--input={BASE}/input", f"--output={BASE}/output"],
@@ -106,7 +101,6 @@ with DAG(
     )
     delete_cluster = DaskDataprocDeleteClusterOperator(
         task_id="delete_cluster",
-        cluster_name=CLUSTER_NAME,
         **WHERE,
     )
 

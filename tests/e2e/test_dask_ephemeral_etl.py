@@ -71,7 +71,7 @@ def test_dashboard_and_console_links_stay_in_xcom_after_the_run(successful_run):
     job_page = xcom_value("dask_ephemeral_etl", "csv_to_parquet", "dataproc_job_url", env=env)
 
     assert dashboard == run.dashboard_urls[0]
-    assert cluster_page.startswith("https://console.cloud.google.com/dataproc/clusters/dask-etl-")
+    assert cluster_page.startswith("https://console.cloud.google.com/dataproc/clusters/dask-ephemeral-etl-")
     assert job_page.startswith("https://console.cloud.google.com/dataproc/jobs/csv_to_parquet-")
 
 
@@ -79,7 +79,7 @@ def test_the_delete_task_logs_and_returns_the_clusters_cost(successful_run):
     """Issue 4: after deletion, node-hours by machine type and preemptibility and an estimated cost."""
     run, env = successful_run
 
-    lines = [line for line in run.output.splitlines() if "Cost of cluster dask-etl-" in line]
+    lines = [line for line in run.output.splitlines() if "Cost of cluster dask-ephemeral-etl-" in line]
     result = xcom_value("dask_ephemeral_etl", "delete_cluster", "return_value", env=env)
 
     assert lines, run.output[-3000:]

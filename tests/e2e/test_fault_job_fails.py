@@ -50,7 +50,7 @@ def test_the_deferred_teardown_logs_and_returns_the_cost(failed_run):
 
     cost = xcom_value(DAG_ID, "delete_cluster", "return_value", env=env)["cost"]
 
-    assert "Cost of cluster dask-etl-" in run.output
+    assert "Cost of cluster dask-ephemeral-etl-" in run.output
     assert cost["node_hours"]["n2-standard-4 standard"] > 0
 
 
