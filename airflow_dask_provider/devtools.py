@@ -87,6 +87,64 @@ def dags_test(dag_id: str, *, env: Mapping[str, str], conf: Mapping[str, Any] | 
     return DagTestRun(dag_id=dag_id, output=result.stdout + result.stderr, states=_task_states(dag_id, env))
 
 
+class DagTestProcess:
+    """``airflow dags test`` in the background, for runs that overlap: start it, then :meth:`wait`.
+
+    Each overlapping run needs an ``AIRFLOW_HOME`` of its own (SQLite allows one writer) and its own
+    ``logical_date``, which makes its run id.
+    """
+
+    def __init__(
+        self,
+        dag_id: str,
+        *,
+        env: Mapping[str, str],
+        log_path: Path,
+        conf: Mapping[str, Any] | None = None,
+        logical_date: str | None = None,
+    ) -> None:
+        self.dag_id = dag_id
+        self.env = dict(env)
+        self.log_path = Path(log_path)
+        args = [sys.executable, "-m", "airflow", "dags", "test", dag_id, *([logical_date] if logical_date else [])]
+        if conf:
+            args += ["-c", json.dumps(conf)]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                args,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def running(self) -> bool:
+        """Whether the run has not ended yet."""
+        return self.process.poll() is None
+
+    def output(self) -> str:
+        """What the run printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def wait(self, timeout: float = 900) -> DagTestRun:
+        """Wait for the run to end (killing its process group after ``timeout``) and return what happened."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        return DagTestRun(dag_id=self.dag_id, output=self.output(), states=_task_states(self.dag_id, self.env))
+
+    def kill(self) -> None:
+        """SIGKILL the whole run, its task processes included."""
+        import signal
+
+        if self.running():
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
 def _task_states(dag_id: str, env: Mapping[str, str]) -> dict[str, str]:
     """Return the state of each task of the DAG's newest run.
 

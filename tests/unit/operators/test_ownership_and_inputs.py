@@ -238,3 +238,22 @@ def test_existing_local_files_relative_to_the_dag_folder_pass_parsing(tmp_path):
         operator = submit(main="job.py", py_files=["mylib.py"], files=["gs://b/data.csv"])
 
     assert operator.py_files == ["mylib.py"]
+
+
+def test_airflow_reports_a_missing_local_file_as_the_dags_import_error(tmp_path):
+    from airflow.models.dagbag import DagBag
+
+    (tmp_path / "job.py").write_text("print('hi')\n")
+    (tmp_path / "etl_dag.py").write_text(
+        "from datetime import datetime\n"
+        "from airflow.providers.common.compat.sdk import DAG\n"
+        "from airflow_dask_provider.operators import DaskDataprocSubmitJobOperator\n"
+        "with DAG('etl', schedule=None, start_date=datetime(2026, 1, 1)):\n"
+        "    DaskDataprocSubmitJobOperator(task_id='run', main='job.py', py_files=['mylib.py'], region='r')\n"
+    )
+
+    bag = DagBag(dag_folder=str(tmp_path))
+
+    [error] = bag.import_errors.values()
+    assert "Invalid py_files='mylib.py'" in error
+    assert str(tmp_path / "mylib.py") in error
