@@ -93,7 +93,9 @@ def _region_staging_buckets(hook: DaskDataprocHook, *, project_id: str, region: 
         "list_buckets",
         lambda retry, timeout: [
             bucket.name
-            for bucket in hook.storage_client.list_buckets(prefix=prefix, project=project_id, retry=retry, timeout=timeout)
+            for bucket in hook.storage_client.list_buckets(
+                prefix=prefix, project=project_id, retry=retry, timeout=timeout
+            )
         ],
     )
     return sorted(name for name in listed if name.startswith(prefix))

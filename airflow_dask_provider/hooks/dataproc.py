@@ -187,12 +187,9 @@ class DaskDataprocHook(DataprocHook):
             listing to its end, so that every page is bounded).
         :param informative: the read only informs the log: one attempt with a short deadline.
         """
+        timeout = defaults.INFORMATIVE_CALL_TIMEOUT_SECONDS if informative else defaults.API_CALL_TIMEOUT_SECONDS
         return self.bounded_calls.call(
-            invoke,
-            endpoint=self.storage_endpoint,
-            name=name,
-            retry=not informative,
-            request_timeout=defaults.INFORMATIVE_CALL_TIMEOUT_SECONDS if informative else defaults.API_CALL_TIMEOUT_SECONDS,
+            invoke, endpoint=self.storage_endpoint, name=name, retry=not informative, request_timeout=timeout
         )
 
     def _client(self, kind: str, region: str | None) -> Any:

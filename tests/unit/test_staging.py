@@ -85,7 +85,9 @@ def test_own_bucket_names_are_valid_for_long_project_ids():
 
 def test_staged_actions_run_before_the_users_own(mocker):
     hook = hook_with_buckets(mocker)
-    spec = DaskClusterSpec(config_bucket="b", init_actions=["gs://mine/extra.sh"], metadata={"nfs-server": "n", "nfs-export": "/e"})
+    spec = DaskClusterSpec(
+        config_bucket="b", init_actions=["gs://mine/extra.sh"], metadata={"nfs-server": "n", "nfs-export": "/e"}
+    )
 
     staged = staging.stage_init_actions(hook, spec, **WHERE)
 
