@@ -110,6 +110,9 @@ DRIVER_PROPERTIES = {
 API_UNREACHABLE_TIMEOUT_SECONDS = 60
 #: Teardown (deleting a cluster, cancelling a job, deleting a credential) keeps trying this many times longer.
 TEARDOWN_UNREACHABLE_FACTOR = 1.25
+#: The last retry of an endpoint that does not answer starts at least this long before its budget ends,
+#: so that the task, its own set-up included, has failed within the budget.
+API_GIVE_UP_MARGIN_SECONDS = 5.0
 #: Deadline of one Dataproc or Cloud Storage request (each retry is a new request).
 API_CALL_TIMEOUT_SECONDS = 30.0
 #: Deadline of one read that only informs the log (driver output); it is never retried.

@@ -7,8 +7,8 @@ goes through :meth:`BoundedCalls.call`, which gives it:
 * google-api-core's retry of transient errors (:func:`is_transient`), with growing pauses, each
   failed attempt logged as a WARNING that names the call, the endpoint and the error;
 * an overall budget, ``[dask_dataproc] api_unreachable_timeout`` (60 s by default), counted from the
-  first failure of a run of failures of one endpoint, across calls: once an endpoint has not answered
-  for that long, every call to it raises :class:`~airflow_dask_provider.exceptions.EndpointUnreachableError`
+  first failure of a run of failures of one endpoint, across calls (the last retry starts
+  ``API_GIVE_UP_MARGIN_SECONDS`` before it ends): once an endpoint has not answered for that long, every call to it raises :class:`~airflow_dask_provider.exceptions.EndpointUnreachableError`
   after one more attempt, so a wait of many polls ends within the budget too. Any answer (even an
   error such as NotFound) ends the run.
 
@@ -118,7 +118,8 @@ class BoundedCalls:
 
         budget = self.budget() * (defaults.TEARDOWN_UNREACHABLE_FACTOR if _TEARDOWN.get() else 1.0)
         start = self.clock()
-        remaining = max(budget - (start - self._failing_since.get(endpoint, start)), 0.0) if retry else 0.0
+        elapsed = start - self._failing_since.get(endpoint, start)
+        remaining = max(budget - defaults.API_GIVE_UP_MARGIN_SECONDS - elapsed, 0.0) if retry else 0.0
         attempts = 0
 
         def on_error(err: Exception) -> None:
@@ -146,6 +147,8 @@ class BoundedCalls:
         try:
             result = invoke(policy, timeout)
         except exceptions.RetryError as err:
+            if not retry:  # one attempt, as asked: its own error says what happened
+                raise err.cause from None
             waited = self.clock() - self._failing_since.get(endpoint, start)
             raise EndpointUnreachableError(endpoint, name, waited, err.cause) from err
         except Exception as err:

@@ -74,7 +74,7 @@ def test_a_call_that_answers_gets_a_request_deadline_and_a_retry(clock, log):
     assert calls_with(clock, log).call(endpoint, endpoint=ENDPOINT, name="get_job") == "answer"
     [(retry, timeout)] = endpoint.requests
     assert timeout == 30.0
-    assert isinstance(retry, Retry) and retry._timeout == 60.0
+    assert isinstance(retry, Retry) and retry._timeout == 55.0  # the last retry starts 5 s before the budget ends
     assert log.lines == []
 
 
@@ -158,13 +158,13 @@ def test_a_teardown_keeps_trying_a_quarter_longer(clock, log):
         calls_with(clock, log).call(endpoint, endpoint=ENDPOINT, name="delete_cluster")
 
     assert 60.0 < clock.now - start <= 75.0
-    assert endpoint.requests[0][0]._timeout == 75.0
+    assert endpoint.requests[0][0]._timeout == 70.0
 
 
 def test_an_informative_read_is_tried_once_with_a_short_deadline(clock, log):
     endpoint = Endpoint(clock, REFUSED)
 
-    with pytest.raises(EndpointUnreachableError):
+    with pytest.raises(exceptions.ServiceUnavailable):
         calls_with(clock, log).call(endpoint, endpoint=ENDPOINT, name="list_blobs", retry=False, request_timeout=10.0)
 
     assert [timeout for _, timeout in endpoint.requests] == [10.0]
@@ -177,7 +177,7 @@ def test_a_request_deadline_never_outlasts_the_budget(clock, log):
 
     calls_with(clock, log, budget=12.0).call(endpoint, endpoint=ENDPOINT, name="get_job")
 
-    assert endpoint.requests[0][1] == 12.0
+    assert endpoint.requests[0][1] == 7.0
 
 
 @pytest.mark.parametrize(
