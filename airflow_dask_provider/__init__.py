@@ -204,6 +204,18 @@ def get_provider_info() -> dict:
                         "example": "my-team-dataproc-staging",
                         "default": "",
                     },
+                    "api_unreachable_timeout": {
+                        "description": (
+                            "How long a task keeps retrying a Dataproc or Cloud Storage endpoint that does "
+                            "not answer (each retry is logged) before it fails naming the endpoint and the "
+                            "last error; a teardown (deleting a cluster, cancelling a job) keeps trying a "
+                            "quarter longer. Seconds or text such as 2m."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "2m",
+                        "default": "60",
+                    },
                 },
             }
         },

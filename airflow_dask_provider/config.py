@@ -123,6 +123,13 @@ OPTIONS: dict[str, Option] = {
         "",
         "my-team-dataproc-staging",
     ),
+    "api_unreachable_timeout": Option(
+        "How long a task keeps retrying a Dataproc or Cloud Storage endpoint that does not answer (each "
+        "retry is logged) before it fails naming the endpoint and the last error; a teardown (deleting a "
+        "cluster, cancelling a job) keeps trying a quarter longer. Seconds or text such as 2m.",
+        str(defaults.API_UNREACHABLE_TIMEOUT_SECONDS),
+        "2m",
+    ),
 }
 
 

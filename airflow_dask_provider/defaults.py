@@ -116,3 +116,19 @@ DRIVER_PROPERTIES = {
     "spark.pyspark.python": "/opt/dask/bin/python",
     "spark.pyspark.driver.python": "/opt/dask/bin/python",
 }
+#: How long the provider keeps retrying a Dataproc or Cloud Storage endpoint that does not answer
+#: (``[dask_dataproc] api_unreachable_timeout``) before it fails the task naming the endpoint.
+API_UNREACHABLE_TIMEOUT_SECONDS = 60
+#: Teardown (deleting a cluster, cancelling a job, deleting a credential) keeps trying this many times longer.
+TEARDOWN_UNREACHABLE_FACTOR = 1.25
+#: The last retry of an endpoint that does not answer starts at least this long before its budget ends,
+#: so that the task, its own set-up included, has failed within the budget.
+API_GIVE_UP_MARGIN_SECONDS = 5.0
+#: Deadline of one Dataproc or Cloud Storage request (each retry is a new request).
+API_CALL_TIMEOUT_SECONDS = 30.0
+#: Deadline of one read that only informs the log (driver output); it is never retried.
+INFORMATIVE_CALL_TIMEOUT_SECONDS = 10.0
+#: Retries of a call that failed for a transient reason: first pause, longest pause and growth factor.
+API_RETRY_INITIAL_SECONDS = 1.0
+API_RETRY_MAXIMUM_SECONDS = 5.0
+API_RETRY_MULTIPLIER = 2.0

@@ -61,6 +61,27 @@ class WaitTimeoutError(DaskDataprocError):
         super().__init__(f"Timed out after {timeout:.0f}s waiting for {what}; last state {last_state}")
 
 
+class EndpointUnreachableError(DaskDataprocError):
+    """A Dataproc or Cloud Storage endpoint did not answer for longer than ``api_unreachable_timeout``.
+
+    :param endpoint: the emulator's ``host:port``, the regional API endpoint or the storage URL.
+    :param call: the API call that gave up, such as ``get_job``.
+    :param waited: seconds the endpoint has not answered for.
+    :param last_error: the last error of the call.
+    """
+
+    def __init__(self, endpoint: str, call: str, waited: float, last_error: BaseException | None) -> None:
+        self.endpoint = endpoint
+        self.call = call
+        self.waited = waited
+        self.last_error = last_error
+        last = f"{type(last_error).__name__}: {last_error}" if last_error is not None else "none"
+        super().__init__(
+            f"The endpoint {endpoint} did not answer {call} for {waited:.0f}s "
+            f"([dask_dataproc] api_unreachable_timeout); last error: {last}"
+        )
+
+
 class QuotaExceededError(DaskDataprocError, AirflowFailException):
     """A request would take a user over a quota of :mod:`airflow_dask_provider.quotas`; never retried.
 

@@ -15,7 +15,7 @@ import re
 from typing import TYPE_CHECKING
 
 from airflow_dask_provider.cluster_spec import InitAction
-from airflow_dask_provider.exceptions import ClusterSpecError
+from airflow_dask_provider.exceptions import ClusterSpecError, EndpointUnreachableError
 from airflow_dask_provider.init_action_files import init_action_path
 
 if TYPE_CHECKING:
@@ -49,7 +49,14 @@ def staging_bucket(hook: DaskDataprocHook, spec: DaskClusterSpec, *, project_id:
         return existing[0]
     name = _own_bucket_name(project_id, region)
     try:
-        hook.storage_client.create_bucket(name, project=project_id, location=region)
+        hook.storage_call(
+            "create_bucket",
+            lambda retry, timeout: hook.storage_client.create_bucket(
+                name, project=project_id, location=region, retry=retry, timeout=timeout
+            ),
+        )
+    except EndpointUnreachableError:
+        raise
     except Exception as err:
         from google.api_core.exceptions import Conflict
 
@@ -82,7 +89,15 @@ def known_staging_buckets(hook: DaskDataprocHook, *, project_id: str, region: st
 def _region_staging_buckets(hook: DaskDataprocHook, *, project_id: str, region: str) -> list[str]:
     """Return the project's Dataproc staging buckets of the region (``dataproc-staging-REGION-...``), sorted."""
     prefix = f"dataproc-staging-{region}-"
-    listed = (bucket.name for bucket in hook.storage_client.list_buckets(prefix=prefix, project=project_id))
+    listed = hook.storage_call(
+        "list_buckets",
+        lambda retry, timeout: [
+            bucket.name
+            for bucket in hook.storage_client.list_buckets(
+                prefix=prefix, project=project_id, retry=retry, timeout=timeout
+            )
+        ],
+    )
     return sorted(name for name in listed if name.startswith(prefix))
 
 

@@ -14,6 +14,7 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.providers.google.cloud.hooks.dataproc import DataprocHook
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.hooks.bounded import BoundedCalls, BoundedClient, teardown
 from airflow_dask_provider.exceptions import ClusterSpecError, WaitTimeoutError
 from airflow_dask_provider.hooks.resources import (
     CLUSTER_TRANSIENT_STATES,
@@ -70,7 +71,9 @@ class DaskDataprocHook(DataprocHook):
     Cloud Storage goes to ``STORAGE_EMULATOR_HOST`` (or the extra ``storage_emulator_host``, or the
     emulator's port plus one). Nothing outside this class knows which of the two it talks to.
 
-    Every public method takes keyword arguments and returns plain data.
+    Every public method takes keyword arguments and returns plain data. Every request has a deadline,
+    and an endpoint that does not answer is retried, each attempt logged, for at most ``[dask_dataproc]
+    api_unreachable_timeout`` (see :mod:`airflow_dask_provider.hooks.bounded`).
 
     :param gcp_conn_id: the Google Cloud connection.
     :param impersonation_chain: service account to impersonate, or a chain of them.
@@ -162,6 +165,33 @@ class DaskDataprocHook(DataprocHook):
     def _clients(self) -> dict[tuple[str, str | None], Any]:
         return {}
 
+    @cached_property
+    def bounded_calls(self) -> BoundedCalls:
+        """The deadlines and bounded retries of every API call of this hook."""
+        return BoundedCalls(self.log)
+
+    def dataproc_endpoint(self, region: str | None) -> str:
+        """Return where the region's Dataproc calls go: the emulator's ``host:port`` or the API endpoint."""
+        return self.emulator_host or self._get_api_endpoint(region=region) or "dataproc.googleapis.com:443"
+
+    @property
+    def storage_endpoint(self) -> str:
+        """Return where Cloud Storage calls go."""
+        return self.storage_emulator_url or "https://storage.googleapis.com"
+
+    def storage_call(self, name: str, invoke: Callable[[Any, float], T], *, informative: bool = False) -> T:
+        """Return ``invoke(retry, timeout)``, a Cloud Storage request with the hook's deadline and bounded retry.
+
+        :param name: the call, as the log and the error name it.
+        :param invoke: passes ``retry=`` and ``timeout=`` to the storage client's method (and reads a
+            listing to its end, so that every page is bounded).
+        :param informative: the read only informs the log: one attempt with a short deadline.
+        """
+        timeout = defaults.INFORMATIVE_CALL_TIMEOUT_SECONDS if informative else defaults.API_CALL_TIMEOUT_SECONDS
+        return self.bounded_calls.call(
+            invoke, endpoint=self.storage_endpoint, name=name, retry=not informative, request_timeout=timeout
+        )
+
     def _client(self, kind: str, region: str | None) -> Any:
         key = (kind, region)
         if key not in self._clients:
@@ -173,29 +203,30 @@ class DaskDataprocHook(DataprocHook):
 
                 transport_class = client_class.get_transport_class("grpc")
                 channel = grpc.insecure_channel(self.emulator_host)
-                self._clients[key] = client_class(transport=transport_class(channel=channel))
+                client = client_class(transport=transport_class(channel=channel))
             else:
                 from airflow.providers.google.common.consts import CLIENT_INFO
 
-                self._clients[key] = client_class(
+                client = client_class(
                     credentials=self.get_credentials(),
                     client_info=CLIENT_INFO,
                     client_options=self.get_client_options(
                         api_endpoint_override=self._get_api_endpoint(region=region)
                     ),
                 )
+            self._clients[key] = BoundedClient(client, self.bounded_calls, self.dataproc_endpoint(region))
         return self._clients[key]
 
     def get_cluster_client(self, region: str | None = None) -> ClusterControllerClient:
-        """Return a cluster client for the region (cached)."""
+        """Return a cluster client for the region (cached); its API calls are bounded (see the class doc)."""
         return self._client("ClusterController", region)
 
     def get_job_client(self, region: str | None = None) -> JobControllerClient:
-        """Return a job client for the region (cached)."""
+        """Return a job client for the region (cached); its API calls are bounded."""
         return self._client("JobController", region)
 
     def get_autoscaling_policy_client(self, region: str | None = None) -> AutoscalingPolicyServiceClient:
-        """Return an autoscaling policy client for the region (cached)."""
+        """Return an autoscaling policy client for the region (cached); its API calls are bounded."""
         return self._client("AutoscalingPolicyService", region)
 
     @cached_property
@@ -285,9 +316,8 @@ class DaskDataprocHook(DataprocHook):
         """Ask Dataproc to create a cluster; return False when one of that name already exists.
 
         ``request_id`` makes a repeated call (a retry after a lost answer) return the first operation
-        instead of failing, so transient errors are retried here.
+        instead of failing, so transient errors are retried (as for every call of the hook).
         """
-        from google.api_core import retry
         from google.api_core.exceptions import AlreadyExists
         from google.cloud import dataproc_v1
 
@@ -297,8 +327,7 @@ class DaskDataprocHook(DataprocHook):
         )
         try:
             client.create_cluster(
-                request={"project_id": project_id, "region": region, "cluster": cluster, "request_id": request_id},
-                retry=retry.Retry(predicate=retry.if_transient_error, timeout=120),
+                request={"project_id": project_id, "region": region, "cluster": cluster, "request_id": request_id}
             )
         except AlreadyExists:
             return False
@@ -310,8 +339,15 @@ class DaskDataprocHook(DataprocHook):
         """Ask Dataproc to delete a cluster, and its Dask TLS credential; return False when it does not exist.
 
         The credential goes once Dataproc has accepted the deletion: the nodes read it only when they
-        start, and a cluster being deleted starts none.
+        start, and a cluster being deleted starts none. A teardown: an endpoint that does not answer is
+        retried a little longer than other calls.
         """
+        with teardown():
+            return self._delete_cluster_and_credential(project_id, region, cluster_name, cluster_uuid)
+
+    def _delete_cluster_and_credential(
+        self, project_id: str, region: str, cluster_name: str, cluster_uuid: str | None
+    ) -> bool:
         info = self.get_cluster_info(project_id=project_id, region=region, cluster_name=cluster_name)
         if info is None or not self._delete_cluster(project_id, region, cluster_name, cluster_uuid):
             return False
@@ -351,8 +387,11 @@ class DaskDataprocHook(DataprocHook):
     def wait_for_cluster_deleted(
         self, *, project_id: str, region: str, cluster_name: str, timeout: float
     ) -> None:
-        """Wait until the cluster no longer exists."""
-        self._poll_cluster(project_id, region, cluster_name, timeout, "to be deleted", until=lambda info: info is None)
+        """Wait until the cluster no longer exists (a teardown, like :meth:`delete_dask_cluster`)."""
+        with teardown():
+            self._poll_cluster(
+                project_id, region, cluster_name, timeout, "to be deleted", until=lambda info: info is None
+            )
 
     def _poll_cluster(
         self,
@@ -443,15 +482,17 @@ class DaskDataprocHook(DataprocHook):
         return [job_info(job, project_id=project_id, region=region) for job in jobs]
 
     def cancel_dask_job(self, *, project_id: str, region: str, job_id: str) -> JobInfo | None:
-        """Ask Dataproc to cancel a job; return its state, or None when it does not exist."""
+        """Ask Dataproc to cancel a job (a teardown); return its state, or None when it does not exist."""
         from google.api_core.exceptions import FailedPrecondition, NotFound
 
         try:
-            job = self.get_job_client(region).cancel_job(project_id=project_id, region=region, job_id=job_id)
+            with teardown():
+                job = self.get_job_client(region).cancel_job(project_id=project_id, region=region, job_id=job_id)
         except NotFound:
             return None
         except FailedPrecondition:
-            return self.get_job_info(project_id=project_id, region=region, job_id=job_id)
+            with teardown():
+                return self.get_job_info(project_id=project_id, region=region, job_id=job_id)
         return job_info(job, project_id=project_id, region=region)
 
     def wait_for_dask_job(
@@ -492,17 +533,27 @@ class DaskDataprocHook(DataprocHook):
         if not driver_output_uri:
             return "", offset
         bucket_name, prefix = split_gcs_uri(driver_output_uri)
-        chunks = sorted(
-            (blob for blob in self.storage_client.list_blobs(bucket_name, prefix=prefix + ".")),
-            key=lambda blob: blob.name,
+        listed = self.storage_call(
+            "list_blobs",
+            lambda retry, timeout: list(
+                self.storage_client.list_blobs(bucket_name, prefix=prefix + ".", retry=retry, timeout=timeout)
+            ),
+            informative=True,
         )
+        chunks = sorted(listed, key=lambda blob: blob.name)
         data = bytearray()
         position = 0
         for blob in chunks:
             size = blob.size or 0
             if position + size > offset:
-                start = max(offset - position, 0)
-                data += blob.download_as_bytes(start=start) if start else blob.download_as_bytes()
+                start = max(offset - position, 0) or None
+                data += self.storage_call(
+                    "download_as_bytes",
+                    lambda retry, timeout, blob=blob, start=start: blob.download_as_bytes(
+                        start=start, retry=retry, timeout=timeout
+                    ),
+                    informative=True,
+                )
             position += size
         return data.decode("utf-8", errors="replace"), offset + len(data)
 
@@ -521,9 +572,12 @@ class DaskDataprocHook(DataprocHook):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         name = posixpath.join(defaults.STAGING_PREFIX, digest, path.name)
         blob = self.storage_client.bucket(bucket).blob(name)
-        if not blob.exists():
+        if not self.storage_call("exists", lambda retry, timeout: blob.exists(retry=retry, timeout=timeout)):
             self.log.info("Staging %s to gs://%s/%s", path, bucket, name)
-            blob.upload_from_filename(str(path))
+            self.storage_call(  # the name is the content's hash: uploading twice is harmless
+                "upload_from_filename",
+                lambda retry, timeout: blob.upload_from_filename(str(path), retry=retry, timeout=timeout),
+            )
         return f"gs://{bucket}/{name}"
 
     # -- the clusters' Dask credentials (airflow_dask_provider.tls) ------------------------------
@@ -542,7 +596,13 @@ class DaskDataprocHook(DataprocHook):
         folder = credentials_folder(project_id=project_id, region=region)
         name = posixpath.join(folder, cluster_name, secrets.token_hex(8), "dask-tls.pem")
         blob = self.storage_client.bucket(bucket).blob(name)
-        blob.upload_from_string(new_credential(), content_type="application/x-pem-file", if_generation_match=0)
+        credential = new_credential()
+        self.storage_call(  # if_generation_match=0: a retry after a lost answer fails, never overwrites
+            "upload_from_string",
+            lambda retry, timeout: blob.upload_from_string(
+                credential, content_type="application/x-pem-file", if_generation_match=0, retry=retry, timeout=timeout
+            ),
+        )
         uri = f"gs://{bucket}/{name}"
         self.log.info("Cluster %s's Dask TLS credential is kept at %s", cluster_name, uri)
         return uri
@@ -554,7 +614,12 @@ class DaskDataprocHook(DataprocHook):
 
         prefix = credentials_folder(project_id=project_id, region=region) + "/"
         try:
-            blobs = list(self.storage_client.list_blobs(bucket, prefix=prefix))
+            blobs = self.storage_call(
+                "list_blobs",
+                lambda retry, timeout: list(
+                    self.storage_client.list_blobs(bucket, prefix=prefix, retry=retry, timeout=timeout)
+                ),
+            )
         except NotFound:
             return []
         return [(f"gs://{bucket}/{blob.name}", blob.updated.timestamp() if blob.updated else 0.0) for blob in blobs]
@@ -562,7 +627,10 @@ class DaskDataprocHook(DataprocHook):
     def read_dask_credential(self, *, uri: str) -> str:
         """Return the PEM text of the credential at ``uri``."""
         bucket, name = split_gcs_uri(uri)
-        return self.storage_client.bucket(bucket).blob(name).download_as_bytes().decode()
+        blob = self.storage_client.bucket(bucket).blob(name)
+        return self.storage_call(
+            "download_as_bytes", lambda retry, timeout: blob.download_as_bytes(retry=retry, timeout=timeout)
+        ).decode()
 
     def delete_dask_credential(self, *, uri: str) -> bool:
         """Delete a credential the provider made (under its prefix); return False when none was there.
@@ -575,8 +643,10 @@ class DaskDataprocHook(DataprocHook):
         if not name.startswith(defaults.CREDENTIALS_PREFIX + "/"):
             self.log.info("Leaving the Dask credential %s: the provider did not make it", uri)
             return False
+        blob = self.storage_client.bucket(bucket).blob(name)
         try:
-            self.storage_client.bucket(bucket).blob(name).delete()
+            with teardown():
+                self.storage_call("delete", lambda retry, timeout: blob.delete(retry=retry, timeout=timeout))
         except NotFound:
             return False
         self.log.info("Deleted the Dask TLS credential %s", uri)

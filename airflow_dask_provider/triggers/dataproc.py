@@ -7,6 +7,9 @@ Every trigger:
 * carries an absolute ``deadline`` (seconds since the epoch), not a duration, so a restart does not
   give it more time;
 * polls with growing pauses (google-api-core's exponential sleep generator, with jitter);
+* makes its calls through the hook, whose every request has a deadline and whose retries of an
+  endpoint that does not answer are logged and end after ``[dask_dataproc] api_unreachable_timeout``
+  (a little longer for a teardown trigger): the event is then an ``error`` naming the endpoint;
 * emits exactly one event, always of the shape ``{"status", "state", "message", "resource"}``
   (plus ``"output_offset"`` for jobs), where ``status`` is ``success``, ``failed``, ``timeout``
   or ``error``, and ``resource`` is the cluster's or job's plain-data view (or None);
@@ -109,9 +112,18 @@ class DaskDataprocBaseTrigger(BaseTrigger):
 
         return DaskDataprocHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
 
+    #: Whether the trigger waits for a teardown (a deletion), whose calls retry an endpoint that does
+    #: not answer a little longer (see :mod:`airflow_dask_provider.hooks.bounded`).
+    teardown: bool = False
+
     async def call(self, function: Callable[..., T], /, **kwargs: Any) -> T:
         """Run a blocking hook call in a thread."""
-        return await asyncio.to_thread(function, **kwargs)
+        if not self.teardown:
+            return await asyncio.to_thread(function, **kwargs)
+        from airflow_dask_provider.hooks.bounded import teardown
+
+        with teardown():  # the thread runs in a copy of this context
+            return await asyncio.to_thread(function, **kwargs)
 
     def pauses(self) -> AsyncIterator[float]:
         """Yield after each pause, growing from ``poll_initial`` to ``poll_maximum``, until the deadline."""
@@ -234,6 +246,11 @@ class DaskDataprocClusterTrigger(DaskDataprocBaseTrigger):
         self.target_states = list(target_states)
         self.failure_states = list(failure_states)
         self.delete_on_kill = delete_on_kill
+
+    @property
+    def teardown(self) -> bool:  # type: ignore[override]
+        """A wait for the cluster to be deleted is a teardown."""
+        return self.target_states == [DELETED]
 
     def _own_kwargs(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ WHERE = {"project_id": "my-project", "region": "europe-west1"}
 def hook_with_buckets(mocker, *names: str):
     hook = mocker.MagicMock()
     hook.storage_client.list_buckets.return_value = [SimpleNamespace(name=name) for name in names]
+    hook.storage_call.side_effect = lambda name, invoke, **options: invoke(None, 30.0)
     hook.stage_file.side_effect = lambda local_path, bucket: f"gs://{bucket}/airflow-dask-provider/staging/h/{local_path.name}"
     return hook
 
@@ -62,7 +63,9 @@ def test_without_any_bucket_the_provider_creates_its_own(mocker):
     name = staging.staging_bucket(hook, DaskClusterSpec(), **WHERE)
 
     assert name == "my-project-dask-staging-europe-west1"
-    hook.storage_client.create_bucket.assert_called_once_with(name, project="my-project", location="europe-west1")
+    hook.storage_client.create_bucket.assert_called_once_with(
+        name, project="my-project", location="europe-west1", retry=None, timeout=30.0
+    )
 
 
 def test_a_bucket_that_cannot_be_created_is_a_clear_error(mocker):
@@ -82,7 +85,9 @@ def test_own_bucket_names_are_valid_for_long_project_ids():
 
 def test_staged_actions_run_before_the_users_own(mocker):
     hook = hook_with_buckets(mocker)
-    spec = DaskClusterSpec(config_bucket="b", init_actions=["gs://mine/extra.sh"], metadata={"nfs-server": "n", "nfs-export": "/e"})
+    spec = DaskClusterSpec(
+        config_bucket="b", init_actions=["gs://mine/extra.sh"], metadata={"nfs-server": "n", "nfs-export": "/e"}
+    )
 
     staged = staging.stage_init_actions(hook, spec, **WHERE)
 
