@@ -90,6 +90,8 @@ class BoundedCalls:
         self.budget = budget
         self.clock = clock
         self._failing_since: dict[str, float] = {}
+        #: Endpoints whose budget a call has used up: later calls try once, until one answers.
+        self._spent: set[str] = set()
 
     def failing_since(self, endpoint: str) -> float | None:
         """Return when the current run of failures of ``endpoint`` started (None when it answers)."""
@@ -119,7 +121,9 @@ class BoundedCalls:
         budget = self.budget() * (defaults.TEARDOWN_UNREACHABLE_FACTOR if _TEARDOWN.get() else 1.0)
         start = self.clock()
         elapsed = start - self._failing_since.get(endpoint, start)
-        remaining = max(budget - defaults.API_GIVE_UP_MARGIN_SECONDS - elapsed, 0.0) if retry else 0.0
+        remaining = max(budget - defaults.API_GIVE_UP_MARGIN_SECONDS - elapsed, 0.0)
+        if not retry or endpoint in self._spent:
+            remaining = 0.0
         attempts = 0
 
         def on_error(err: Exception) -> None:
@@ -150,13 +154,18 @@ class BoundedCalls:
             if not retry:  # one attempt, as asked: its own error says what happened
                 raise err.cause from None
             waited = self.clock() - self._failing_since.get(endpoint, start)
+            self._spent.add(endpoint)
             raise EndpointUnreachableError(endpoint, name, waited, err.cause) from err
         except Exception as err:
             if not is_transient(err):
-                self._failing_since.pop(endpoint, None)  # it answered, if only with an error
+                self._answered(endpoint)  # it answered, if only with an error
             raise
-        self._failing_since.pop(endpoint, None)
+        self._answered(endpoint)
         return result
+
+    def _answered(self, endpoint: str) -> None:
+        self._failing_since.pop(endpoint, None)
+        self._spent.discard(endpoint)
 
 
 class BoundedClient:

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from airflow_dask_provider.exceptions import JobError, WaitTimeoutError
+from airflow_dask_provider.exceptions import ClusterError, JobError, WaitTimeoutError
 from airflow_dask_provider.hooks import DaskDataprocHook
 from airflow_dask_provider.operators import (
     DaskDataprocCreateClusterOperator,
@@ -94,10 +94,23 @@ def test_the_credential_is_kept_in_the_config_bucket_and_named_in_the_metadata(c
     assert "PRIVATE KEY" in DaskDataprocHook().read_dask_credential(uri=uri)
 
 
-def test_create_again_reuses_the_running_cluster(cluster, context):
-    again = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, **WHERE).execute(context)
+def test_a_retry_of_the_creating_run_reuses_the_running_cluster(cluster):
+    retry = {"ti": fake_task_instance("create", "module")}  # the run that created it
+
+    again = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, **WHERE).execute(retry)
 
     assert again["cluster_uuid"] == cluster["cluster_uuid"]
+
+
+def test_another_run_is_refused_the_cluster_unless_it_shares_it(cluster, context):
+    with pytest.raises(ClusterError, match=r"it belongs to run module of DAG itest \(task create, owner airflow\)"):
+        DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, **WHERE).execute(context)
+
+    shared = DaskDataprocCreateClusterOperator(
+        task_id="create", cluster_name=CLUSTER, share_cluster=True, **WHERE
+    ).execute(context)
+
+    assert shared["cluster_uuid"] == cluster["cluster_uuid"]
 
 
 def test_submit_stages_a_local_script_and_runs_it_on_the_cluster(cluster, context, tmp_path):
