@@ -388,6 +388,12 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
             validate_cluster_name(cluster_name)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_dask_provider.hooks.bounded import teardown
+
+        with teardown():  # an endpoint that does not answer is retried a little longer, as for every teardown
+            return self._delete(context)
+
+    def _delete(self, context: Context) -> dict[str, Any]:
         self.use_cluster_name(context)
         where = {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}
         others = self._other_runs_jobs(context, where)

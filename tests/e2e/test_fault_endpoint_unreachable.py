@@ -109,7 +109,10 @@ def test_the_teardown_ends_within_90_s_and_says_why(broken_run):
 
     assert teardown < 90, log[-5000:]
     assert any(endpoint == broken_run["endpoint"] for endpoint, _ in GAVE_UP.findall(log)), log[-5000:]
-    assert re.search(rf"(get_cluster|delete_cluster) to {re.escape(broken_run['endpoint'])} failed \(attempt 1;", log)
+    # The teardown's first call: it lists the cluster's jobs (another run's would keep it), then deletes.
+    assert re.search(
+        rf"(list_jobs|get_cluster|delete_cluster) to {re.escape(broken_run['endpoint'])} failed \(attempt 1;", log
+    )
 
 
 def test_every_retry_is_logged(broken_run):
