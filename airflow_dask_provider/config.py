@@ -116,6 +116,13 @@ OPTIONS: dict[str, Option] = {
         "",
         "my-team-dataproc-staging",
     ),
+    "no_worker_timeout": Option(
+        "A running Dask job whose cluster has had no Dask worker this long (all crashed, preempted or "
+        "killed) is cancelled and its task fails, for a submit task that gives no no_worker_timeout. "
+        "0 turns the check off; empty: 5m.",
+        "5m",
+        "10m",
+    ),
 }
 
 
