@@ -29,12 +29,14 @@ NO_WORKERS = "NO_WORKERS"
 class WorkerWatch:
     """Tell when a cluster has had no Dask worker for ``timeout`` seconds in a row.
 
-    It is fed the worker counts the scheduler reports (:meth:`observe`). The clock starts at the
-    first count of 0 and stops at any count above 0. A count of 0 at the start of the job counts
-    too: a job whose workers never joined waits for them no longer than for workers that died.
-    A scheduler that does not answer is not fed: it neither starts nor stops the clock, and the
-    timeout is only ever found passed at a count of 0, never on silence (an unreachable dashboard
-    is a different failure, which the job's state or its timeout settles).
+    It is told of every look at the scheduler: the worker count it answered (:meth:`observe`), or
+    that it did not answer (:meth:`missed`). The clock starts at the look before the first count of
+    0: the workers were still there then, or may have been, so a poll-by-poll watch fails the job
+    within ``timeout`` plus one poll of the loss of the last worker, and no later. Any count above 0
+    stops the clock. A count of 0 at the start counts too (the watch's creation is its first look):
+    a job whose workers never join waits for them no longer than for workers that died. The
+    timeout is only ever found passed at an answered count of 0, never on silence: an unreachable
+    scheduler is a different failure, which the job's state or its timeout settles.
 
     :param timeout: seconds without a worker after which :meth:`observe` returns True; above 0.
     :param clock: monotonic seconds (tests pass their own).
@@ -45,20 +47,26 @@ class WorkerWatch:
             raise ValueError(f"timeout must be above 0, not {timeout!r}")
         self.timeout = timeout
         self.clock = clock
-        #: When the scheduler first reported no worker (None while it reports some).
+        #: When the clock started: the look before the first count of 0 (None while there are workers).
         self.since: float | None = None
         #: Seconds without a worker at the last count.
         self.seconds = 0.0
+        self._last_look = clock()
 
     def observe(self, workers: int) -> bool:
-        """Take a worker count; return whether there has been no worker for ``timeout`` seconds."""
+        """Take the worker count the scheduler answered; return whether ``timeout`` has passed without any."""
         now = self.clock()
         if workers > 0:
             self.since = None
         elif self.since is None:
-            self.since = now
+            self.since = self._last_look
+        self._last_look = now
         self.seconds = 0.0 if self.since is None else now - self.since
         return self.expired
+
+    def missed(self) -> None:
+        """Note a look at the scheduler that got no answer: it starts no clock and stops none."""
+        self._last_look = self.clock()
 
     @property
     def expired(self) -> bool:
@@ -145,6 +153,8 @@ class JobLogFollower:
             progress = self.hook.get_dask_progress(dashboard_url=self.dashboard_url or "")
         except Exception as err:  # progress only informs; the job's own state decides the task
             self._warn_once("progress", "Cannot read Dask progress from %s: %s", self.dashboard_url, err)
+            if self.workers is not None:
+                self.workers.missed()
             return
         if log_line:
             self.log.info("%s", progress.describe())

@@ -40,13 +40,28 @@ def clock() -> Clock:
     return Clock()
 
 
-def test_the_timeout_counts_from_the_first_count_of_zero(clock):
+def test_the_timeout_counts_from_the_look_before_the_first_count_of_zero(clock):
+    """The last worker left after that look at the earliest: the job fails within timeout plus one poll of it."""
     watch = WorkerWatch(timeout=60, clock=clock)
 
-    said = counts(watch, clock, (0, 2), (30, 0), (59, 0), (1, 0))
+    said = counts(watch, clock, (0, 2), (30, 0), (29, 0), (1, 0))
 
     assert said == [False, False, False, True]
-    assert watch.seconds == 60
+    assert (watch.since, watch.seconds) == (1000, 60)
+
+
+def test_an_unanswered_look_neither_starts_nor_stops_the_clock_nor_ends_it(clock):
+    watch = WorkerWatch(timeout=60, clock=clock)
+    counts(watch, clock, (0, 2))
+    clock.now += 20
+    watch.missed()
+
+    assert counts(watch, clock, (5, 0)) == [False] and watch.since == 1020
+    for _ in range(4):
+        clock.now += 20
+        watch.missed()
+    assert not watch.expired
+    assert counts(watch, clock, (1, 0)) == [True] and watch.seconds == 86
 
 
 def test_any_worker_stops_the_clock_and_the_next_zero_starts_it_again(clock):
@@ -118,6 +133,7 @@ def test_an_unreachable_scheduler_is_no_count_of_zero(mocker, clock):
         clock.now += 5
 
     assert watcher.lost_workers(cluster_name="c") is None
+    assert watcher.workers.since == 1000  # the clock runs on, to end at the next count of 0
     assert [line for line in log.lines if line.startswith("Cannot read Dask progress")] == [
         f"Cannot read Dask progress from {DASHBOARD}: 502 Bad Gateway"
     ]
