@@ -216,6 +216,17 @@ def get_provider_info() -> dict:
                         "example": "2m",
                         "default": "60",
                     },
+                    "no_worker_timeout": {
+                        "description": (
+                            "A running Dask job whose cluster has had no Dask worker this long (all crashed, "
+                            "preempted or killed) is cancelled and its task fails, for a submit task that gives "
+                            "no no_worker_timeout. 0 turns the check off; empty: 5m."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "10m",
+                        "default": "5m",
+                    },
                 },
             }
         },

@@ -130,6 +130,13 @@ OPTIONS: dict[str, Option] = {
         str(defaults.API_UNREACHABLE_TIMEOUT_SECONDS),
         "2m",
     ),
+    "no_worker_timeout": Option(
+        "A running Dask job whose cluster has had no Dask worker this long (all crashed, preempted or "
+        "killed) is cancelled and its task fails, for a submit task that gives no no_worker_timeout. "
+        "0 turns the check off; empty: 5m.",
+        "5m",
+        "10m",
+    ),
 }
 
 

@@ -66,6 +66,9 @@ POLL_MULTIPLIER = 1.5
 JOB_POLL_MAXIMUM_SECONDS = 5.0
 #: How often the task log gets a line of Dask progress (tasks done, workers, memory) while a job runs.
 PROGRESS_INTERVAL_SECONDS = 10.0
+#: A running job whose cluster has had no Dask worker this long is cancelled and its task fails
+#: (``[dask_dataproc] no_worker_timeout``, the submit operator's ``no_worker_timeout``).
+NO_WORKER_TIMEOUT_SECONDS = 5 * 60.0
 #: Deferred waits end this long before the task's ``execution_timeout`` (at most), so the trigger,
 #: not Airflow's own deferral timeout, ends the wait and the operator can cancel what it started.
 DEFER_TIMEOUT_MARGIN_SECONDS = 30.0

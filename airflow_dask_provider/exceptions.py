@@ -51,6 +51,22 @@ class JobError(DaskDataprocError):
         super().__init__("\n".join(parts))
 
 
+class NoWorkersError(JobError):
+    """A running job's cluster had no Dask worker for ``no_worker_timeout`` seconds, so the job was cancelled.
+
+    :param job_id: the job.
+    :param reason: which cluster, for how long, and where to look (see
+        :meth:`airflow_dask_provider.monitoring.JobLogFollower.lost_workers`).
+    """
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        self.job_id = job_id
+        self.state = "CANCELLED"
+        self.detail = reason
+        self.driver_tail = ""
+        DaskDataprocError.__init__(self, f"Dask job {job_id} is cancelled. {reason}")
+
+
 class WaitTimeoutError(DaskDataprocError):
     """A resource did not reach the awaited state before the deadline."""
 

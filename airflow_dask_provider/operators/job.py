@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider import defaults
-from airflow_dask_provider.cluster_spec import validate_cluster_name, validate_labels
-from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError, WaitTimeoutError
+from airflow_dask_provider import config, defaults
+from airflow_dask_provider.cluster_spec import parse_duration, validate_cluster_name, validate_labels
+from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError, NoWorkersError, WaitTimeoutError
 from airflow_dask_provider.hooks.resources import JobInfo
 from airflow_dask_provider.labels import provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
@@ -58,6 +58,11 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         when omitted, ``float("inf")`` for no limit. The task's ``execution_timeout`` applies too.
         Either way, the job is cancelled when the time is up.
     :param progress_interval: seconds between the Dask progress lines in the task log; 0 for none.
+    :param no_worker_timeout: seconds (or text such as ``"5m"``) the job's cluster may have no Dask
+        worker while the job runs; then the job is cancelled and the task fails with
+        :class:`~airflow_dask_provider.exceptions.NoWorkersError`. None: ``[dask_dataproc]
+        no_worker_timeout`` (5 minutes unless set); 0 turns the check off. It needs the cluster's
+        dashboard (Component Gateway) to count the workers.
     :param check_versions: run the script through the provider's driver, which first checks that the
         driver, the scheduler and the workers agree on Python, dask and distributed, and fails the job
         with a table of the differences otherwise (default True).
@@ -95,6 +100,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         job_id: str | None = None,
         job_timeout: float | None = None,
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
+        no_worker_timeout: float | str | None = None,
         check_versions: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -109,9 +115,12 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         self.job_id = job_id
         self.job_timeout = job_timeout
         self.progress_interval = progress_interval
+        self.no_worker_timeout = no_worker_timeout
         self.check_versions = check_versions
         self._job: JobInfo | None = None
         self._validate(parse_time=True)
+        if no_worker_timeout is not None:
+            self._no_worker_seconds()
 
     def _validate(self, *, parse_time: bool = False) -> None:
         """Check the fields; at parse time those known then (no template), local paths included."""
@@ -153,6 +162,18 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
                 "runtime, locked to dask 2022.1.1 for dask-yarn: run them on a cluster with dask_runtime='standalone'",
             )
 
+    def _no_worker_seconds(self) -> float:
+        """Return ``no_worker_timeout`` in seconds, from the configuration when not given; 0 is off."""
+        if self.no_worker_timeout is None:
+            seconds = config.get_duration("no_worker_timeout")
+            return float(defaults.NO_WORKER_TIMEOUT_SECONDS if seconds is None else seconds)
+        value = self.no_worker_timeout
+        seconds = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        seconds = parse_duration("no_worker_timeout", value) if seconds is None else seconds
+        if seconds < 0:
+            raise ClusterSpecError("no_worker_timeout", value, "must be 0 (off) or more seconds")
+        return float(seconds)
+
     def _check_job_id(self) -> None:
         if self.job_id is not None and not _JOB_ID.match(str(self.job_id)):
             raise ClusterSpecError("job_id", self.job_id, "must be 1 to 100 letters, digits, '_' or '-'")
@@ -174,6 +195,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         dag_folder = Path(context["dag"].fileloc).parent
         stage = lambda field, uri: self._staged(field, uri, cluster.config_bucket, dag_folder)  # noqa: E731
         until = deadline(context, self, self.effective_job_timeout)
+        no_worker_timeout = self._no_worker_seconds()
         job = self._submit(
             context,
             where,
@@ -196,11 +218,12 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
                 driver_output_uri=job.driver_output_uri,
                 dashboard_url=cluster.dashboard_url,
                 progress_interval=self.progress_interval,
+                no_worker_timeout=no_worker_timeout,
                 cancel_on_kill=True,
                 deadline=until,
             )
             self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout(until))
-        return self._finish(self._wait(job, cluster.dashboard_url, until))
+        return self._finish(self._wait(job, cluster.dashboard_url, until, no_worker_timeout))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Finish once the deferred wait for the job ended; cancel the job if time ran out."""
@@ -213,6 +236,11 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
             raise WaitTimeoutError(f"Dask job {job.job_id}", self.effective_job_timeout or budget, job.state)
         if event["status"] == "error":
             raise JobError(job.job_id, job.state, event["message"])
+        from airflow_dask_provider.monitoring import NO_WORKERS
+
+        if event["state"] == NO_WORKERS:
+            self._cancel(job)
+            raise NoWorkersError(job.job_id, event["message"])
         return self._finish(job)
 
     @property
@@ -229,8 +257,12 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     def _finish(self, job: JobInfo) -> dict[str, Any]:
         return job_result(self.hook, job, self.log)
 
-    def _wait(self, job: JobInfo, dashboard_url: str | None, until: float) -> JobInfo:
-        """Wait in this worker slot, copying the driver output and Dask progress into the log."""
+    def _wait(self, job: JobInfo, dashboard_url: str | None, until: float, no_worker_timeout: float) -> JobInfo:
+        """Wait in this worker slot, copying the driver output and Dask progress into the log.
+
+        The job is cancelled if the wait times out, or if the cluster has had no Dask worker for
+        ``no_worker_timeout`` seconds (then :class:`NoWorkersError` is raised).
+        """
         from airflow.providers.common.compat.sdk import AirflowTaskTimeout
 
         from airflow_dask_provider.monitoring import JobLogFollower
@@ -241,17 +273,30 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
             dashboard_url=dashboard_url,
             log=self.log,
             progress_interval=self.progress_interval,
+            no_worker_timeout=no_worker_timeout,
         )
+
+        def on_poll(info: JobInfo) -> None:
+            if info.done:
+                return
+            follower.follow()
+            reason = follower.lost_workers(cluster_name=self.cluster_name)
+            if reason:
+                raise NoWorkersError(info.job_id, reason)
+
         try:
             job = self.hook.wait_for_dask_job(
                 project_id=job.project_id,
                 region=job.region,
                 job_id=job.job_id,
                 timeout=max(until - time.time(), 0),
-                on_poll=lambda info: None if info.done else follower.follow(),
+                on_poll=on_poll,
             )
         except (AirflowTaskTimeout, WaitTimeoutError):
             self.on_kill()
+            raise
+        except NoWorkersError:
+            self._cancel(job)
             raise
         follower.finish()
         return job

@@ -32,6 +32,7 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, A
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.monitoring import NO_WORKERS
 
 if TYPE_CHECKING:
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
@@ -296,7 +297,9 @@ class DaskDataprocJobTrigger(DaskDataprocBaseTrigger):
     """Wait until a job ends, copying its driver output and the Dask progress into the task log.
 
     The event's status is ``success`` for DONE, ``failed`` for ERROR or CANCELLED, ``timeout`` at
-    the deadline (the job is left running: the operator decides). ``resource`` is the job's
+    the deadline (the job is left running: the operator decides). It is ``failed`` with the state
+    ``NO_WORKERS`` too when the job's cluster has had no Dask worker for ``no_worker_timeout``
+    seconds; the job is left running then as well, for the operator to cancel. ``resource`` is the job's
     :class:`~airflow_dask_provider.hooks.resources.JobInfo` as a dict; ``output_offset`` says how
     much driver output the log has got.
 
@@ -305,6 +308,9 @@ class DaskDataprocJobTrigger(DaskDataprocBaseTrigger):
     :param dashboard_url: the cluster's Dask dashboard, for progress lines; none when empty.
     :param output_offset: bytes of driver output already in the task log.
     :param progress_interval: seconds between progress lines; 0 turns them off.
+    :param no_worker_timeout: seconds the cluster may have no Dask worker while the job runs; 0 turns
+        the check off (see :class:`~airflow_dask_provider.monitoring.WorkerWatch`). The clock starts
+        again when the trigger does (a triggerer restart).
     :param cancel_on_kill: cancel the job if the task is killed (the task submitted it).
     """
 
@@ -316,6 +322,7 @@ class DaskDataprocJobTrigger(DaskDataprocBaseTrigger):
         dashboard_url: str | None = None,
         output_offset: int = 0,
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
+        no_worker_timeout: float = 0.0,
         cancel_on_kill: bool = True,
         poll_maximum: float = defaults.JOB_POLL_MAXIMUM_SECONDS,
         **kwargs: Any,
@@ -326,6 +333,7 @@ class DaskDataprocJobTrigger(DaskDataprocBaseTrigger):
         self.dashboard_url = dashboard_url
         self.output_offset = int(output_offset)
         self.progress_interval = float(progress_interval)
+        self.no_worker_timeout = float(no_worker_timeout)
         self.cancel_on_kill = cancel_on_kill
 
     def _own_kwargs(self) -> dict[str, Any]:
@@ -335,6 +343,7 @@ class DaskDataprocJobTrigger(DaskDataprocBaseTrigger):
             "dashboard_url": self.dashboard_url,
             "output_offset": self.output_offset,
             "progress_interval": self.progress_interval,
+            "no_worker_timeout": self.no_worker_timeout,
             "cancel_on_kill": self.cancel_on_kill,
         }
 
@@ -350,6 +359,7 @@ class DaskDataprocJobTrigger(DaskDataprocBaseTrigger):
             log=self.log,
             offset=self.output_offset,
             progress_interval=self.progress_interval,
+            no_worker_timeout=self.no_worker_timeout,
         )
 
     def prepare(self) -> None:
@@ -370,14 +380,17 @@ class DaskDataprocJobTrigger(DaskDataprocBaseTrigger):
                 status = "success" if info.state == "DONE" else "failed"
                 return self._event(status, info, f"Job {self.job_id} is {info.state}")
             await self.call(self.follower.follow)
+            reason = self.follower.lost_workers(cluster_name=info.cluster_name)
+            if reason:
+                return self._event("failed", info, reason, state=NO_WORKERS)
             if await anext(pauses, None) is None:
                 return self._event("timeout", info, f"Job {self.job_id} was still {info.state} at the deadline")
 
-    def _event(self, status: str, info: JobInfo, message: str) -> dict[str, Any]:
+    def _event(self, status: str, info: JobInfo, message: str, state: str | None = None) -> dict[str, Any]:
         detail = f": {info.detail}" if status == "failed" and info.detail else ""
         return event(
             status,
-            state=info.state,
+            state=state or info.state,
             message=message + detail,
             resource=dataclasses.asdict(info),
             output_offset=self.follower.offset,

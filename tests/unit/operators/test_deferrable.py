@@ -185,10 +185,57 @@ def test_submit_cancels_the_job_when_the_deadline_passes(hook, context):
     hook.cancel_dask_job.assert_called_once_with(project_id="p", region="r", job_id="j")
 
 
+def test_submit_passes_its_no_worker_timeout_to_the_trigger(hook, context, monkeypatch):
+    hook.get_cluster_info.return_value = cluster()
+    hook.submit_dask_job.return_value = job("PENDING", submitted_now=True)
+    monkeypatch.setenv("AIRFLOW__DASK_DATAPROC__NO_WORKER_TIMEOUT", "2m")
+
+    assert deferred(lambda: submit().execute(context)).trigger.no_worker_timeout == 120
+    assert deferred(lambda: submit(no_worker_timeout="30s").execute(context)).trigger.no_worker_timeout == 30
+    assert deferred(lambda: submit(no_worker_timeout=0).execute(context)).trigger.no_worker_timeout == 0
+
+
+def test_submit_cancels_the_job_and_fails_on_a_no_workers_event(hook, context):
+    from airflow_dask_provider.exceptions import NoWorkersError
+
+    reason = "Cluster c has had no Dask worker for 301 s (no_worker_timeout is 300 s). Its workers may have crashed"
+    lost = event("failed", state="NO_WORKERS", message=reason, resource=job("RUNNING").as_dict(), output_offset=0)
+
+    with pytest.raises(NoWorkersError) as caught:
+        submit().execute_complete(context, lost)
+
+    assert str(caught.value) == f"Dask job j is cancelled. {reason}"
+    assert isinstance(caught.value, JobError)
+    hook.cancel_dask_job.assert_called_once_with(project_id="p", region="r", job_id="j")
+
+
+def test_classic_submit_cancels_the_job_when_its_workers_are_lost(hook, context, mocker):
+    from airflow_dask_provider.exceptions import NoWorkersError
+
+    hook.get_cluster_info.return_value = cluster()
+    hook.submit_dask_job.return_value = job("RUNNING", submitted_now=True)
+    follower = mocker.patch("airflow_dask_provider.monitoring.JobLogFollower")
+    follower.return_value.lost_workers.side_effect = [None, "Cluster c has had no Dask worker for 61 s"]
+
+    def wait(**kwargs):
+        while True:
+            kwargs["on_poll"](job("RUNNING"))
+
+    hook.wait_for_dask_job.side_effect = wait
+
+    with pytest.raises(NoWorkersError, match="Cluster c has had no Dask worker for 61 s"):
+        submit(deferrable=False, no_worker_timeout=60).execute(context)
+
+    assert follower.call_args.kwargs["no_worker_timeout"] == 60
+    follower.return_value.lost_workers.assert_called_with(cluster_name="c")
+    hook.cancel_dask_job.assert_called_once_with(project_id="p", region="r", job_id="j")
+
+
 def test_classic_submit_streams_output_while_waiting(hook, context, mocker):
     hook.get_cluster_info.return_value = cluster()
     hook.submit_dask_job.return_value = job("RUNNING", submitted_now=True)
     follower = mocker.patch("airflow_dask_provider.monitoring.JobLogFollower")
+    follower.return_value.lost_workers.return_value = None
 
     def wait(**kwargs):
         kwargs["on_poll"](job("RUNNING"))

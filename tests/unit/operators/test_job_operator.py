@@ -20,6 +20,30 @@ def test_main_must_be_a_python_script():
         submit(main="gs://b/main.jar")
 
 
+@pytest.mark.parametrize("value", [-1, "soon", True])
+def test_no_worker_timeout_must_be_a_duration_of_zero_or_more(value):
+    with pytest.raises(ClusterSpecError, match="no_worker_timeout"):
+        submit(no_worker_timeout=value)
+
+
+@pytest.mark.parametrize(
+    ("value", "setting", "seconds"),
+    [
+        (None, None, 300.0),
+        (None, "90s", 90.0),
+        (None, "0", 0.0),
+        (None, "", 300.0),
+        ("2m", "90s", 120.0),
+        (7.5, "", 7.5),
+    ],
+)
+def test_no_worker_timeout_defaults_to_the_configuration(monkeypatch, value, setting, seconds):
+    if setting is not None:
+        monkeypatch.setenv("AIRFLOW__DASK_DATAPROC__NO_WORKER_TIMEOUT", setting)
+
+    assert submit(no_worker_timeout=value)._no_worker_seconds() == seconds
+
+
 def test_a_bundled_job_on_a_yarn_runtime_cluster_is_refused_before_submitting(hook, context):
     from airflow_dask_provider.bundled import job_script
 

@@ -59,6 +59,7 @@ def events_of(trigger) -> list[dict]:
             dashboard_url="https://gw/gateway/default/dask/status",
             output_offset=42,
             progress_interval=3.0,
+            no_worker_timeout=90.0,
             cancel_on_kill=False,
         ),
     ],
@@ -253,6 +254,32 @@ def test_job_trigger_logs_dask_progress(mocker, trigger_log):
     assert progress and progress[0] == (
         "Dask progress: 30/120 tasks done (25%), 2 processing, 0 erred; 2 workers; 3.0 MiB in memory"
     )
+
+
+def test_job_trigger_fails_with_no_workers_once_the_cluster_has_had_none_for_the_timeout(mocker, trigger_log):
+    from airflow_dask_provider.hooks.resources import DaskProgress
+    from airflow_dask_provider.monitoring import WorkerWatch
+
+    dashboard = "https://gw/gateway/default/dask/status"
+    trigger, hook = with_hook(job_trigger(dashboard_url=dashboard, no_worker_timeout=10), mocker)
+    ticks = iter(range(0, 1000, 4))  # 4 s pass between two looks at the clock
+    trigger.follower.clock = lambda: next(ticks)
+    trigger.follower.workers = WorkerWatch(timeout=10, clock=trigger.follower.clock)
+    hook.get_job_info.return_value = job("RUNNING")
+    hook.read_driver_output.return_value = ("", 0)
+    hook.get_dask_progress.side_effect = [
+        DaskProgress(done=1, total=9, processing=2, erred=0, workers=workers, memory_bytes=0)
+        for workers in (2, 0, 0, 0)
+    ]
+
+    [event] = events_of(trigger)
+
+    assert (event["status"], event["state"]) == ("failed", "NO_WORKERS")
+    assert event["resource"]["state"] == "RUNNING"
+    assert event["message"].startswith("Cluster c has had no Dask worker for ")
+    assert "(no_worker_timeout is 10 s)" in event["message"] and dashboard in event["message"]
+    assert hook.get_dask_progress.call_count == 4
+    hook.cancel_dask_job.assert_not_called()  # the operator cancels it
 
 
 # -- clean-up when the task is killed -----------------------------------------------------------
