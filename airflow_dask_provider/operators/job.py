@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_dask_provider import config, defaults
 from airflow_dask_provider.cluster_spec import parse_duration, validate_cluster_name, validate_labels
-from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError, NoWorkersError, WaitTimeoutError
+from airflow_dask_provider.exceptions import (
+    ClusterError,
+    ClusterSpecError,
+    DaskDataprocError,
+    JobError,
+    NoWorkersError,
+    WaitTimeoutError,
+)
 from airflow_dask_provider.hooks.resources import JobInfo
 from airflow_dask_provider.labels import provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
@@ -227,8 +234,11 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Finish once the deferred wait for the job ended; cancel the job if time ran out."""
-        if not event["resource"]:
-            raise JobError("unknown", event["state"], event["message"])
+        if not event["resource"]:  # the trigger could not read the job (an endpoint that did not answer)
+            raise DaskDataprocError(
+                f"The wait for the Dask job ended without reading it: {event['message']}. "
+                "A retry of this task attaches to the job if it still runs"
+            )
         job = JobInfo(**event["resource"])
         if event["status"] == "timeout":
             self._cancel(job)

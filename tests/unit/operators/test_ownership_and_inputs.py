@@ -257,3 +257,20 @@ def test_airflow_reports_a_missing_local_file_as_the_dags_import_error(tmp_path)
     [error] = bag.import_errors.values()
     assert "Invalid py_files='mylib.py'" in error
     assert str(tmp_path / "mylib.py") in error
+
+
+def test_a_deferred_wait_that_could_not_read_the_job_says_so_and_how_a_retry_goes_on(context):
+    from airflow_dask_provider.exceptions import DaskDataprocError
+
+    payload = {
+        "status": "error",
+        "state": "UNKNOWN",
+        "message": "EndpointUnreachableError: The endpoint 127.0.0.1:9 did not answer get_job for 58s",
+        "resource": None,
+    }
+
+    with pytest.raises(DaskDataprocError) as failed:
+        submit().execute_complete(context, payload)
+
+    assert "did not answer get_job" in str(failed.value)
+    assert "A retry of this task attaches to the job" in str(failed.value)
