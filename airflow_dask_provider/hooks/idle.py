@@ -87,17 +87,7 @@ def get_scheduler_idleness(hook: DaskDataprocHook, *, dashboard_url: str, timeou
 
 def count_active_jobs(hook: DaskDataprocHook, *, project_id: str, region: str, cluster_name: str) -> int:
     """Return how many Dataproc jobs are pending or running on the cluster."""
-    from google.cloud.dataproc_v1 import ListJobsRequest
-
-    jobs = hook.get_job_client(region).list_jobs(
-        request={
-            "project_id": project_id,
-            "region": region,
-            "cluster_name": cluster_name,
-            "job_state_matcher": ListJobsRequest.JobStateMatcher.ACTIVE,
-        }
-    )
-    return sum(1 for _ in jobs)
+    return len(hook.list_active_jobs(project_id=project_id, region=region, cluster_name=cluster_name))
 
 
 def get_cluster_idleness(

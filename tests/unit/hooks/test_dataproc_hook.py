@@ -296,3 +296,16 @@ def test_a_cluster_with_a_credential_is_reached_over_tls(clients):
     info = hook.get_cluster_info(**WHERE, cluster_name="c")
 
     assert (info.scheduler_address, info.tls_credential_uri) == ("tls://c-m:8786", uri)
+
+
+def test_the_active_jobs_of_a_cluster_come_with_their_labels(clients):
+    hook, _, job_client = clients
+    job_client.list_jobs.return_value = [
+        dataproc_v1.Job(reference={"job_id": "j"}, status={"state": "RUNNING"}, labels={"airflow-run-key": "k"})
+    ]
+
+    [job] = hook.list_active_jobs(**WHERE, cluster_name="c")
+
+    request = job_client.list_jobs.call_args.kwargs["request"]
+    assert request["cluster_name"] == "c" and request["job_state_matcher"].name == "ACTIVE"
+    assert (job.job_id, job.state, job.labels) == ("j", "RUNNING", {"airflow-run-key": "k"})

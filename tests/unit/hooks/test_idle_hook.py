@@ -69,13 +69,12 @@ def test_without_the_api_route_the_prometheus_page_tells_busy_from_idle(answers,
 def test_an_active_dataproc_job_makes_an_idle_scheduler_busy(answers, mocker):
     answers[check_idle_url(DASHBOARD)] = Response(json={"idle_since": 1700000000.0})
     hook = mocker.MagicMock()
-    hook.get_job_client.return_value.list_jobs.return_value = iter([object()])
+    hook.list_active_jobs.return_value = [object()]
 
     found = get_cluster_idleness(hook, project_id="p", region="r", cluster_name="c", dashboard_url=DASHBOARD)
 
     assert (found.busy, found.idle_since, found.active_jobs) == (True, None, 1)
-    request = hook.get_job_client.return_value.list_jobs.call_args.kwargs["request"]
-    assert request["cluster_name"] == "c" and request["job_state_matcher"].name == "ACTIVE"
+    hook.list_active_jobs.assert_called_once_with(project_id="p", region="r", cluster_name="c")
 
 
 def test_jobs_are_not_asked_for_when_they_do_not_count(answers, mocker):
@@ -87,4 +86,4 @@ def test_jobs_are_not_asked_for_when_they_do_not_count(answers, mocker):
     )
 
     assert found.busy is False
-    hook.get_job_client.assert_not_called()
+    hook.list_active_jobs.assert_not_called()
