@@ -241,7 +241,10 @@ def test_existing_local_files_relative_to_the_dag_folder_pass_parsing(tmp_path):
 
 
 def test_airflow_reports_a_missing_local_file_as_the_dags_import_error(tmp_path):
-    from airflow.models.dagbag import DagBag
+    try:  # Airflow 3.1+
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:
+        from airflow.models.dagbag import DagBag
 
     (tmp_path / "job.py").write_text("print('hi')\n")
     (tmp_path / "etl_dag.py").write_text(
