@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from airflow_dask_provider.exceptions import JobError
 from airflow_dask_provider.hooks import DaskDataprocHook
 from airflow_dask_provider.hooks.scaling import DaskScalingHook
 from airflow_dask_provider.operators import (
@@ -150,4 +151,40 @@ def test_a_worker_that_joins_mid_job_imports_the_helper_of_this_job(cluster, con
     assert "joined 1 version 2" in output, output
     after = importable_on_cluster(cluster, HELPER)
     assert len(after) == 4  # the scheduler, two primary workers and the one that joined
+    assert not any(after.values()), after
+
+
+def test_a_cancelled_job_takes_its_helper_off_the_workers(cluster, context, tmp_path):
+    helper = write(tmp_path, f"{HELPER}.py", "def double(x):\n    return 2 * x\n")
+    main = write(
+        tmp_path,
+        "job.py",
+        f"""
+        import time
+
+        from distributed import Client
+
+        import {HELPER}
+
+        with Client() as client:
+            print("doubled", sum(client.gather(client.map({HELPER}.double, range(4)))), flush=True)
+            time.sleep(600)
+        """,
+    )
+    operator = submit(main, py_files=[helper])
+
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(operator.execute, context)
+        deadline = time.monotonic() + 120
+        while operator._job is None or "doubled 12" not in driver_output(operator._job.as_dict()):
+            assert not running.done(), running.result()
+            assert time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.5)
+        assert importable_on_cluster(cluster, HELPER)["scheduler"]
+        DaskDataprocHook().cancel_dask_job(**WHERE, job_id=operator._job.job_id)
+        with pytest.raises(JobError) as caught:
+            running.result(timeout=120)
+
+    assert caught.value.state == "CANCELLED"
+    after = importable_on_cluster(cluster, HELPER)
     assert not any(after.values()), after
