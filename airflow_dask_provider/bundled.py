@@ -24,3 +24,38 @@ def is_job_script(path: str) -> bool:
         return False
     folder = Path(str(files("airflow_dask_provider.jobs"))).resolve()
     return Path(path).resolve().parent == folder and Path(path).suffix == ".py"
+
+
+def job_imports(path: str) -> list[str]:
+    """Return the local paths of the bundled job scripts that the bundled job script at ``path`` imports.
+
+    Read from the scripts' ``import`` statements, directly or through one another (``generate.py``
+    imports ``csv_to_parquet.py``, which imports ``dask_job.py``): each once, a script after those it
+    imports, ``path`` itself left out. The submit operator adds them to a bundled job's ``py_files``.
+    """
+    found: list[str] = []
+    _add_imports(Path(path).resolve(), found, seen={Path(path).resolve()})
+    return found
+
+
+def _add_imports(script: Path, found: list[str], seen: set[Path]) -> None:
+    for name in _imported_names(script):
+        sibling = script.parent / f"{name}.py"
+        if sibling in seen or not sibling.is_file():
+            continue
+        seen.add(sibling)
+        _add_imports(sibling, found, seen)
+        found.append(str(sibling))
+
+
+def _imported_names(script: Path) -> list[str]:
+    """Return the top-level names ``script`` imports: ``import x``, and ``from . import x`` of its own package."""
+    import ast
+
+    names: list[str] = []
+    for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"), filename=str(script))):
+        if isinstance(node, ast.Import):
+            names += [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 1:
+            names += [node.module.split(".")[0]] if node.module else [alias.name for alias in node.names]
+    return names

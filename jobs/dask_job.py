@@ -1,11 +1,12 @@
 """What every Dask job script of this library shares: reaching the cluster, the command line, checks.
 
-Each job script imports this module. On Dataproc, submit it with the job in ``py_files``
-(Dataproc puts it beside the driver, on ``sys.path``)::
+Each job script imports this module. The submit operator adds it to the ``py_files`` of a bundled
+job (``main=job_script("word_count.py")``) by itself; a job of your own that imports it lists it
+(the provider's driver puts ``py_files`` on the driver's, the scheduler's and the workers' path)::
 
     DaskDataprocSubmitJobOperator(
         task_id="count_words",
-        main=job_script("word_count.py"),
+        main="my_job.py",
         py_files=[job_script("dask_job.py")],
         ...
     )

@@ -56,7 +56,9 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         group when omitted, as the create operator derives it.
     :param main: the driver script: a gs:// URI or a local path (templated).
     :param args: arguments of the script, a list (templated); a single string is refused, not split.
-    :param py_files: Python files or archives put on the driver's path, a list (templated).
+    :param py_files: Python files or ``.zip``/``.egg`` archives put on the import path of the driver, the
+        scheduler and every worker (those that join mid-job included) while the job runs, and taken off
+        the scheduler and workers when it ends, a list (templated). A bundled job's own imports are added.
     :param files: files copied into the driver's working directory, a list (templated).
     :param properties: job properties (templated).
     :param labels: labels of the job (templated).
@@ -72,7 +74,8 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         dashboard (Component Gateway) to count the workers.
     :param check_versions: run the script through the provider's driver, which first checks that the
         driver, the scheduler and the workers agree on Python, dask and distributed, and fails the job
-        with a table of the differences otherwise (default True).
+        with a table of the differences otherwise (default True). Without it, a job with ``py_files``
+        still runs through the driver, which puts them on the workers' path, but checks nothing.
 
     While the job runs, its driver output is copied into the task log as it is written, with a line
     of Dask progress (tasks done out of total, workers, memory) every ``progress_interval`` seconds,
@@ -314,21 +317,38 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     def _entry_point(self, stage: Any) -> dict[str, Any]:
         """Return the job's main file, arguments and Python files.
 
-        With ``check_versions`` the main file is the provider's driver (:mod:`airflow_dask_provider.driver`),
-        which checks that the driver, scheduler and workers agree on Python, dask and distributed, then
-        runs the user's script, shipped in ``python_file_uris``.
+        The main file is the provider's driver (:mod:`airflow_dask_provider.driver`), which runs the
+        user's script, shipped in ``python_file_uris``: with ``check_versions`` it first checks that the
+        driver, scheduler and workers agree on Python, dask and distributed, and it puts the Python files
+        (each named by ``--py-file``) on the scheduler's and every worker's import path while the script
+        runs. Without ``check_versions`` and Python files, the script is the main file itself.
         """
-        args = [str(arg) for arg in self.args]
-        python_files = [stage("py_files", uri) for uri in self.py_files]
-        if not self.check_versions:
-            return {"main_python_file_uri": stage("main", self.main), "args": args, "python_file_uris": python_files}
         from airflow_dask_provider import driver
 
+        args = [str(arg) for arg in self.args]
+        python_files = [stage("py_files", uri) for uri in self.python_files()]
+        if not self.check_versions and not python_files:
+            return {"main_python_file_uri": stage("main", self.main), "args": args, "python_file_uris": []}
+        options = [option for uri in python_files for option in (driver.PY_FILE_OPTION, posixpath.basename(uri))]
+        options += [] if self.check_versions else [driver.NO_VERSION_CHECK_OPTION]
         return {
             "main_python_file_uri": stage("main", driver.__file__),
-            "args": [posixpath.basename(str(self.main)), *args],
+            "args": [*options, posixpath.basename(str(self.main)), *args],
             "python_file_uris": [stage("main", self.main), *python_files],
         }
+
+    def python_files(self) -> list[str]:
+        """Return the job's Python files: ``py_files``, after what a bundled ``main`` imports of the bundled jobs.
+
+        A bundled job (:func:`~airflow_dask_provider.bundled.job_script`) carries what it imports
+        (``dask_job.py``, and ``csv_to_parquet.py`` for ``generate.py``); a file of the same name that
+        ``py_files`` lists is not added twice.
+        """
+        from airflow_dask_provider.bundled import is_job_script, job_imports
+
+        listed = {posixpath.basename(str(uri)) for uri in self.py_files}
+        carried = job_imports(self.main) if is_job_script(self.main) else []
+        return [path for path in carried if posixpath.basename(path) not in listed] + list(self.py_files)
 
     def _submit(self, context: Context, where: dict[str, str], **job: Any) -> JobInfo:
         """Submit the job, or attach to the one an earlier try submitted if it has not failed."""

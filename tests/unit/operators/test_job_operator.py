@@ -156,8 +156,73 @@ def test_with_the_version_check_the_provider_driver_runs_the_script(hook, contex
 
     kwargs = hook.submit_dask_job.call_args.kwargs
     assert kwargs["main_python_file_uri"] == f"gs://staging/h/{Path(driver.__file__).name}"
-    assert kwargs["args"] == ["job.py", "--rows", "5"]
+    assert kwargs["args"] == ["--py-file", "util.py", "job.py", "--rows", "5"]
     assert kwargs["python_file_uris"] == ["gs://staging/h/job.py", "gs://lib/util.py"]
+
+
+def submitted_entry_point(hook, context, **kwargs) -> dict:
+    """Run the operator on a mocked hook that stages ``X`` as ``gs://staging/h/X``; return the submitted job."""
+    hook.get_cluster_info.return_value = cluster()
+    hook.stage_file.side_effect = lambda local_path, bucket: f"gs://{bucket}/h/{Path(local_path).name}"
+    hook.submit_dask_job.return_value = job("PENDING", submitted_now=True)
+    hook.wait_for_dask_job.return_value = job("DONE")
+    submit(**kwargs).execute(context)
+    return hook.submit_dask_job.call_args.kwargs
+
+
+@pytest.mark.parametrize(
+    ("script", "carried"),
+    [
+        ("word_count.py", ["dask_job.py"]),
+        ("generate.py", ["dask_job.py", "csv_to_parquet.py"]),
+        ("generate_csv.py", ["dask_job.py", "csv_to_parquet.py", "generate.py"]),
+        ("bursty.py", []),
+    ],
+)
+def test_a_bundled_job_carries_the_bundled_scripts_it_imports(hook, context, script, carried):
+    from airflow_dask_provider.bundled import job_script
+
+    kwargs = submitted_entry_point(hook, context, main=job_script(script))
+
+    assert kwargs["python_file_uris"] == [f"gs://staging/h/{name}" for name in [script, *carried]]
+    assert kwargs["args"] == [*(option for name in carried for option in ("--py-file", name)), script]
+
+
+def test_a_bundled_import_that_py_files_lists_too_is_shipped_once(hook, context):
+    from airflow_dask_provider.bundled import job_script
+
+    kwargs = submitted_entry_point(
+        hook, context, main=job_script("generate.py"), py_files=[job_script("dask_job.py"), "gs://lib/util.py"]
+    )
+
+    assert kwargs["python_file_uris"] == [
+        "gs://staging/h/generate.py",
+        "gs://staging/h/csv_to_parquet.py",
+        "gs://staging/h/dask_job.py",
+        "gs://lib/util.py",
+    ]
+    assert kwargs["args"] == [
+        *("--py-file", "csv_to_parquet.py", "--py-file", "dask_job.py", "--py-file", "util.py"),
+        "generate.py",
+    ]
+
+
+def test_without_the_version_check_py_files_still_go_through_the_driver(hook, context):
+    from airflow_dask_provider import driver
+
+    kwargs = submitted_entry_point(hook, context, check_versions=False, py_files=["gs://lib/util.py"])
+
+    assert kwargs["main_python_file_uri"] == f"gs://staging/h/{Path(driver.__file__).name}"
+    assert kwargs["args"] == ["--py-file", "util.py", "--no-version-check", "main.py"]
+    assert kwargs["python_file_uris"] == ["gs://b/main.py", "gs://lib/util.py"]
+
+
+def test_without_the_version_check_or_py_files_the_script_is_the_main_file(hook, context):
+    kwargs = submitted_entry_point(hook, context, check_versions=False, args=["--rows", "5"])
+
+    assert kwargs["main_python_file_uri"] == "gs://b/main.py"
+    assert kwargs["args"] == ["--rows", "5"]
+    assert kwargs["python_file_uris"] == []
 
 
 def test_kill_cancels_the_running_job(hook):
