@@ -78,6 +78,8 @@ MAX_DEFER_SECONDS = 7 * 24 * 3600.0
 CLUSTER_WAIT_TIMEOUT_SECONDS = 30 * 60
 #: How many lines of driver output a failed job's error shows.
 DRIVER_TAIL_LINES = 40
+#: How many of the last lines of driver output are searched for the exception that failed a job.
+DRIVER_CAUSE_LINES = 400
 #: The cluster's idle_delete_ttl and auto_delete_ttl take the ``[dask_dataproc]`` defaults when
 #: they are left at this value (see :mod:`airflow_dask_provider.config`).
 CONFIGURED = "default"

@@ -11,6 +11,10 @@ client (``Client.get_versions``), and exits with status 3 and a table of what di
 scheduler answers (the yarn runtime, where the script starts its own ``YarnCluster``), the check is
 skipped with a note. The file uses only the standard library, dask and distributed: it runs on the
 cluster, not in Airflow.
+
+When the script raises, the driver prints the traceback and then, as its last line, ``ERROR_MARKER``
+followed by the exception's ``Type: message`` (a worker's exception as the client re-raised it), and
+exits with status 1. The submit operator puts that line first in the task's error.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ import importlib.util
 import os
 import runpy
 import sys
+import traceback
 from pathlib import Path
 
 #: What must be equal on the driver, the scheduler and every worker.
 CHECKED = ("python", "dask", "distributed")
 MISMATCH_EXIT_CODE = 3
+#: Starts the driver's last line when the script raised; the rest of the line is ``Type: message``.
+ERROR_MARKER = "[dask-driver] The job's script raised "
 
 
 def scheduler_address() -> str:
@@ -91,14 +98,34 @@ def find_script(name: str) -> Path:
     return Path(spec.origin)
 
 
+def exception_line(err: BaseException) -> str:
+    """Return ``Type: message`` on one line, the type named as Python's traceback names it."""
+    kind = type(err)
+    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
+    message = " ".join(str(err).split())
+    return f"{name}: {message}" if message else name
+
+
+def run_script(script: Path, args: list[str]) -> None:
+    """Run the user's script as ``__main__``; if it raises, print the traceback, then ``ERROR_MARKER``
+    and the exception on the last line, and exit with status 1 (as Python does). ``SystemExit`` passes."""
+    sys.argv = [str(script), *args]
+    sys.path.insert(0, str(script.parent))
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except Exception as err:
+        sys.stdout.flush()
+        traceback.print_exc()
+        print(ERROR_MARKER + exception_line(err), file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+
+
 def main(argv: list[str]) -> None:
     if not argv:
         raise SystemExit("usage: driver.py SCRIPT.py [ARGS...]")
     script = find_script(argv[0])
     check_versions(scheduler_address())
-    sys.argv = [str(script), *argv[1:]]
-    sys.path.insert(0, str(script.parent))
-    runpy.run_path(str(script), run_name="__main__")
+    run_script(script, argv[1:])
 
 
 if __name__ == "__main__":

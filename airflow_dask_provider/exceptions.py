@@ -36,14 +36,24 @@ class ClusterError(DaskDataprocError):
 
 
 class JobError(DaskDataprocError):
-    """A Dask job ended in a state other than DONE."""
+    """A Dask job ended in a state other than DONE.
 
-    def __init__(self, job_id: str, state: str, detail: str = "", driver_tail: str = "") -> None:
+    :param job_id: the job.
+    :param state: its final state.
+    :param detail: Dataproc's status detail.
+    :param driver_tail: the last lines of the driver output.
+    :param cause: the exception that failed the job's script, ``Type: message`` as the driver saw it
+        (see :func:`airflow_dask_provider.operators.job.failure_cause`); the error's first line.
+    """
+
+    def __init__(self, job_id: str, state: str, detail: str = "", driver_tail: str = "", *, cause: str = "") -> None:
         self.job_id = job_id
         self.state = state
         self.detail = detail
         self.driver_tail = driver_tail
-        parts = [f"Dask job {job_id} ended in state {state}"]
+        self.cause = cause
+        parts = [cause] if cause else []
+        parts.append(f"Dask job {job_id} ended in state {state}")
         if detail:
             parts.append(f"Dataproc says: {detail.strip()}")
         if driver_tail:
@@ -64,6 +74,7 @@ class NoWorkersError(JobError):
         self.state = "CANCELLED"
         self.detail = reason
         self.driver_tail = ""
+        self.cause = ""
         DaskDataprocError.__init__(self, f"Dask job {job_id} is cancelled. {reason}")
 
 
