@@ -94,7 +94,7 @@ class ConnectionNotFoundError(DaskDataprocError, AirflowNotFoundException):
         super().__init__(
             f"The conn_id {conn_id!r} isn't defined and {emulator_env} is not set. For Google Cloud, create a "
             f"Google Cloud connection {conn_id!r} (`airflow connections add {conn_id} --conn-type "
-            "google_cloud_platform --conn-extra '{\"project\": \"my-project\"}'`, with Application Default "
+            'google_cloud_platform --conn-extra \'{"project": "my-project"}\'`, with Application Default '
             "Credentials or a key in the extra) or give the task's gcp_conn_id; for the local Dataproc emulator, "
             f"start it (`make emulator`) and set {emulator_env}={defaults.LOCAL_EMULATOR_HOST}."
         )

@@ -164,10 +164,10 @@ def test_without_the_driver_the_last_tracebacks_exception_is_the_cause():
     )
 
     assert failure_cause(chained) == "ModuleNotFoundError: No module named 'mylib'"
-    assert failure_cause("Traceback (most recent call last):\n  File \"x.py\"\nSystemExit\n") == "SystemExit"
+    assert failure_cause('Traceback (most recent call last):\n  File "x.py"\nSystemExit\n') == "SystemExit"
 
 
-@pytest.mark.parametrize("output", ["", "killed\n", "Traceback (most recent call last):\n  File \"x.py\", line 1\n"])
+@pytest.mark.parametrize("output", ["", "killed\n", 'Traceback (most recent call last):\n  File "x.py", line 1\n'])
 def test_no_cause_without_an_exception_line(output):
     assert failure_cause(output) == ""
 
