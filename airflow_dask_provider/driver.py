@@ -101,11 +101,9 @@ def find_script(name: str) -> Path:
 def exception_line(err: BaseException) -> str:
     """Return ``Type: message`` on one line, the type named as Python's traceback names it."""
     kind = type(err)
-    name = (
-        kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
-    )
+    module = "" if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}."
     message = " ".join(str(err).split())
-    return f"{name}: {message}" if message else name
+    return f"{module}{kind.__qualname__}: {message}" if message else f"{module}{kind.__qualname__}"
 
 
 def run_script(script: Path, args: list[str]) -> None:
