@@ -1,7 +1,9 @@
 """The ``[dask_dataproc]`` section of Airflow's configuration: what an administrator decides.
 
 Every option is registered in :func:`airflow_dask_provider.get_provider_info` (``config``), so
-``airflow config list`` shows it with its description and default, and set like any Airflow option::
+``airflow config list --section dask_dataproc --show-values`` shows it with its default (Airflow 3
+hides every section's values without ``--show-values``; Airflow 2 has no such flag and shows them),
+and it is set like any Airflow option::
 
     [dask_dataproc]
     max_idle_delete_ttl = 4h

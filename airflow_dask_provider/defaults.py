@@ -76,8 +76,12 @@ DEFER_TIMEOUT_MARGIN_SECONDS = 30.0
 MAX_DEFER_SECONDS = 7 * 24 * 3600.0
 #: How long create and delete wait by default (Dataproc clusters take 3 to 5 minutes to start).
 CLUSTER_WAIT_TIMEOUT_SECONDS = 30 * 60
+#: Where ``make emulator`` serves the local Dataproc emulator; the error of a missing connection names it.
+LOCAL_EMULATOR_HOST = "127.0.0.1:8790"
 #: How many lines of driver output a failed job's error shows.
 DRIVER_TAIL_LINES = 40
+#: How many of the last lines of driver output are searched for the exception that failed a job.
+DRIVER_CAUSE_LINES = 400
 #: The cluster's idle_delete_ttl and auto_delete_ttl take the ``[dask_dataproc]`` defaults when
 #: they are left at this value (see :mod:`airflow_dask_provider.config`).
 CONFIGURED = "default"

@@ -22,6 +22,10 @@ helpers stays importable for the next job, and a helper of the same name is impo
 
 The file uses only the standard library, dask and distributed: it runs on the cluster, not in
 Airflow.
+
+When the script raises, the driver prints the traceback and then, as its last line, ``ERROR_MARKER``
+followed by the exception's ``Type: message`` (a worker's exception as the client re-raised it), and
+exits with status 1. The submit operator puts that line first in the task's error.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import pkgutil
 import runpy
 import signal
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -51,6 +56,8 @@ NO_VERSION_CHECK_OPTION = "--no-version-check"
 ARCHIVE_SUFFIXES = (".zip", ".egg", ".pyz")
 #: The exit status of a driver stopped by SIGTERM (a cancelled job), as a shell reports it.
 SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
+#: Starts the driver's last line when the script raised; the rest of the line is ``Type: message``.
+ERROR_MARKER = "[dask-driver] The job's script raised "
 
 
 def scheduler_address() -> str:
@@ -286,27 +293,47 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(SIGTERM_EXIT_CODE)
 
 
+def exception_line(err: BaseException) -> str:
+    """Return ``Type: message`` on one line, the type named as Python's traceback names it."""
+    kind = type(err)
+    module = "" if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}."
+    message = " ".join(str(err).split())
+    return f"{module}{kind.__qualname__}: {message}" if message else f"{module}{kind.__qualname__}"
+
+
+def run_script(script: Path, args: list[str]) -> None:
+    """Run the user's script as ``__main__``; if it raises, print the traceback, then ``ERROR_MARKER``
+    and the exception on the last line, and exit with status 1 (as Python does). ``SystemExit`` passes."""
+    sys.argv = [str(script), *args]
+    sys.path.insert(0, str(script.parent))
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except Exception as err:
+        sys.stdout.flush()
+        traceback.print_exc()
+        print(ERROR_MARKER + exception_line(err), file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+
+
 def main(argv: list[str]) -> None:
     names, check, (script_name, *args) = parse_options(argv)
     script = find_script(script_name)
     files = [find_py_file(name) for name in names]
     skipped = ["versions not checked"] * check + [f"{', '.join(names)} not put on the workers"] * bool(files)
     client = connect(scheduler_address(), skipped="; ".join(skipped)) if skipped else None
-    sys.argv = [str(script), *args]
-    sys.path.insert(0, str(script.parent))
     if client is None:
-        runpy.run_path(str(script), run_name="__main__")
+        run_script(script, args)
         return
     with client:
         if check:
             check_client_versions(client)
         if not files:
             client.close()  # the script's own client is the only one while it runs
-            runpy.run_path(str(script), run_name="__main__")
+            run_script(script, args)
             return
         signal.signal(signal.SIGTERM, _exit_on_sigterm)  # a cancel takes the files off too
         with shipped(client, files):
-            runpy.run_path(str(script), run_name="__main__")
+            run_script(script, args)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowNotFoundException
+
+from airflow_dask_provider import defaults
 
 
 class DaskDataprocError(AirflowException):
@@ -36,14 +38,24 @@ class ClusterError(DaskDataprocError):
 
 
 class JobError(DaskDataprocError):
-    """A Dask job ended in a state other than DONE."""
+    """A Dask job ended in a state other than DONE.
 
-    def __init__(self, job_id: str, state: str, detail: str = "", driver_tail: str = "") -> None:
+    :param job_id: the job.
+    :param state: its final state.
+    :param detail: Dataproc's status detail.
+    :param driver_tail: the last lines of the driver output.
+    :param cause: the exception that failed the job's script, ``Type: message`` as the driver saw it
+        (see :func:`airflow_dask_provider.operators.job.failure_cause`); the error's first line.
+    """
+
+    def __init__(self, job_id: str, state: str, detail: str = "", driver_tail: str = "", *, cause: str = "") -> None:
         self.job_id = job_id
         self.state = state
         self.detail = detail
         self.driver_tail = driver_tail
-        parts = [f"Dask job {job_id} ended in state {state}"]
+        self.cause = cause
+        parts = [cause] if cause else []
+        parts.append(f"Dask job {job_id} ended in state {state}")
         if detail:
             parts.append(f"Dataproc says: {detail.strip()}")
         if driver_tail:
@@ -64,7 +76,28 @@ class NoWorkersError(JobError):
         self.state = "CANCELLED"
         self.detail = reason
         self.driver_tail = ""
+        self.cause = ""
         DaskDataprocError.__init__(self, f"Dask job {job_id} is cancelled. {reason}")
+
+
+class ConnectionNotFoundError(DaskDataprocError, AirflowNotFoundException):
+    """The hook's connection is not defined and no emulator is configured: say how to configure either.
+
+    An :class:`AirflowNotFoundException` too, as Airflow's own error for a missing connection is.
+
+    :param conn_id: the connection the hook was given (``gcp_conn_id``).
+    :param emulator_env: the environment variable that points the provider at an emulator.
+    """
+
+    def __init__(self, conn_id: str, emulator_env: str) -> None:
+        self.conn_id = conn_id
+        super().__init__(
+            f"The conn_id {conn_id!r} isn't defined and {emulator_env} is not set. For Google Cloud, create a "
+            f"Google Cloud connection {conn_id!r} (`airflow connections add {conn_id} --conn-type "
+            'google_cloud_platform --conn-extra \'{"project": "my-project"}\'`, with Application Default '
+            "Credentials or a key in the extra) or give the task's gcp_conn_id; for the local Dataproc emulator, "
+            f"start it (`make emulator`) and set {emulator_env}={defaults.LOCAL_EMULATOR_HOST}."
+        )
 
 
 class WaitTimeoutError(DaskDataprocError):

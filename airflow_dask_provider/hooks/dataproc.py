@@ -15,7 +15,7 @@ from airflow.providers.google.cloud.hooks.dataproc import DataprocHook
 
 from airflow_dask_provider import defaults
 from airflow_dask_provider.hooks.bounded import BoundedCalls, BoundedClient, teardown
-from airflow_dask_provider.exceptions import ClusterSpecError, WaitTimeoutError
+from airflow_dask_provider.exceptions import ClusterSpecError, ConnectionNotFoundError, WaitTimeoutError
 from airflow_dask_provider.hooks.resources import (
     CLUSTER_TRANSIENT_STATES,
     ClusterInfo,
@@ -103,12 +103,15 @@ class DaskDataprocHook(DataprocHook):
 
     @classmethod
     def get_connection(cls, conn_id: str) -> Any:
-        """Return the connection; with an emulator configured by environment, a missing one is empty."""
+        """Return the connection; with an emulator configured by environment, a missing one is empty.
+
+        :raises ConnectionNotFoundError: no such connection and no emulator; it says how to set up either.
+        """
         try:
             return super().get_connection(conn_id)
-        except AirflowNotFoundException:
+        except AirflowNotFoundException as err:
             if not os.environ.get(EMULATOR_HOST_ENV):
-                raise
+                raise ConnectionNotFoundError(conn_id, EMULATOR_HOST_ENV) from err
             from airflow.providers.common.compat.sdk import Connection
 
             return Connection(conn_id=conn_id, conn_type=cls.conn_type)

@@ -1,7 +1,9 @@
 """Extra links of the provider's tasks: the Dask dashboard and the Dataproc console pages.
 
 Each link's URL is pushed to XCom as soon as it is known, before any waiting, so the link works while
-the task runs and after it has ended, on Airflow 2 and 3.
+the task runs and after it has ended, on Airflow 2 and 3. A link whose URL is not known (yet) is
+pushed as '': Airflow 3 reads every link of a task when the task defers or ends, and logs an error
+for a key that was never pushed (``XCom not found``).
 """
 
 from __future__ import annotations
@@ -35,9 +37,8 @@ class XComUrlLink(BaseOperatorLink):
 
     @classmethod
     def persist(cls, context: Any, url: str | None) -> None:
-        """Store the link's URL for the running task instance; nothing when there is no URL."""
-        if url:
-            context["ti"].xcom_push(key=cls.key, value=url)
+        """Store the link's URL for the running task instance; '' when there is none, or none yet."""
+        context["ti"].xcom_push(key=cls.key, value=url or "")
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
         """Return the stored URL, or '' before the task stored one."""

@@ -122,6 +122,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         with_node_service_account(self.build_spec())
         where = self._where
         DataprocClusterLink.persist(context, DataprocClusterLink.url(**where))
+        DaskDashboardLink.persist(context, None)  # known once the cluster runs, perhaps after a deferral
         return self._proceed(context, self.hook.get_cluster_info(**where), created=False)
 
     def execute_complete(self, context: Context, event: dict[str, Any], created: bool = False) -> dict[str, Any]:

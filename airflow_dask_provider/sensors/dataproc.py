@@ -119,8 +119,7 @@ class DaskDataprocClusterSensor(_DataprocSensor):
             project_id=self.resolved_project_id, region=self.region, cluster_name=self.cluster_name
         )
         state = info.state if info else "DELETED"
-        if info is not None:
-            DaskDashboardLink.persist(context, info.dashboard_url)
+        DaskDashboardLink.persist(context, info.dashboard_url if info else None)
         if state in self.target_states:
             self.log.info("Cluster %s is %s", self.cluster_name, state)
             return info.as_dict() if info else None
@@ -133,8 +132,7 @@ class DaskDataprocClusterSensor(_DataprocSensor):
         """Finish once the deferred wait ended."""
         self.use_cluster_name(context)
         info = ClusterInfo(**event["resource"]) if event["resource"] else None
-        if info is not None:
-            DaskDashboardLink.persist(context, info.dashboard_url)
+        DaskDashboardLink.persist(context, info.dashboard_url if info else None)
         if event["status"] == "timeout":
             raise AirflowSensorTimeout(event["message"])
         if event["status"] != "success":
@@ -204,10 +202,8 @@ class DaskDataprocJobSensor(_DataprocSensor):
         where = {"project_id": job.project_id, "region": job.region}
         DataprocClusterLink.persist(context, DataprocClusterLink.url(**where, cluster_name=job.cluster_name))
         cluster = self.hook.get_cluster_info(**where, cluster_name=job.cluster_name)
-        if cluster is None:
-            return None
-        DaskDashboardLink.persist(context, cluster.dashboard_url)
-        return cluster.dashboard_url
+        DaskDashboardLink.persist(context, cluster.dashboard_url if cluster else None)
+        return cluster.dashboard_url if cluster else None
 
     def poke(self, context: Context) -> Any:
         from airflow.providers.common.compat.sdk import PokeReturnValue

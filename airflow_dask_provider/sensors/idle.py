@@ -128,10 +128,10 @@ class DaskDataprocIdleSensor(_DataprocSensor):
         from airflow_dask_provider.triggers.idle import NO_DASHBOARD, SERVING_STATES, busy_reason, quiet_since
 
         info = self.hook.get_cluster_info(**self._where)
+        DaskDashboardLink.persist(context, info.dashboard_url if info else None)
         if info is None:
             self.log.info("Cluster %s does not exist", self.cluster_name)
             return {"cluster_name": self.cluster_name, "state": "DELETED"}
-        DaskDashboardLink.persist(context, info.dashboard_url)
         if info.state == "ERROR":
             raise ClusterError(self.cluster_name, info.state, info.detail)
         if info.state not in SERVING_STATES:

@@ -26,6 +26,8 @@ TASK = "csv_to_parquet"
 #: them in about 15 s on Airflow 2, and the deferral's hand-over left no progress line (seen once).
 ROWS = 48_000_000
 _PROGRESS = re.compile(r"^Dask progress: (\d+)/(\d+) tasks done")
+#: An error-level log line: Airflow 3's ``[error    ]``, Airflow 2's ``{file.py:12} ERROR -``.
+_ERROR_LINE = re.compile(r"\[error\s*\]|\}\s+ERROR\s+-\s")
 
 
 def job_state(emulator, job_id: str):
@@ -64,6 +66,14 @@ def test_the_run_succeeds_in_deferrable_mode(watched_run):
         run.output[-5000:]
     )
     assert "running trigger in line" in run.output  # every wait went through a trigger
+
+
+def test_the_successful_deferred_run_logs_no_error(watched_run):
+    """Issue 21: no ``[error] XCom not found ... key='dask_dashboard_url'`` (Airflow 3 reads every link of a
+    task when it defers, before the create task knows its dashboard)."""
+    run, _, _ = watched_run
+
+    assert [line for line in run.output.splitlines() if _ERROR_LINE.search(line)] == []
 
 
 def test_the_dashboard_link_of_the_running_task_answers_200(watched_run):

@@ -151,6 +151,30 @@ def test_failed_job_error_shows_the_driver_output(cluster, context, tmp_path):
     assert "the input is empty" in str(caught.value)
 
 
+@pytest.mark.parametrize("check_versions", [True, False], ids=["driver", "no-driver"])
+def test_a_worker_tasks_exception_is_the_first_line_of_the_error(cluster, context, tmp_path, check_versions):
+    """Issue 21: the error starts with the exception the driver saw, raised on a worker; named by the
+    provider's driver, or found in the traceback without it."""
+    main = script(
+        tmp_path,
+        """
+        from distributed import Client
+
+        def parse(row):
+            raise ValueError("boom")
+
+        with Client() as client:
+            client.submit(parse, 1).result()
+        """,
+    )
+
+    with pytest.raises(JobError) as caught:
+        submit(main, check_versions=check_versions).execute(context)
+
+    assert str(caught.value).splitlines()[0] == "ValueError: boom", str(caught.value)
+    assert caught.value.state == "ERROR"
+
+
 def test_job_past_its_timeout_is_cancelled(cluster, context, tmp_path):
     main = script(tmp_path, "import time\ntime.sleep(600)\n")
     operator = submit(main, job_timeout=5)

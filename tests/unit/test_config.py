@@ -99,3 +99,25 @@ def test_airflow_config_list_shows_the_section_with_descriptions_and_defaults(tm
     assert "default_idle_delete_ttl = 2h" in result.stdout
     assert "max_idle_delete_ttl = " in result.stdout
     assert OPTIONS["max_auto_delete_ttl"].description in result.stdout
+
+
+def test_airflow_3_lists_no_value_of_any_section_unless_asked_and_get_value_prints_the_default(tmp_path):
+    """Issue 21: ``airflow config list --section dask_dataproc`` shows every option empty on Airflow 3, as it
+    does [core]'s: Airflow 3 hides values without ``--show-values`` (tested above). ``config get-value``
+    prints the default on both versions, and Airflow 2's plain listing shows it."""
+    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+
+    from airflow_dask_provider.devtools import airflow, airflow_environment
+
+    env = airflow_environment(airflow_home=tmp_path, dags_folder=tmp_path, emulator_host=None, storage_url=None)
+
+    value = airflow("config", "get-value", "dask_dataproc", "default_idle_delete_ttl", env=env, timeout=300)
+    listed = airflow("config", "list", "--section", "dask_dataproc", env=env, timeout=300)
+
+    assert value.stdout.strip().splitlines()[-1:] == ["2h"], value.stdout + value.stderr
+    if AIRFLOW_V_3_0_PLUS:
+        core = airflow("config", "list", "--section", "core", env=env, timeout=300)
+        assert "# default_idle_delete_ttl = \n" in listed.stdout, listed.stdout
+        assert "# dags_folder = \n" in core.stdout, core.stdout  # Airflow's own options are hidden alike
+    else:
+        assert "default_idle_delete_ttl = 2h" in listed.stdout, listed.stdout

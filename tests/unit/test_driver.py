@@ -155,3 +155,42 @@ def test_py_files_are_not_shipped_but_the_script_runs_when_no_scheduler_answers(
     assert result.returncode == 0, result.stderr
     assert "; mylib.py not put on the workers" in result.stdout and "versions not checked" not in result.stdout
     assert "double 42" in result.stdout
+
+
+def test_a_raising_script_ends_with_a_line_naming_its_exception(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    script = tmp_path / "job.py"
+    script.write_text("print('working')\nraise ValueError('boom')\n")
+
+    with pytest.raises(SystemExit) as exited:
+        driver.run_script(script, [])
+
+    assert exited.value.code == 1
+    out, err = capsys.readouterr()
+    assert "working" in out
+    assert "Traceback (most recent call last):" in err  # the whole traceback stays in the output
+    assert err.splitlines()[-1] == driver.ERROR_MARKER + "ValueError: boom"
+
+
+def test_the_exception_line_names_the_type_as_python_does():
+    class Failed(Exception):
+        pass
+
+    assert driver.exception_line(ValueError("boom")) == "ValueError: boom"
+    assert driver.exception_line(KeyError("amount")) == "KeyError: 'amount'"
+    assert driver.exception_line(Failed("two\n  lines")) == f"{__name__}.{Failed.__qualname__}: two lines"
+    assert driver.exception_line(RuntimeError()) == "RuntimeError"
+
+
+def test_a_script_that_exits_is_left_alone(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    script = tmp_path / "job.py"
+    script.write_text("import sys\nsys.exit(4)\n")
+
+    with pytest.raises(SystemExit) as exited:
+        driver.run_script(script, [])
+
+    assert exited.value.code == 4
+    assert driver.ERROR_MARKER not in capsys.readouterr().err

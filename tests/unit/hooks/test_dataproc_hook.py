@@ -309,3 +309,36 @@ def test_the_active_jobs_of_a_cluster_come_with_their_labels(clients):
     request = job_client.list_jobs.call_args.kwargs["request"]
     assert request["cluster_name"] == "c" and request["job_state_matcher"].name == "ACTIVE"
     assert (job.job_id, job.state, job.labels) == ("j", "RUNNING", {"airflow-run-key": "k"})
+
+
+@pytest.fixture
+def no_connection(mocker):
+    """Airflow knows no connection of any id."""
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+    from airflow.providers.google.cloud.hooks.dataproc import DataprocHook
+
+    missing = AirflowNotFoundException("The conn_id `google_cloud_default` isn't defined")
+    mocker.patch.object(DataprocHook, "get_connection", side_effect=missing)
+
+
+def test_without_connection_and_emulator_the_error_says_how_to_set_up_either(no_connection):
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+    from airflow_dask_provider.exceptions import ConnectionNotFoundError, DaskDataprocError
+
+    with pytest.raises(ConnectionNotFoundError) as caught:
+        DaskDataprocHook.get_connection("google_cloud_default")
+
+    message = str(caught.value)
+    assert isinstance(caught.value, AirflowNotFoundException) and isinstance(caught.value, DaskDataprocError)
+    assert message.startswith("The conn_id 'google_cloud_default' isn't defined and DATAPROC_EMULATOR_HOST is not set.")
+    assert "airflow connections add google_cloud_default --conn-type google_cloud_platform" in message
+    assert "`make emulator`" in message and "DATAPROC_EMULATOR_HOST=127.0.0.1:8790" in message
+
+
+def test_with_the_emulator_a_missing_connection_is_an_empty_one(no_connection, monkeypatch):
+    monkeypatch.setenv("DATAPROC_EMULATOR_HOST", "127.0.0.1:8790")
+
+    connection = DaskDataprocHook.get_connection("google_cloud_default")
+
+    assert (connection.conn_id, connection.conn_type) == ("google_cloud_default", "dask_dataproc")

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from airflow_dask_provider import driver
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
 from airflow_dask_provider.operators import DaskDataprocSubmitJobOperator
+from airflow_dask_provider.operators.job import failure_cause
 
 from .conftest import cluster, job
 
@@ -119,6 +121,55 @@ def test_failed_job_error_names_job_state_and_driver_tail(hook, context):
 
     assert "Dask job j ended in state ERROR" in str(caught.value)
     assert "ValueError: bad row" in str(caught.value)
+
+
+TRACEBACK = """Traceback (most recent call last):
+  File "/jobs/etl.py", line 9, in <module>
+    client.compute(rows).result()
+  File "/jobs/etl.py", line 4, in parse
+    raise ValueError("boom")
+ValueError: boom
+"""
+
+
+def test_a_failed_jobs_error_starts_with_the_exception_the_driver_named(hook, context):
+    hook.get_cluster_info.return_value = cluster()
+    hook.submit_dask_job.return_value = job("PENDING", submitted_now=True)
+    hook.wait_for_dask_job.return_value = job("ERROR")
+    hook.driver_output_tail.return_value = "Reading rows\n" + TRACEBACK + driver.ERROR_MARKER + "ValueError: boom"
+
+    with pytest.raises(JobError) as caught:
+        submit().execute(context)
+
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "ValueError: boom"
+    assert lines[1] == "Dask job j ended in state ERROR"
+    assert caught.value.cause == "ValueError: boom"
+    assert "Reading rows" in lines and 'raise ValueError("boom")' in str(caught.value)  # the tail follows
+    assert driver.ERROR_MARKER not in str(caught.value)
+
+
+def test_the_driver_line_names_the_cause():
+    output = "x\n" + TRACEBACK + "more\n" + driver.ERROR_MARKER + "mylib.errors.BadRow: row 3\n"
+
+    assert failure_cause(output) == "mylib.errors.BadRow: row 3"
+
+
+def test_without_the_driver_the_last_tracebacks_exception_is_the_cause():
+    """check_versions=False: no driver line; the notes after the exception line (a URL) are not taken."""
+    chained = TRACEBACK.replace("ValueError: boom", "KeyError: 'amount'") + (
+        "\nDuring handling of the above exception, another exception occurred:\n\n"
+        + TRACEBACK.replace("ValueError: boom", "ModuleNotFoundError: No module named 'mylib'")
+        + "https://docs.dask.org/en/stable/deployment-considerations.html#consistent-software-environments\n"
+    )
+
+    assert failure_cause(chained) == "ModuleNotFoundError: No module named 'mylib'"
+    assert failure_cause('Traceback (most recent call last):\n  File "x.py"\nSystemExit\n') == "SystemExit"
+
+
+@pytest.mark.parametrize("output", ["", "killed\n", 'Traceback (most recent call last):\n  File "x.py", line 1\n'])
+def test_no_cause_without_an_exception_line(output):
+    assert failure_cause(output) == ""
 
 
 def test_missing_cluster_fails_before_submitting(hook, context):
