@@ -20,7 +20,7 @@ help:
 	@echo "make test       run the whole test suite on Airflow 3 (.venv) and Airflow 2 (.venv-af2),"
 	@echo "                and the job scripts at the lowest releases they accept (.venv-jobs-low)"
 	@echo "make test-af3   run the suite on Airflow 3 only"
-	@echo "make emulator   serve the Dataproc emulator on 127.0.0.1:8790 until Ctrl-C"
+	@echo "make emulator   serve the Dataproc emulator on 127.0.0.1:8790 (data in .emulator/) until Ctrl-C"
 	@echo "make local-airflow  run docker-compose.yaml's stack as local processes (UI on 127.0.0.1:8080) until Ctrl-C"
 	@echo "make benchmark  run the benchmarks in benchmarks/, the jobs' last"
 	@echo "make benchmark-jobs  run the jobs' benchmark alone (benchmarks/jobs.py: about 25 minutes)"
