@@ -20,7 +20,7 @@ help:
 	@echo "make test       run the whole test suite on Airflow 3 (.venv) and Airflow 2 (.venv-af2),"
 	@echo "                and the job scripts at the lowest releases they accept (.venv-jobs-low)"
 	@echo "make test-af3   run the suite on Airflow 3 only"
-	@echo "make emulator   serve the Dataproc emulator on 127.0.0.1:8790 until Ctrl-C"
+	@echo "make emulator   serve the Dataproc emulator on 127.0.0.1:8790 (data in .emulator/) until Ctrl-C"
 	@echo "make local-airflow  run docker-compose.yaml's stack as local processes (UI on 127.0.0.1:8080) until Ctrl-C"
 	@echo "make benchmark  run the benchmarks in benchmarks/, the jobs' last"
 	@echo "make benchmark-jobs  run the jobs' benchmark alone (benchmarks/jobs.py: about 25 minutes)"
@@ -77,7 +77,7 @@ demo: venv
 	$(VENV)/bin/python scripts/demo.py
 
 emulator: venv
-	$(VENV)/bin/dask-dataproc-emulator --host 127.0.0.1 --port 8790 --data-dir .demo/emulator
+	$(VENV)/bin/dask-dataproc-emulator --host 127.0.0.1 --port 8790 --data-dir .emulator
 
 # PostgreSQL, the emulator and Airflow 3's services as processes on 127.0.0.1 (scripts/local_airflow.py).
 LOCAL_AIRFLOW_PORT ?= 8080
@@ -102,4 +102,4 @@ constraints:
 	@echo "  uv pip compile --python-version 3.11 setup.cfg --extra test -o constraints/airflow-3.txt"
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) $(VENV_JOBS_LOW) .demo .airflow .local-airflow test-artifacts *.egg-info
+	rm -rf $(VENV) $(VENV_AF2) $(VENV_JOBS_LOW) .demo .emulator .airflow .local-airflow test-artifacts *.egg-info

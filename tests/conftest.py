@@ -41,6 +41,7 @@ AIRFLOW_FREE = (
     "unit/test_driver.py",
     "unit/test_benchmark_page_reporting.py",
     "unit/test_benchmark_tls_overhead.py",
+    "unit/test_docs_links.py",
     "integration/jobs/test_benchmark_quick.py",
 )
 #: ... but for these, which drive the provider's operators and sensors against the emulator.

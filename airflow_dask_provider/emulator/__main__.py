@@ -2,7 +2,7 @@
 
 Example::
 
-    dask-dataproc-emulator --host 127.0.0.1 --port 8790 --data-dir .demo/emulator
+    dask-dataproc-emulator --host 127.0.0.1 --port 8790 --data-dir .emulator
 
 Once both servers listen it prints one line,
 ``dask-dataproc-emulator listening on HOST:PORT storage http://HOST:PORT data-dir DIR``, and writes
