@@ -175,15 +175,13 @@ with DAG(
     generate_input = DaskDataprocSubmitJobOperator(
         task_id="generate_input",
         main=job_script("generate.py"),
-        # generate.py takes the events generator from csv_to_parquet.py, which imports dask_job.py.
-        py_files=[job_script("csv_to_parquet.py"), job_script("dask_job.py")],
+        # generate.py imports csv_to_parquet.py and dask_job.py: the operator ships them with it.
         args=["{{ sample_kinds[params.job] }}", "--output=" + INPUT, "--rows={{ params.sample_rows }}"],
         **WHERE,
     )
     run_job = DaskDataprocSubmitJobOperator(
         task_id="run_job",
         main="{{ job_scripts[params.job] }}",
-        py_files=[job_script("dask_job.py")],  # what every job of the library imports
         args=["--input=" + INPUT, "--output=" + OUTPUT],
         trigger_rule="none_failed",
         **WHERE,

@@ -65,8 +65,7 @@ with DAG(
     csv_to_parquet = DaskDataprocSubmitJobOperator(
         task_id="csv_to_parquet",
         main=job_script("csv_to_parquet.py"),
-        # What every job of the library imports: it goes beside the script, on the driver's path.
-        py_files=[job_script("dask_job.py")],
+        # A bundled job carries what it imports (dask_job.py): no py_files needed.
         args=[
             "--input={{ params.input_uri }}",
             "--output=" + OUTPUT,

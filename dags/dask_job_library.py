@@ -82,8 +82,7 @@ with DAG(
     generate_input = DaskDataprocSubmitJobOperator(
         task_id="generate_input",
         main=job_script("generate.py"),
-        # generate.py takes the events generator from csv_to_parquet.py, which imports dask_job.py.
-        py_files=[job_script("csv_to_parquet.py"), job_script("dask_job.py")],
+        # generate.py imports csv_to_parquet.py and dask_job.py: the operator ships them with it.
         args=[
             "{{ job_inputs[params.job] }}",
             f"--output={BASE}/input",
@@ -95,7 +94,6 @@ with DAG(
     run_job = DaskDataprocSubmitJobOperator(
         task_id="run_job",
         main="{{ job_scripts[params.job] }}",
-        py_files=[job_script("dask_job.py")],  # what every job of the library imports
         args=[f"--input={BASE}/input", f"--output={BASE}/output"],
         **WHERE,
     )
