@@ -19,11 +19,16 @@ def job_script(name: str) -> str:
 
 
 def is_job_script(path: str) -> bool:
-    """Whether ``path`` is a local path of one of the bundled job scripts (what :func:`job_script` returns)."""
-    if "://" in path:
+    """Whether ``path`` is a local path of one of the bundled job scripts (what :func:`job_script` returns).
+
+    Only an absolute path of an existing file counts: a relative ``jobs/x.py`` is the user's own, relative
+    to the DAG's folder, even where the working directory is a checkout of this project.
+    """
+    candidate = Path(path)
+    if "://" in path or not candidate.is_absolute():
         return False
     folder = Path(str(files("airflow_dask_provider.jobs"))).resolve()
-    return Path(path).resolve().parent == folder and Path(path).suffix == ".py"
+    return candidate.suffix == ".py" and candidate.is_file() and candidate.resolve().parent == folder
 
 
 def job_imports(path: str) -> list[str]:

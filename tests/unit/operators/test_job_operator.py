@@ -296,3 +296,20 @@ def test_job_link_is_stored_once_submitted(hook, context):
         "https://console.cloud.google.com/dataproc/jobs/j?region=r&project=p"
     )
     assert context["ti"].pushed["dask_dashboard_url"].endswith("/gateway/default/dask/status")
+
+
+def test_a_users_own_relative_jobs_script_is_not_taken_for_a_bundled_one(hook, context, tmp_path, monkeypatch):
+    from airflow_dask_provider.bundled import is_job_script, job_script
+
+    # The working directory is a checkout of this project, whose jobs/ holds the bundled scripts: a
+    # DAG's relative "jobs/own_job.py" (relative to the DAG's folder) is still the user's own.
+    monkeypatch.chdir(Path(job_script("word_count.py")).parent.parent)
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "own_job.py").write_text("print('mine')\n")
+    context["dag"].fileloc = str(tmp_path / "dag.py")
+
+    kwargs = submitted_entry_point(hook, context, main="jobs/own_job.py")
+
+    assert not is_job_script("jobs/word_count.py")
+    assert kwargs["python_file_uris"] == ["gs://staging/h/own_job.py"]
+    assert kwargs["args"] == ["own_job.py"]
