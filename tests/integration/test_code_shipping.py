@@ -17,6 +17,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
+from tests.conftest import AIRFLOW_2
 from tests.fake_task_instance import fake_task_instance
 from tests.integration.conftest import dask_client
 
@@ -112,6 +113,28 @@ def test_a_helper_in_py_files_is_mapped_across_the_workers_and_gone_after_the_jo
     assert not any(after.values()), after
 
 
+def executing(pool, context, main: str, **kwargs):
+    """Make and execute the submit operator in ``pool``'s thread, so the test can act while the job runs;
+    return the future and a list that holds the operator once it is made."""
+    operators = []
+
+    def execute():
+        if AIRFLOW_2:  # its ExecutorSafeguard keeps its callers in a thread-local made only in the importing thread
+            from airflow.models.baseoperator import ExecutorSafeguard
+
+            if not hasattr(ExecutorSafeguard._sentinel, "callers"):
+                ExecutorSafeguard._sentinel.callers = {}
+        operators.append(submit(main, **kwargs))
+        return operators[0].execute(context)
+
+    return pool.submit(execute), operators
+
+
+def started(operators, line: str) -> bool:
+    """Whether the operator's job has printed ``line``."""
+    return bool(operators) and operators[0]._job is not None and line in driver_output(operators[0]._job.as_dict())
+
+
 def test_a_worker_that_joins_mid_job_imports_the_helper_of_this_job(cluster, context, tmp_path):
     """The helper of the test before has the same name: a module of it left on a worker would lack ``version``."""
     helper = write(tmp_path, f"{HELPER}.py", "VERSION = 2\n\ndef version(_):\n    return VERSION\n")
@@ -132,13 +155,12 @@ def test_a_worker_that_joins_mid_job_imports_the_helper_of_this_job(cluster, con
             print("joined", len(joined), "version", client.submit({HELPER}.version, 1, workers=joined).result())
         """,
     )
-    operator = submit(main, py_files=[helper])
     scaling = DaskScalingHook(DaskDataprocHook())
 
     with ThreadPoolExecutor(1) as pool:
-        running = pool.submit(operator.execute, context)
+        running, operators = executing(pool, context, main, py_files=[helper])
         deadline = time.monotonic() + 120
-        while operator._job is None or "version 2 on 2 workers" not in driver_output(operator._job.as_dict()):
+        while not started(operators, "version 2 on 2 workers"):
             assert not running.done(), running.result()
             assert time.monotonic() < deadline, "the job did not start"
             time.sleep(0.5)
@@ -171,17 +193,15 @@ def test_a_cancelled_job_takes_its_helper_off_the_workers(cluster, context, tmp_
             time.sleep(600)
         """,
     )
-    operator = submit(main, py_files=[helper])
-
     with ThreadPoolExecutor(1) as pool:
-        running = pool.submit(operator.execute, context)
+        running, operators = executing(pool, context, main, py_files=[helper])
         deadline = time.monotonic() + 120
-        while operator._job is None or "doubled 12" not in driver_output(operator._job.as_dict()):
+        while not started(operators, "doubled 12"):
             assert not running.done(), running.result()
             assert time.monotonic() < deadline, "the job did not start"
             time.sleep(0.5)
         assert importable_on_cluster(cluster, HELPER)["scheduler"]
-        DaskDataprocHook().cancel_dask_job(**WHERE, job_id=operator._job.job_id)
+        DaskDataprocHook().cancel_dask_job(**WHERE, job_id=operators[0]._job.job_id)
         with pytest.raises(JobError) as caught:
             running.result(timeout=120)
 
