@@ -35,14 +35,14 @@ endef
 # $(1): venv folder, $(2): constraints file
 define make_venv
 	$(call bare_venv,$(1))
-	$(1)/bin/uv pip install -q --python $(1)/bin/python --constraint $(2) -e ".[test]"
+	$(1)/bin/uv pip install -q --python $(1)/bin/python --constraint $(2) -e ".[test]" -e "./emulator[testing]"
 	touch $(1)/.installed
 endef
 
-$(VENV)/.installed: setup.cfg pyproject.toml constraints/airflow-3.txt
+$(VENV)/.installed: setup.cfg pyproject.toml emulator/pyproject.toml constraints/airflow-3.txt
 	$(call make_venv,$(VENV),constraints/airflow-3.txt)
 
-$(VENV_AF2)/.installed: setup.cfg pyproject.toml constraints/airflow-2.txt
+$(VENV_AF2)/.installed: setup.cfg pyproject.toml emulator/pyproject.toml constraints/airflow-2.txt
 	$(call make_venv,$(VENV_AF2),constraints/airflow-2.txt)
 
 # Only what the job scripts and their references import, at its lowest accepted release: no Airflow.

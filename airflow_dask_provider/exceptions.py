@@ -26,6 +26,10 @@ class ClusterSpecError(AirflowFailException, ValueError):
         super().__init__(f"Invalid {field}={value!r}: {allowed}.")
 
 
+class MissingExtraError(DaskDataprocError, ImportError):
+    """A feature needs a library of one of the provider's extras that is not installed; the message names the extra."""
+
+
 class ClusterError(DaskDataprocError):
     """A cluster did not reach a usable state."""
 

@@ -2,7 +2,9 @@
 
 Every cluster the create operator makes gets a credential of its own, as dask-gateway gives each of
 its clusters: a self-signed certificate that is also the cluster's only certificate authority, and
-its private key, made by distributed's :meth:`~distributed.security.Security.temporary`. The
+its private key, of the shape distributed's :meth:`~distributed.security.Security.temporary` makes
+(RSA 2048, ``CN=dask-internal``, a year's validity), made here with ``cryptography`` so that creating
+a cluster does not need distributed installed where Airflow runs. The
 scheduler, the workers and every client of the cluster (the job's driver, the autoscaler, worker
 retirement) present it and accept only peers that present it too, with ``require_encryption``, so a
 client without it, or with another cluster's, is refused.
@@ -15,8 +17,11 @@ the node metadata ``dask-tls-uri``. Only that URI is ever logged or shown; the P
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import TYPE_CHECKING
+
+from airflow_dask_provider.optional import import_extra
 
 if TYPE_CHECKING:
     from distributed.security import Security
@@ -30,10 +35,31 @@ class CredentialError(ValueError):
 
 def new_credential() -> str:
     """Return a new credential: a self-signed certificate and its private key, as one PEM text."""
-    from distributed.security import Security
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
 
-    temporary = Security.temporary()
-    return temporary.tls_ca_file + temporary.tls_client_key
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dask-internal")])
+    now = datetime.datetime.now(tz=datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("dask-internal")]), critical=False)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PrivateFormat.PKCS8,
+        encryption_algorithm=serialization.NoEncryption(),
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode() + key_pem.decode()
 
 
 def split_credential(pem: str) -> tuple[str, str]:
@@ -57,10 +83,10 @@ def security(pem: str) -> Security:
     The certificate is both the certificate authority and the client's certificate; encryption is
     required, so a ``tcp://`` address is refused rather than tried in the clear.
     """
-    from distributed.security import Security
+    security_module = import_extra("distributed.security", extra="dask", feature="A Dask client of the cluster")
 
     certificate, key = split_credential(pem)
-    return Security(
+    return security_module.Security(
         tls_ca_file=certificate,
         tls_client_cert=certificate,
         tls_client_key=key,

@@ -115,7 +115,7 @@ def measure(emulator, name: str, secondary: int, minimum: int, args: argparse.Na
 def main() -> int:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from airflow_dask_provider.emulator.testing import dask_processes, run_emulator
+    from dask_dataproc_emulator.testing import dask_processes, run_emulator
     from airflow_dask_provider.scaling.timeline import plot
 
     with tempfile.TemporaryDirectory(prefix="bench-autoscaling-") as data_dir, run_emulator(data_dir) as emulator:

@@ -18,15 +18,19 @@ import argparse
 import sqlite3
 import tempfile
 import threading
+import sys
 import time
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
-from airflow_dask_provider.devtools import airflow_environment, dags_test, migrate_db, xcom_value
-from airflow_dask_provider.emulator.testing import run_emulator
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the checkout's dev tooling lives with its tests
+
+from dask_dataproc_emulator.testing import run_emulator  # noqa: E402
+from tests.devtools import airflow_environment, dags_test, migrate_db, xcom_value  # noqa: E402
+
+
 DAG_ID = "dask_ephemeral_etl"
 SAMPLE_SECONDS = 0.05
 

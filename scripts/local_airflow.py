@@ -444,7 +444,7 @@ def argv(command: tuple[str, ...]) -> list[str]:
     if first == "airflow":
         return [sys.executable, "-m", "airflow", *rest]
     if first == "dask-dataproc-emulator":
-        return [sys.executable, "-m", "airflow_dask_provider.emulator", *rest]
+        return [sys.executable, "-m", "dask_dataproc_emulator", *rest]
     if first == "python":
         return [sys.executable, *rest]
     if first in ("postgres", "pg_isready", "initdb", "pg_ctl", "createdb"):

@@ -64,7 +64,13 @@ def airflow_free_files() -> list[str]:
 #: and the compose file are tested on both versions.
 #: `make demo` runs in .venv (Airflow 3), and the own-DAG recipe installs the newest Airflow, so
 #: tests/e2e/test_demo.py and test_own_dag_recipe.py run on Airflow 3 only too.
-AIRFLOW_3_ONLY = ("browser", "unit/test_local_stack_settings.py", "e2e/test_demo.py", "e2e/test_own_dag_recipe.py")
+AIRFLOW_3_ONLY = (
+    "browser",
+    "unit/test_local_stack_settings.py",
+    "e2e/test_demo.py",
+    "e2e/test_own_dag_recipe.py",
+    "e2e/test_lean_wheel.py",
+)
 collect_ignore = [*AIRFLOW_3_ONLY, *airflow_free_files()] if AIRFLOW_2 else []
 
 

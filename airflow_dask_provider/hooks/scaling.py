@@ -184,7 +184,7 @@ class DaskScalingHook:
         """Return a connected client of the scheduler, with the cluster's credential when it has one."""
         client = self._dask_clients.get(address)
         if client is None or client.status not in ("running", "connecting", "newly-created"):
-            from distributed import Client
+            Client = import_extra("distributed", extra="dask", feature="The Dask-aware autoscaler").Client
 
             security = self.hook.get_dask_security(tls_credential_uri=tls_credential_uri)
             client = Client(address, timeout=SCHEDULER_CONNECT_TIMEOUT_SECONDS, set_as_default=False, security=security)

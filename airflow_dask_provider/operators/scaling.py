@@ -236,8 +236,8 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
             png_path = scaler.timeline.write_png(
                 folder / "scaling_timeline.png", title=f"Dask-aware scaling of {self.cluster_name}"
             )
-        except ImportError:
-            self.log.warning("matplotlib is not installed: no timeline picture (pip install matplotlib)")
+        except ImportError as error:  # MissingExtraError names the extra
+            self.log.warning("No timeline picture: %s", error)
         self.log.info("Scaling timeline: %s%s", csv_path, f" and {png_path}" if png_path else "")
         return {"timeline_csv": os.fspath(csv_path), "timeline_png": os.fspath(png_path) if png_path else None}
 

@@ -119,8 +119,9 @@ def read_csv(path: str | Path) -> list[TimelineRow]:
 
 def plot(series: list[tuple[str, list[TimelineRow]]], path: str | Path) -> Path:
     """Draw one panel per ``(title, rows)``: workers (left axis) and queued tasks (right) against time."""
-    import matplotlib
+    from airflow_dask_provider.optional import import_extra
 
+    matplotlib = import_extra("matplotlib", extra="timeline", feature="The scaling timeline's picture")
     matplotlib.use("Agg")
     from matplotlib import pyplot
 

@@ -161,7 +161,7 @@ def local_stack(tmp_path_factory):
         stopped = local_airflow("stop", "--state-dir", str(state_dir))
         keep_logs(state_dir, ARTIFACTS / "stack-logs")
         local_airflow("stop", "--state-dir", str(state_dir), "--purge")
-        from airflow_dask_provider.emulator.testing import dask_processes
+        from dask_dataproc_emulator.testing import dask_processes
 
         left = [name for name, pid in stack.pids.items() if _alive(pid)]
         assert stopped.returncode == 0, stopped.stderr

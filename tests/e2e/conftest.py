@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_dask_provider.devtools import airflow_environment, migrate_db
-from airflow_dask_provider.emulator.testing import dask_processes, run_emulator
+from tests.devtools import airflow_environment, migrate_db
+from dask_dataproc_emulator.testing import dask_processes, run_emulator
 
 REPO = Path(__file__).resolve().parents[2]
 

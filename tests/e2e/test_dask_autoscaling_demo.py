@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from airflow_dask_provider.devtools import DagTestRun, airflow
-from airflow_dask_provider.emulator.testing import dask_processes
+from tests.devtools import DagTestRun, airflow
+from dask_dataproc_emulator.testing import dask_processes
 from airflow_dask_provider.scaling.timeline import read_csv
 
 from .conftest import REPO, environment

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from airflow_dask_provider.devtools import dags_test
-from airflow_dask_provider.emulator.testing import dask_processes
+from tests.devtools import dags_test
+from dask_dataproc_emulator.testing import dask_processes
 
 from .conftest import REPO, environment
 

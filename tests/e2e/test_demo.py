@@ -10,7 +10,7 @@ import sys
 import psutil
 import pytest
 
-from airflow_dask_provider.emulator.testing import dask_processes, run_emulator
+from dask_dataproc_emulator.testing import dask_processes, run_emulator
 
 from .conftest import REPO
 

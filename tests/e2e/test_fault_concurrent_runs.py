@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_dask_provider.devtools import DagTestProcess, airflow_environment, migrate_db
-from airflow_dask_provider.emulator.testing import dask_processes, run_emulator
+from tests.devtools import DagTestProcess, airflow_environment, migrate_db
+from dask_dataproc_emulator.testing import dask_processes, run_emulator
 
 from .conftest import REPO
 

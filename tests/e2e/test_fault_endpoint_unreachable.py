@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from airflow_dask_provider.emulator.processes import tail
-from airflow_dask_provider.emulator.testing import dask_processes, run_emulator
+from dask_dataproc_emulator.processes import tail
+from dask_dataproc_emulator.testing import dask_processes, run_emulator
 
 from .conftest import REPO, environment
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from airflow_dask_provider.devtools import dags_test
+from tests.devtools import dags_test
 
 from .conftest import REPO, environment
 

@@ -10,8 +10,8 @@ import time
 import pytest
 from google.api_core.exceptions import GoogleAPICallError, NotFound
 
-from airflow_dask_provider.devtools import dags_test, xcom_value
-from airflow_dask_provider.emulator.testing import dask_processes
+from tests.devtools import dags_test, xcom_value
+from dask_dataproc_emulator.testing import dask_processes
 from airflow_dask_provider.labels import expiry_value
 
 from .conftest import REPO, environment

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_dask_provider.emulator.processes import with_death_signal
-from airflow_dask_provider.emulator.testing import dask_processes
+from dask_dataproc_emulator.processes import with_death_signal
+from dask_dataproc_emulator.testing import dask_processes
 
 from .conftest import REPO
 

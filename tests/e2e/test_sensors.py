@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_dask_provider.devtools import dags_test, extra_link
-from airflow_dask_provider.emulator.testing import dask_processes
+from tests.devtools import dags_test, extra_link
+from dask_dataproc_emulator.testing import dask_processes
 
 from .conftest import REPO, environment
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_dask_provider.emulator.testing import dask_processes, run_emulator
+from dask_dataproc_emulator.testing import dask_processes, run_emulator
 from tests.fake_task_instance import fake_task_instance
 
 

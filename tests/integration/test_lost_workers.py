@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_dask_provider import defaults
-from airflow_dask_provider.emulator.testing import dask_processes
+from dask_dataproc_emulator.testing import dask_processes
 from airflow_dask_provider.exceptions import NoWorkersError
 from airflow_dask_provider.hooks import DaskDataprocHook
 from airflow_dask_provider.operators import (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_dask_provider.devtools import airflow_environment, dags_test, migrate_db
+from tests.devtools import airflow_environment, dags_test, migrate_db
 
 PROJECT = os.environ.get("DASK_DATAPROC_SYSTEM_TEST_PROJECT")
 REPO = Path(__file__).resolve().parents[2]

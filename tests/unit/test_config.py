@@ -107,7 +107,7 @@ def test_airflow_3_lists_no_value_of_any_section_unless_asked_and_get_value_prin
     prints the default on both versions, and Airflow 2's plain listing shows it."""
     from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
-    from airflow_dask_provider.devtools import airflow, airflow_environment
+    from tests.devtools import airflow, airflow_environment
 
     env = airflow_environment(airflow_home=tmp_path, dags_folder=tmp_path, emulator_host=None, storage_url=None)
 

@@ -10,7 +10,7 @@ import pytest
 from google.api_core.exceptions import NotFound
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.emulator.testing import RunningEmulator, dask_processes, run_emulator
+from dask_dataproc_emulator.testing import RunningEmulator, dask_processes, run_emulator
 
 PROJECT = "itest"
 REGION = "europe-west1"

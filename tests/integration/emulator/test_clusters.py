@@ -11,7 +11,7 @@ import pytest
 from google.api_core.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.emulator.testing import dask_processes
+from dask_dataproc_emulator.testing import dask_processes
 
 from .conftest import PROJECT, REGION, SHARED, SINGLE_NODE, WHERE, dask_client, submit, write_script
 

@@ -11,7 +11,7 @@ import pytest
 from google.api_core.exceptions import NotFound
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.emulator.testing import dask_processes, run_emulator
+from dask_dataproc_emulator.testing import dask_processes, run_emulator
 
 from .conftest import PROJECT, REGION, SINGLE_NODE, WHERE, submit, wait_for_job, write_script
 

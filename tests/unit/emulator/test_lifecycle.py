@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.emulator.lifecycle import deletion_reason
+from dask_dataproc_emulator.lifecycle import deletion_reason
 
 CREATED = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 State = dataproc_v1.ClusterStatus.State
@@ -77,7 +77,7 @@ def test_clusters_in_error_or_without_ttls_are_left_alone():
 def test_the_command_line_sets_the_time_scale(tmp_path):
     import pytest
 
-    from airflow_dask_provider.emulator.__main__ import parse_args
+    from dask_dataproc_emulator.__main__ import parse_args
 
     assert parse_args(["--data-dir", str(tmp_path)]).time_scale == 1
     assert parse_args(["--data-dir", str(tmp_path), "--time-scale", "60"]).time_scale == 60
@@ -88,7 +88,7 @@ def test_the_command_line_sets_the_time_scale(tmp_path):
 def test_the_command_line_refuses_a_start_timeout_that_is_not_positive(tmp_path, capsys):
     import pytest
 
-    from airflow_dask_provider.emulator.__main__ import parse_args
+    from dask_dataproc_emulator.__main__ import parse_args
 
     assert parse_args(["--data-dir", str(tmp_path), "--start-timeout", "0.5"]).start_timeout == 0.5
     with pytest.raises(SystemExit) as raised:

@@ -40,7 +40,7 @@ TLS_URI_METADATA_KEY = "dask-tls-uri"
 ALLOW_PLAINTEXT_METADATA_KEY = "dask-allow-plaintext"
 #: Environment variables set on every process the emulator starts: the emulator's pid, and the
 #: resource name of the cluster or job the process belongs to.
-#: :func:`airflow_dask_provider.emulator.testing.dask_processes` finds leftovers by them.
+#: :func:`dask_dataproc_emulator.testing.dask_processes` finds leftovers by them.
 MARKER_ENV = "DASK_DATAPROC_EMULATOR_PID"
 RESOURCE_ENV = "DASK_DATAPROC_EMULATOR_RESOURCE"
 #: Name of the discovery file written into the data directory once the emulator listens.

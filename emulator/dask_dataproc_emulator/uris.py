@@ -1,7 +1,7 @@
 """Where the emulator keeps what a URI names.
 
 Cloud Storage is a directory: ``gs://BUCKET/OBJECT`` is the file ``DATA_DIR/gcs/BUCKET/OBJECT``, served
-over HTTP by :mod:`airflow_dask_provider.emulator.storage`. ``file:///abs/path`` and plain absolute
+over HTTP by :mod:`dask_dataproc_emulator.storage`. ``file:///abs/path`` and plain absolute
 paths are used as they are. Job arguments are rewritten with :func:`rewrite_arg`: an argument that is
 a ``gs://`` URI, or ``--flag=gs://...``, becomes the local path, so a Dask driver written for Dataproc
 reads and writes the same objects through plain files.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airflow_dask_provider.emulator.errors import InvalidArgumentError
+from dask_dataproc_emulator.errors import InvalidArgumentError
 
 
 def is_gcs(uri: str) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from airflow_dask_provider.emulator.errors import EmulatorError
+from dask_dataproc_emulator.errors import EmulatorError
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from datetime import datetime
 
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.emulator.errors import EmulatorError
-from airflow_dask_provider.emulator.names import cluster_path
-from airflow_dask_provider.emulator.state import ClusterState, Store, now
+from dask_dataproc_emulator.errors import EmulatorError
+from dask_dataproc_emulator.names import cluster_path
+from dask_dataproc_emulator.state import ClusterState, Store, now
 
 log = logging.getLogger(__name__)
 

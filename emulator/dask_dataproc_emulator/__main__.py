@@ -21,8 +21,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from airflow_dask_provider.emulator import settings as defaults
-from airflow_dask_provider.emulator.settings import EmulatorSettings
+from dask_dataproc_emulator import settings as defaults
+from dask_dataproc_emulator.settings import EmulatorSettings
 
 
 def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    from airflow_dask_provider.emulator.server import Emulator
+    from dask_dataproc_emulator.server import Emulator
 
     emulator = Emulator(settings)
     emulator.start()

@@ -1,8 +1,8 @@
 """A local Dataproc: the real Dataproc v1 gRPC API, backed by real Dask processes.
 
 Run it with ``dask-dataproc-emulator --port 8790 --data-dir DIR`` (or ``python -m
-airflow_dask_provider.emulator``), or from tests with
-:func:`airflow_dask_provider.emulator.testing.run_emulator`. Unmodified ``google.cloud.dataproc_v1``
+dask_dataproc_emulator``), or from tests with
+:func:`dask_dataproc_emulator.testing.run_emulator`. Unmodified ``google.cloud.dataproc_v1``
 clients talk to it over plain gRPC on 127.0.0.1 (``ClusterController``, ``JobController``,
 ``AutoscalingPolicyService`` and ``google.longrunning.Operations``), and an unmodified
 ``google.cloud.storage`` client reads and writes its buckets over HTTP.

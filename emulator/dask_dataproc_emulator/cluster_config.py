@@ -15,10 +15,10 @@ from datetime import timedelta
 
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.emulator import settings
-from airflow_dask_provider.emulator.dask_cluster import SchedulerInfo
-from airflow_dask_provider.emulator.errors import InvalidArgumentError
-from airflow_dask_provider.emulator.names import check_cluster_name, secondary_instance_name
+from dask_dataproc_emulator import settings
+from dask_dataproc_emulator.dask_cluster import SchedulerInfo
+from dask_dataproc_emulator.errors import InvalidArgumentError
+from dask_dataproc_emulator.names import check_cluster_name, secondary_instance_name
 
 #: Dataproc's bounds of ``idle_delete_ttl`` and ``auto_delete_ttl``.
 MIN_TTL = timedelta(minutes=10)

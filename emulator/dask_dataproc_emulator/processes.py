@@ -6,7 +6,7 @@ Dask processes), so it is stopped even when the emulator is killed with SIGKILL.
 signal fires when the *thread* that started the child ends, not the process, so every child is
 started from one long-lived thread (:class:`Launcher`). Every child also carries
 ``DASK_DATAPROC_EMULATOR_PID`` (and the name of its cluster or job) in its environment, by which
-:func:`airflow_dask_provider.emulator.testing.dask_processes` finds leftovers.
+:func:`dask_dataproc_emulator.testing.dask_processes` finds leftovers.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
-from airflow_dask_provider.emulator.settings import MARKER_ENV, RESOURCE_ENV
+from dask_dataproc_emulator.settings import MARKER_ENV, RESOURCE_ENV
 
 log = logging.getLogger(__name__)
 

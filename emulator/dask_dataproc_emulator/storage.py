@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from airflow_dask_provider.emulator.object_store import ObjectStore, StorageError, hashes
+from dask_dataproc_emulator.object_store import ObjectStore, StorageError, hashes
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The driver runs ``sys.executable MAIN ARGS...`` in a working directory of its own under
 ``DATA_DIR/jobs/``, with ``DASK_SCHEDULER_ADDRESS`` set to the cluster's scheduler and
 ``PYTHONUNBUFFERED=1``. ``gs://`` arguments become local paths (see
-:mod:`airflow_dask_provider.emulator.uris`); ``file_uris`` and ``python_file_uris`` are copied into the
+:mod:`dask_dataproc_emulator.uris`); ``file_uris`` and ``python_file_uris`` are copied into the
 working directory, which is on ``PYTHONPATH`` with any ``.zip``/``.egg`` among them; properties
 ``spark.executorEnv.X`` and ``spark.yarn.appMasterEnv.X`` become environment variables ``X``.
 Standard output and standard error both go, as written, to the driver output object
@@ -25,12 +25,12 @@ from pathlib import Path
 
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.emulator import credentials, processes
-from airflow_dask_provider.emulator.errors import EmulatorError
-from airflow_dask_provider.emulator.names import job_path
-from airflow_dask_provider.emulator.processes import Launcher
-from airflow_dask_provider.emulator.state import JobRecord, JobState, Store, clone
-from airflow_dask_provider.emulator.uris import local_path, rewrite_arg
+from dask_dataproc_emulator import credentials, processes
+from dask_dataproc_emulator.errors import EmulatorError
+from dask_dataproc_emulator.names import job_path
+from dask_dataproc_emulator.processes import Launcher
+from dask_dataproc_emulator.state import JobRecord, JobState, Store, clone
+from dask_dataproc_emulator.uris import local_path, rewrite_arg
 
 log = logging.getLogger(__name__)
 

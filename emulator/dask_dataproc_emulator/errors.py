@@ -1,6 +1,6 @@
 """Errors of the emulated API and the gRPC status codes they map to: the only place that knows them.
 
-Services raise these; :func:`airflow_dask_provider.emulator.rpc.unary` turns them into
+Services raise these; :func:`dask_dataproc_emulator.rpc.unary` turns them into
 ``context.abort(code, message)``, and long-running operations store them as ``google.rpc.Status``.
 Messages follow the wording of real Dataproc where it is known.
 """

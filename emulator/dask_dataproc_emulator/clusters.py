@@ -20,9 +20,9 @@ from google.cloud import dataproc_v1
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 
-from airflow_dask_provider.emulator import cluster_config, credentials, rpc
-from airflow_dask_provider.emulator.dask_cluster import DaskCluster
-from airflow_dask_provider.emulator.errors import (
+from dask_dataproc_emulator import cluster_config, credentials, rpc
+from dask_dataproc_emulator.dask_cluster import DaskCluster
+from dask_dataproc_emulator.errors import (
     AlreadyExistsError,
     EmulatorError,
     FailedPreconditionError,
@@ -33,12 +33,12 @@ from airflow_dask_provider.emulator.errors import (
     UnimplementedError,
     required,
 )
-from airflow_dask_provider.emulator.filters import cluster_matches, cluster_terms
-from airflow_dask_provider.emulator.names import Key, check_request_id, cluster_path, where
-from airflow_dask_provider.emulator.operations import Operations
-from airflow_dask_provider.emulator.processes import Launcher
-from airflow_dask_provider.emulator.settings import RETIRE_TIMEOUT_SECONDS
-from airflow_dask_provider.emulator.state import ClusterRecord, ClusterState, Store, clone, now
+from dask_dataproc_emulator.filters import cluster_matches, cluster_terms
+from dask_dataproc_emulator.names import Key, check_request_id, cluster_path, where
+from dask_dataproc_emulator.operations import Operations
+from dask_dataproc_emulator.processes import Launcher
+from dask_dataproc_emulator.settings import RETIRE_TIMEOUT_SECONDS
+from dask_dataproc_emulator.state import ClusterRecord, ClusterState, Store, clone, now
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import re
 
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.emulator.errors import InvalidArgumentError
-from airflow_dask_provider.emulator.state import JOB_FINAL_STATES, ClusterState, JobState
+from dask_dataproc_emulator.errors import InvalidArgumentError
+from dask_dataproc_emulator.state import JOB_FINAL_STATES, ClusterState, JobState
 
 Terms = list[tuple[str, str]]
 

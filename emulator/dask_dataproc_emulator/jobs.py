@@ -2,7 +2,7 @@
 
 Dataproc has no Dask job type; a Dask driver is submitted as a pyspark job whose main file is a plain
 Python script that connects to the cluster's scheduler (see
-:mod:`airflow_dask_provider.emulator.job_runner` for how it runs). Other job types are refused with
+:mod:`dask_dataproc_emulator.job_runner` for how it runs). Other job types are refused with
 INVALID_ARGUMENT. The driver output is written where Dataproc writes it:
 ``gs://{config_bucket}/google-cloud-dataproc-metainfo/{cluster_uuid}/jobs/{job_id}/driveroutput.000000000``.
 """
@@ -17,8 +17,8 @@ from google.cloud import dataproc_v1
 from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 
-from airflow_dask_provider.emulator import rpc
-from airflow_dask_provider.emulator.errors import (
+from dask_dataproc_emulator import rpc
+from dask_dataproc_emulator.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
@@ -26,12 +26,12 @@ from airflow_dask_provider.emulator.errors import (
     UnavailableError,
     required,
 )
-from airflow_dask_provider.emulator.filters import job_matches, job_terms
-from airflow_dask_provider.emulator.job_runner import JobRunner
-from airflow_dask_provider.emulator.names import Key, check_job_id, check_request_id, cluster_path, job_path, where
-from airflow_dask_provider.emulator.operations import Operations
-from airflow_dask_provider.emulator.processes import Launcher
-from airflow_dask_provider.emulator.state import (
+from dask_dataproc_emulator.filters import job_matches, job_terms
+from dask_dataproc_emulator.job_runner import JobRunner
+from dask_dataproc_emulator.names import Key, check_job_id, check_request_id, cluster_path, job_path, where
+from dask_dataproc_emulator.operations import Operations
+from dask_dataproc_emulator.processes import Launcher
+from dask_dataproc_emulator.state import (
     ClusterRecord,
     ClusterState,
     JobRecord,
@@ -40,7 +40,7 @@ from airflow_dask_provider.emulator.state import (
     clone,
     now,
 )
-from airflow_dask_provider.emulator.uris import local_path
+from dask_dataproc_emulator.uris import local_path
 
 log = logging.getLogger(__name__)
 

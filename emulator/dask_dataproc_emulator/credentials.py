@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.emulator.errors import ClusterStartError, InvalidArgumentError
-from airflow_dask_provider.emulator.settings import ALLOW_PLAINTEXT_METADATA_KEY, TLS_URI_METADATA_KEY
-from airflow_dask_provider.emulator.uris import is_gcs, local_path
+from dask_dataproc_emulator.errors import ClusterStartError, InvalidArgumentError
+from dask_dataproc_emulator.settings import ALLOW_PLAINTEXT_METADATA_KEY, TLS_URI_METADATA_KEY
+from dask_dataproc_emulator.uris import is_gcs, local_path
 
 if TYPE_CHECKING:
     from distributed.security import Security

@@ -13,16 +13,16 @@ from typing import Any
 from google.cloud import dataproc_v1
 from google.protobuf import empty_pb2
 
-from airflow_dask_provider.emulator import rpc
-from airflow_dask_provider.emulator.errors import (
+from dask_dataproc_emulator import rpc
+from dask_dataproc_emulator.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
     required,
 )
-from airflow_dask_provider.emulator.names import POLICY_ID, check_parent, split_policy_name
-from airflow_dask_provider.emulator.state import Store, clone
+from dask_dataproc_emulator.names import POLICY_ID, check_parent, split_policy_name
+from dask_dataproc_emulator.state import Store, clone
 
 #: Dataproc's bounds and defaults of a basic algorithm.
 COOLDOWN_DEFAULT = timedelta(minutes=2)

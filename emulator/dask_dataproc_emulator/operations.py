@@ -16,10 +16,10 @@ from typing import Any
 from google.longrunning import operations_pb2
 from google.protobuf import any_pb2, empty_pb2
 
-from airflow_dask_provider.emulator import rpc
-from airflow_dask_provider.emulator.errors import EmulatorError, NotFoundError, UnimplementedError, required
-from airflow_dask_provider.emulator.names import operation_path
-from airflow_dask_provider.emulator.state import Store
+from dask_dataproc_emulator import rpc
+from dask_dataproc_emulator.errors import EmulatorError, NotFoundError, UnimplementedError, required
+from dask_dataproc_emulator.names import operation_path
+from dask_dataproc_emulator.state import Store
 
 #: Longest WaitOperation when the request names no timeout, in seconds.
 DEFAULT_WAIT_SECONDS = 60.0

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import grpc
 
-from airflow_dask_provider.emulator.autoscaling import AutoscalingService
-from airflow_dask_provider.emulator.clusters import ClusterService
-from airflow_dask_provider.emulator.jobs import JobService
-from airflow_dask_provider.emulator.lifecycle import LifecycleEnforcer
-from airflow_dask_provider.emulator.object_store import ObjectStore
-from airflow_dask_provider.emulator.operations import Operations
-from airflow_dask_provider.emulator.processes import Launcher
-from airflow_dask_provider.emulator.settings import DISCOVERY_FILE, LIFECYCLE_POLL_SECONDS, EmulatorSettings
-from airflow_dask_provider.emulator.state import Store
-from airflow_dask_provider.emulator.storage import StorageServer
+from dask_dataproc_emulator.autoscaling import AutoscalingService
+from dask_dataproc_emulator.clusters import ClusterService
+from dask_dataproc_emulator.jobs import JobService
+from dask_dataproc_emulator.lifecycle import LifecycleEnforcer
+from dask_dataproc_emulator.object_store import ObjectStore
+from dask_dataproc_emulator.operations import Operations
+from dask_dataproc_emulator.processes import Launcher
+from dask_dataproc_emulator.settings import DISCOVERY_FILE, LIFECYCLE_POLL_SECONDS, EmulatorSettings
+from dask_dataproc_emulator.state import Store
+from dask_dataproc_emulator.storage import StorageServer
 
 log = logging.getLogger(__name__)
 

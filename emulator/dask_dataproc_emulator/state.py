@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.emulator.names import Key
-from airflow_dask_provider.emulator.settings import EmulatorSettings
+from dask_dataproc_emulator.names import Key
+from dask_dataproc_emulator.settings import EmulatorSettings
 
 if TYPE_CHECKING:
-    from airflow_dask_provider.emulator.dask_cluster import DaskCluster
+    from dask_dataproc_emulator.dask_cluster import DaskCluster
 
 M = TypeVar("M")
 

@@ -2,14 +2,14 @@
 
 Example::
 
-    from airflow_dask_provider.emulator.testing import dask_processes, run_emulator
+    from dask_dataproc_emulator.testing import dask_processes, run_emulator
 
     with run_emulator(tmp_path / "emulator") as emulator:
         clusters = emulator.cluster_client()
         ...  # emulator.grpc_target, emulator.storage_url, emulator.data_dir, emulator.pid
     assert dask_processes(parent=emulator.pid) == []
 
-:func:`run_emulator` runs ``python -m airflow_dask_provider.emulator`` as a subprocess, so the
+:func:`run_emulator` runs ``python -m dask_dataproc_emulator`` as a subprocess, so the
 emulator's own shutdown path (SIGTERM: delete every cluster, exit 0) is what stops it. Its log goes
 to ``DATA_DIR/emulator.log``.
 """
@@ -28,8 +28,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from airflow_dask_provider.emulator.processes import tail, with_death_signal
-from airflow_dask_provider.emulator.settings import DISCOVERY_FILE, MARKER_ENV, RESOURCE_ENV
+from dask_dataproc_emulator.processes import tail, with_death_signal
+from dask_dataproc_emulator.settings import DISCOVERY_FILE, MARKER_ENV, RESOURCE_ENV
 
 if TYPE_CHECKING:
     from google.cloud import dataproc_v1, storage
@@ -78,13 +78,13 @@ class RunningEmulator:
 
     def cluster_credential(self, project_id: str, region: str, cluster_name: str) -> Path:
         """Return the file of a cluster's Dask TLS credential, as its processes use it."""
-        from airflow_dask_provider.emulator.credentials import CREDENTIAL_FILE
+        from dask_dataproc_emulator.credentials import CREDENTIAL_FILE
 
         return self.data_dir / "clusters" / project_id / region / cluster_name / CREDENTIAL_FILE
 
     def cluster_security(self, project_id: str, region: str, cluster_name: str) -> Any:
         """Return the ``distributed.Security`` of a client of the cluster (None for a plain-TCP one)."""
-        from airflow_dask_provider.emulator.credentials import security
+        from dask_dataproc_emulator.credentials import security
 
         path = self.cluster_credential(project_id, region, cluster_name)
         return security(path) if path.exists() else None
@@ -210,7 +210,7 @@ def run_emulator(
 ) -> Iterator[RunningEmulator]:
     """Run an emulator subprocess on 127.0.0.1 for the duration of the ``with`` block.
 
-    On entry: start ``python -m airflow_dask_provider.emulator`` with the current interpreter and
+    On entry: start ``python -m dask_dataproc_emulator`` with the current interpreter and
     wait until it has written ``DATA_DIR/emulator.json``. On exit: SIGTERM it (it deletes every
     cluster and exits 0), SIGKILL it after ``stop_timeout``, then kill any process it left behind.
     If it failed to stop cleanly or left processes, :class:`EmulatorProcessError` is raised (unless the
@@ -232,7 +232,7 @@ def run_emulator(
     (data_dir / DISCOVERY_FILE).unlink(missing_ok=True)
     log_file = data_dir / "emulator.log"
     argv = [
-        sys.executable, "-m", "airflow_dask_provider.emulator",
+        sys.executable, "-m", "dask_dataproc_emulator",
         "--host", "127.0.0.1", "--port", str(port), "--storage-port", str(storage_port),
         "--data-dir", str(data_dir), *extra_args,
     ]  # fmt: skip

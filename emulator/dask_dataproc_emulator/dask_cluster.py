@@ -28,9 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from airflow_dask_provider.emulator import credentials, processes
-from airflow_dask_provider.emulator.errors import ClusterStartError, OperationCancelledError
-from airflow_dask_provider.emulator.settings import (
+from dask_dataproc_emulator import credentials, processes
+from dask_dataproc_emulator.errors import ClusterStartError, OperationCancelledError
+from dask_dataproc_emulator.settings import (
     DASHBOARD_PREFIX,
     SCHEDULER_HTTP_ROUTES,
     STARTUP_POLL_SECONDS,
@@ -72,7 +72,7 @@ class DaskCluster:
     :param name: the cluster's name, for logs.
     :param resource: the cluster's resource name, set on its processes.
     :param directory: the cluster's directory; logs, the scheduler file and worker spill go there.
-    :param launcher: starts every process (see :mod:`airflow_dask_provider.emulator.processes`).
+    :param launcher: starts every process (see :mod:`dask_dataproc_emulator.processes`).
     :param settings: worker threads, memory limit, nanny, stop grace.
 
     Set :attr:`credential` (see :mod:`.credentials`) before starting the scheduler: every process

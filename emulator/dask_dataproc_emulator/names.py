@@ -6,7 +6,7 @@ import re
 import secrets
 import string
 
-from airflow_dask_provider.emulator.errors import InvalidArgumentError, required
+from dask_dataproc_emulator.errors import InvalidArgumentError, required
 
 #: Dataproc's cluster name rule: a lowercase letter first, then lowercase letters, digits and hyphens,
 #: not ending with a hyphen, at most 51 characters.
