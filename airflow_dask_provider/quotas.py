@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_dask_provider import defaults
 from airflow_dask_provider.exceptions import ClusterSpecError, QuotaExceededError
 from airflow_dask_provider.labels import label_value
+from airflow_dask_provider.states import CLUSTER_NOT_COUNTED_STATES
 
 if TYPE_CHECKING:
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
@@ -46,7 +47,7 @@ SECTION = "dask_dataproc"
 MAX_CLUSTERS_OPTION = "max_clusters_per_user"
 MAX_SECONDARY_WORKERS_OPTION = "max_secondary_workers_per_user"
 #: Cluster states that no longer count against a quota.
-NOT_COUNTED_STATES = frozenset({"DELETING", "ERROR"})
+NOT_COUNTED_STATES = CLUSTER_NOT_COUNTED_STATES
 #: Airflow 2's audit log events of a DAG run's trigger: the UI's form, the REST API, the CLI.
 TRIGGER_EVENTS = ("trigger", "api.post_dag_run", "ui.post_dag_run", "cli_trigger")
 #: How long before its DAG run the audit log entry of a trigger may be written.

@@ -17,7 +17,6 @@ from airflow_dask_provider import defaults
 from airflow_dask_provider.hooks.bounded import BoundedCalls, BoundedClient, teardown
 from airflow_dask_provider.exceptions import ClusterSpecError, ConnectionNotFoundError, WaitTimeoutError
 from airflow_dask_provider.hooks.resources import (
-    CLUSTER_TRANSIENT_STATES,
     ClusterInfo,
     DaskProgress,
     JobInfo,
@@ -26,6 +25,7 @@ from airflow_dask_provider.hooks.resources import (
     job_info,
     metrics_url,
 )
+from airflow_dask_provider.states import CLUSTER_TRANSIENT_STATES
 
 if TYPE_CHECKING:
     from google.cloud import storage

@@ -10,14 +10,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.states import JOB_FINAL_STATES
 
 if TYPE_CHECKING:
     from google.cloud.dataproc_v1 import Cluster, Job
 
-#: Cluster states in which Dataproc is still changing the cluster.
-CLUSTER_TRANSIENT_STATES = frozenset({"CREATING", "UPDATING", "DELETING", "STARTING", "STOPPING", "REPAIRING"})
-#: Job states after which the job never runs again.
-JOB_FINAL_STATES = frozenset({"DONE", "ERROR", "CANCELLED"})
 
 
 @dataclasses.dataclass(frozen=True)

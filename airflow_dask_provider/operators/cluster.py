@@ -16,7 +16,8 @@ from airflow_dask_provider.cluster_spec import (
     with_node_service_account,
 )
 from airflow_dask_provider.exceptions import ClusterError
-from airflow_dask_provider.hooks.resources import CLUSTER_TRANSIENT_STATES, ClusterInfo
+from airflow_dask_provider.hooks.resources import ClusterInfo
+from airflow_dask_provider.states import CLUSTER_START_FAILED_STATES, CLUSTER_TRANSIENT_STATES
 from airflow_dask_provider.labels import provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink
 from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, deadline, defer_timeout, is_literal
@@ -161,7 +162,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
                     raise ClusterError(self.cluster_name, "DELETED", "it was deleted while it was being created")
                 self._create(context)
                 created = True
-                info = self._wait(context, ["RUNNING"], ["ERROR", "DELETED", "STOPPED"], created=True)
+                info = self._wait(context, ["RUNNING"], list(CLUSTER_START_FAILED_STATES), created=True)
             elif info.state == "RUNNING":
                 return self._running(context, info, created=created)
             elif info.state == "DELETING":
@@ -178,7 +179,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
                 info = self._wait(context, ["DELETED"], [], created=False)
             elif info.state in CLUSTER_TRANSIENT_STATES:
                 self.log.info("Cluster %s is %s; waiting for it", self.cluster_name, info.state)
-                info = self._wait(context, ["RUNNING"], ["ERROR", "DELETED", "STOPPED"], created=created)
+                info = self._wait(context, ["RUNNING"], list(CLUSTER_START_FAILED_STATES), created=created)
             else:
                 raise ClusterError(
                     self.cluster_name, info.state, "a cluster of this name exists in a state this operator cannot reuse"

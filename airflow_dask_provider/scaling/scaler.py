@@ -32,6 +32,7 @@ from airflow_dask_provider.scaling.policy import (
     ScalingPolicy,
 )
 from airflow_dask_provider.scaling.timeline import Timeline
+from airflow_dask_provider.states import CLUSTER_ENDED_STATES
 
 if TYPE_CHECKING:
     from airflow_dask_provider.hooks.scaling import DaskScalingHook, WorkerGroups
@@ -41,7 +42,6 @@ GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS = 120.0
 #: The numbers in a decision's reason, ignored when telling whether two holds say the same.
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 #: States in which a cluster is gone for good, or going: the scaler stops.
-CLUSTER_ENDED_STATES = frozenset({"DELETING", "ERROR", "STOPPING", "STOPPED"})
 
 
 class ClusterGone(Exception):

@@ -10,19 +10,17 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensor
 from airflow_dask_provider import defaults
 from airflow_dask_provider.cluster_spec import validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
-from airflow_dask_provider.hooks.resources import JOB_FINAL_STATES, ClusterInfo, JobInfo
+from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
 from airflow_dask_provider.operators.base import DataprocLocationMixin, deadline, defer_timeout, is_literal
 from airflow_dask_provider.operators.job import job_result
+from airflow_dask_provider.states import CLUSTER_STATES, JOB_FINAL_STATES
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_dask_provider.monitoring import JobLogFollower
 
-#: The states a cluster sensor can wait for; DELETED means the cluster does not exist.
-CLUSTER_STATES = ("CREATING", "RUNNING", "ERROR", "DELETING", "UPDATING", "STOPPING", "STOPPED", "STARTING",
-                  "REPAIRING", "DELETED")  # fmt: skip
 
 
 class _DataprocSensor(DataprocLocationMixin, BaseSensorOperator):

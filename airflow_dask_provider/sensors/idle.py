@@ -22,6 +22,7 @@ from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink
 from airflow_dask_provider.operators.base import is_literal
 from airflow_dask_provider.sensors.dataproc import _DataprocSensor
+from airflow_dask_provider.states import CLUSTER_SERVING_STATES
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -125,7 +126,7 @@ class DaskDataprocIdleSensor(_DataprocSensor):
     def _look(self, context: Context) -> dict[str, Any] | None:
         """Look once; return what was found when the sensor is done, None while the cluster is not idle enough."""
         from airflow_dask_provider.hooks.idle import get_cluster_idleness
-        from airflow_dask_provider.triggers.idle import NO_DASHBOARD, SERVING_STATES, busy_reason, quiet_since
+        from airflow_dask_provider.triggers.idle import NO_DASHBOARD, busy_reason, quiet_since
 
         info = self.hook.get_cluster_info(**self._where)
         DaskDashboardLink.persist(context, info.dashboard_url if info else None)
@@ -134,7 +135,7 @@ class DaskDataprocIdleSensor(_DataprocSensor):
             return {"cluster_name": self.cluster_name, "state": "DELETED"}
         if info.state == "ERROR":
             raise ClusterError(self.cluster_name, info.state, info.detail)
-        if info.state not in SERVING_STATES:
+        if info.state not in CLUSTER_SERVING_STATES:
             self.log.info("Cluster %s is %s; waiting for its Dask scheduler", self.cluster_name, info.state)
             return None
         if not info.dashboard_url:

@@ -33,6 +33,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_dask_provider import defaults
 from airflow_dask_provider.monitoring import NO_WORKERS
+from airflow_dask_provider.states import DELETED  # a cluster that does not exist is reported in this state
 
 if TYPE_CHECKING:
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: A cluster that does not exist is reported in this state.
-DELETED = "DELETED"
 #: The statuses of a trigger's event.
 STATUSES = ("success", "failed", "timeout", "error")
 

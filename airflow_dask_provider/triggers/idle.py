@@ -12,9 +12,9 @@ from typing import Any
 
 from airflow_dask_provider import defaults
 from airflow_dask_provider.triggers.dataproc import DELETED, DaskDataprocBaseTrigger, event
+from airflow_dask_provider.states import CLUSTER_SERVING_STATES
 
 #: Cluster states in which its Dask scheduler serves and can be asked.
-SERVING_STATES = ("RUNNING", "UPDATING")
 #: Why a cluster cannot be watched: its scheduler is reached only beside the dashboard.
 NO_DASHBOARD = "Cluster {} has no Dask dashboard URL (Component Gateway is off), so its scheduler cannot be asked"
 
@@ -97,11 +97,11 @@ class DaskDataprocIdleTrigger(DaskDataprocBaseTrigger):
                     resource=info.as_dict(),
                     message=f"Cluster {self.cluster_name} is in ERROR: {info.detail}",
                 )
-            if state in SERVING_STATES and not info.dashboard_url:
+            if state in CLUSTER_SERVING_STATES and not info.dashboard_url:
                 return event(
                     "failed", state=state, resource=info.as_dict(), message=NO_DASHBOARD.format(self.cluster_name)
                 )
-            if state in SERVING_STATES:
+            if state in CLUSTER_SERVING_STATES:
                 idleness = (
                     await self.call(
                         get_cluster_idleness, hook=self.hook, **where, dashboard_url=info.dashboard_url,
