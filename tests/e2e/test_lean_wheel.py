@@ -74,6 +74,19 @@ def test_the_wheel_holds_no_emulator_and_no_dev_tooling(wheel):
     assert "console_scripts" not in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
+def test_the_emulator_is_a_distribution_of_its_own(tmp_path):
+    source = tmp_path / "emulator"
+    shutil.copytree(REPO / "emulator", source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info"))
+    run(UV, "build", "--wheel", "--out-dir", tmp_path, source)
+    [built] = tmp_path.glob("dask_dataproc_emulator-*.whl")
+    names = zipfile.ZipFile(built).namelist()
+    modules = [name for name in names if name.endswith(".py")]
+    assert "dask_dataproc_emulator/server.py" in modules and "dask_dataproc_emulator/testing.py" in modules
+    assert all(name.startswith("dask_dataproc_emulator/") for name in modules), modules
+    entry_points = next(name for name in names if name.endswith("entry_points.txt"))
+    assert "dask-dataproc-emulator = dask_dataproc_emulator.__main__:main" in zipfile.ZipFile(built).read(entry_points).decode()
+
+
 def test_the_wheel_alone_installs_none_of_the_extras(lean_venv):
     listed = run(UV, "pip", "list", "--python", lean_venv / "bin" / "python", "--format", "json").stdout
     installed = {package["name"].lower() for package in json.loads(listed)}
