@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_dask_provider.hooks.resources import scheduler_address, tls_credential_uri
+from airflow_dask_provider.optional import import_extra
 
 if TYPE_CHECKING:
     from distributed import Client
