@@ -100,15 +100,6 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_SECONDS, skipped: 
         return None
 
 
-def check_versions(address: str, *, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
-    """Exit with ``MISMATCH_EXIT_CODE`` if the cluster at ``address`` runs other versions than this driver."""
-    client = connect(address, timeout=timeout)
-    if client is None:
-        return
-    with client:
-        check_client_versions(client)
-
-
 def check_client_versions(client: Any) -> None:
     """Exit with ``MISMATCH_EXIT_CODE`` if the cluster of ``client`` runs other versions than this driver."""
     table = version_table(client.get_versions())

@@ -15,12 +15,14 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
-from tests.devtools import DagTestProcess, airflow_environment, migrate_db
+from tests.devtools import DagTestProcess, DagTestRun, airflow_environment, migrate_db
 from dask_dataproc_emulator.testing import dask_processes, run_emulator
 
 from .conftest import REPO
@@ -80,24 +82,43 @@ def wait_until(condition, what: str, run: DagTestProcess, timeout: float = 300) 
         time.sleep(0.5)
 
 
-def test_a_second_run_naming_the_same_cluster_fails_at_create_and_loses_nothing(emulator, homes, tmp_path):
+class Overlap(NamedTuple):
+    """What a test of two overlapping runs checks while the first run's job still holds its cluster."""
+
+    #: The second run, ended.
+    second: DagTestRun
+    #: The clusters and their states once the first run's job ran (before the second run started).
+    held: dict[str, str]
+
+
+@contextmanager
+def overlapping(emulator, homes, tmp_path, dag_id: str, dates: tuple[str, str], **conf) -> Iterator[Overlap]:
+    """Run ``dag_id`` twice at once, with ``conf`` for both: a first run whose job holds its cluster until
+    released, and, once that job runs, a second run from start to end (its job takes a second).
+
+    The block runs while the first run's job still runs; then the first run is released and must
+    succeed and leave no cluster behind. The first run is killed if the block fails.
+    """
     release = tmp_path / "release"
-    first = start(
-        homes[0],
-        tmp_path,
-        "first",
-        "concurrent_runs",
-        "2026-01-01",
-        cluster_name="dask-same",
-        release_file=str(release),
-    )
+    first = start(homes[0], tmp_path, "first", dag_id, dates[0], **conf, release_file=str(release))
     try:
         wait_until(lambda: running_jobs(emulator), "the first run's job to run", first)
+        held = clusters(emulator)
+        second = start(homes[1], tmp_path, "second", dag_id, dates[1], **conf, seconds=1).wait()
+        yield Overlap(second, held)
+        release.touch()
+        done = first.wait()
+    finally:
+        first.kill()
 
-        second = start(
-            homes[1], tmp_path, "second", "concurrent_runs", "2026-01-02", cluster_name="dask-same", seconds=1
-        ).wait()
+    assert done.succeeded, done.states
+    assert clusters(emulator) == {}
 
+
+def test_a_second_run_naming_the_same_cluster_fails_at_create_and_loses_nothing(emulator, homes, tmp_path):
+    with overlapping(
+        emulator, homes, tmp_path, "concurrent_runs", ("2026-01-01", "2026-01-02"), cluster_name="dask-same"
+    ) as (second, _):
         assert second.states["create"] == "failed"
         assert second.states["hold"] == "upstream_failed"
         owner = re.search(
@@ -109,33 +130,12 @@ def test_a_second_run_naming_the_same_cluster_fails_at_create_and_loses_nothing(
         assert owner[1] == first_run_id(homes[0])
         assert clusters(emulator) == {"dask-same": "RUNNING"}  # the second run touched nothing
         assert len(running_jobs(emulator)) == 1
-        release.touch()
-        done = first.wait()
-    finally:
-        first.kill()
-
-    assert done.succeeded, done.states
-    assert clusters(emulator) == {}
 
 
 def test_a_shared_cluster_is_left_by_the_run_that_finishes_first(emulator, homes, tmp_path):
-    release = tmp_path / "release"
-    first = start(
-        homes[0],
-        tmp_path,
-        "first",
-        "concurrent_runs_shared",
-        "2026-02-01",
-        cluster_name="dask-shared",
-        release_file=str(release),
-    )
-    try:
-        wait_until(lambda: running_jobs(emulator), "the first run's job to run", first)
-
-        second = start(
-            homes[1], tmp_path, "second", "concurrent_runs_shared", "2026-02-02", cluster_name="dask-shared", seconds=1
-        ).wait()
-
+    with overlapping(
+        emulator, homes, tmp_path, "concurrent_runs_shared", ("2026-02-01", "2026-02-02"), cluster_name="dask-shared"
+    ) as (second, _):
         assert second.succeeded, second.states
         assert (
             f"Cluster dask-shared belongs to run {first_run_id(homes[0])} of DAG concurrent_runs_shared"
@@ -145,36 +145,18 @@ def test_a_shared_cluster_is_left_by_the_run_that_finishes_first(emulator, homes
         assert "Leaving cluster dask-shared: jobs of other runs are pending or running on it" in second.output
         assert clusters(emulator) == {"dask-shared": "RUNNING"}
         [job] = running_jobs(emulator)
-        release.touch()
-        done = first.wait()
-    finally:
-        first.kill()
 
-    assert done.succeeded, done.states
     first_job = emulator.job_client().get_job(**WHERE, job_id=job.reference.job_id)
     assert first_job.status.state.name == "DONE"
-    assert clusters(emulator) == {}
 
 
 def test_runs_that_leave_the_name_to_the_provider_succeed_on_clusters_of_their_own(emulator, homes, tmp_path):
-    release = tmp_path / "release"
-    first = start(homes[0], tmp_path, "first", "concurrent_runs", "2026-03-01", release_file=str(release))
-    try:
-        wait_until(lambda: running_jobs(emulator), "the first run's job to run", first)
-        [first_cluster] = clusters(emulator)
-
-        second = start(homes[1], tmp_path, "second", "concurrent_runs", "2026-03-02", seconds=1).wait()
-
+    with overlapping(emulator, homes, tmp_path, "concurrent_runs", ("2026-03-01", "2026-03-02")) as (second, held):
+        [first_cluster] = held
         assert second.succeeded, second.states
         assert clusters(emulator) == {first_cluster: "RUNNING"}  # the second run's own cluster is gone
-        release.touch()
-        done = first.wait()
-    finally:
-        first.kill()
 
-    assert done.succeeded, done.states
     [second_cluster] = set(re.findall(r"Creating Dask cluster (\S+) in", second.output))
     assert first_cluster.startswith("dask-concurrent-runs-")
     assert second_cluster.startswith("dask-concurrent-runs-")
     assert second_cluster != first_cluster
-    assert clusters(emulator) == {}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import textwrap
+import threading
 import time
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -17,7 +20,6 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
-from tests.conftest import AIRFLOW_2
 from tests.fake_task_instance import fake_task_instance
 from tests.integration.conftest import dask_client
 
@@ -113,26 +115,56 @@ def test_a_helper_in_py_files_is_mapped_across_the_workers_and_gone_after_the_jo
     assert not any(after.values()), after
 
 
-def executing(pool, context, main: str, **kwargs):
-    """Make and execute the submit operator in ``pool``'s thread, so the test can act while the job runs;
-    return the future and a list that holds the operator once it is made."""
-    operators = []
+class MidJob(threading.Thread):
+    """Once the operator's job has printed ``line``, call ``action(job_id)`` and keep what it returns.
 
-    def execute():
-        if AIRFLOW_2:  # its ExecutorSafeguard keeps its callers in a thread-local made only in the importing thread
-            from airflow.models.baseoperator import ExecutorSafeguard
+    The test executes the operator on its own (main) thread meanwhile, as Airflow does, and sets
+    ``ended`` when the operator returned or raised: the thread then stops waiting. What the thread
+    raised is kept for the test.
+    """
 
-            if not hasattr(ExecutorSafeguard._sentinel, "callers"):
-                ExecutorSafeguard._sentinel.callers = {}
-        operators.append(submit(main, **kwargs))
-        return operators[0].execute(context)
+    def __init__(self, operator: DaskDataprocSubmitJobOperator, line: str, action: Callable[[str], Any]) -> None:
+        super().__init__(daemon=True)
+        self.operator = operator
+        self.line = line
+        self.action = action
+        self.ended = threading.Event()
+        self.acted = False
+        self.returned: Any = None
+        self.error: BaseException | None = None
 
-    return pool.submit(execute), operators
+    def run(self) -> None:
+        try:
+            deadline = time.monotonic() + 120
+            while not started(self.operator, self.line):
+                if self.ended.wait(0.5):
+                    return  # the operator ended before its job printed the line: the test says so
+                assert time.monotonic() < deadline, "the job did not start"
+            self.returned = self.action(self.operator._job.job_id)
+            self.acted = True
+        except BaseException as err:  # reported by the test
+            self.error = err
 
 
-def started(operators, line: str) -> bool:
+@contextmanager
+def mid_job(operator: DaskDataprocSubmitJobOperator, line: str, action: Callable[[str], Any]) -> Iterator[MidJob]:
+    """Call ``action(job_id)`` from a background thread once the operator's job has printed ``line``, while the
+    block executes the operator; after the block, raise what the thread raised, or fail if it did not act."""
+    thread = MidJob(operator, line, action)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.ended.set()
+        thread.join(timeout=120)
+        if thread.error is not None:
+            raise thread.error
+    assert thread.acted, f"the operator ended before its job printed {line!r}"
+
+
+def started(operator: DaskDataprocSubmitJobOperator, line: str) -> bool:
     """Whether the operator's job has printed ``line``."""
-    return bool(operators) and operators[0]._job is not None and line in driver_output(operators[0]._job.as_dict())
+    return operator._job is not None and line in driver_output(operator._job.as_dict())
 
 
 def test_a_worker_that_joins_mid_job_imports_the_helper_of_this_job(cluster, context, tmp_path):
@@ -156,18 +188,15 @@ def test_a_worker_that_joins_mid_job_imports_the_helper_of_this_job(cluster, con
         """,
     )
     scaling = DaskScalingHook(DaskDataprocHook())
+    operator = submit(main, py_files=[helper])
 
-    with ThreadPoolExecutor(1) as pool:
-        running, operators = executing(pool, context, main, py_files=[helper])
-        deadline = time.monotonic() + 120
-        while not started(operators, "version 2 on 2 workers"):
-            assert not running.done(), running.result()
-            assert time.monotonic() < deadline, "the job did not start"
-            time.sleep(0.5)
+    def add_a_worker(job_id: str) -> None:
         scaling.resize_secondary_workers(
             **WHERE, cluster_name=CLUSTER, num_instances=1, graceful_decommission_timeout=0
         )
-        result = running.result(timeout=300)
+
+    with mid_job(operator, "version 2 on 2 workers", add_a_worker):
+        result = operator.execute(context)
 
     output = driver_output(result)
     assert "joined 1 version 2" in output, output
@@ -193,18 +222,18 @@ def test_a_cancelled_job_takes_its_helper_off_the_workers(cluster, context, tmp_
             time.sleep(600)
         """,
     )
-    with ThreadPoolExecutor(1) as pool:
-        running, operators = executing(pool, context, main, py_files=[helper])
-        deadline = time.monotonic() + 120
-        while not started(operators, "doubled 12"):
-            assert not running.done(), running.result()
-            assert time.monotonic() < deadline, "the job did not start"
-            time.sleep(0.5)
-        assert importable_on_cluster(cluster, HELPER)["scheduler"]
-        DaskDataprocHook().cancel_dask_job(**WHERE, job_id=operators[0]._job.job_id)
-        with pytest.raises(JobError) as caught:
-            running.result(timeout=120)
+    operator = submit(main, py_files=[helper])
 
+    def look_and_cancel(job_id: str) -> dict[str, bool]:
+        try:
+            return importable_on_cluster(cluster, HELPER)
+        finally:
+            DaskDataprocHook().cancel_dask_job(**WHERE, job_id=job_id)
+
+    with mid_job(operator, "doubled 12", look_and_cancel) as during, pytest.raises(JobError) as caught:
+        operator.execute(context)
+
+    assert during.returned["scheduler"]
     assert caught.value.state == "CANCELLED"
     after = importable_on_cluster(cluster, HELPER)
     assert not any(after.values()), after

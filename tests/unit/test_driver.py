@@ -17,7 +17,10 @@ def versions(worker_dask: str = "2026.8.0", scheduler_python: str = "3.11.7.fina
     return {
         "client": party("3.11.9.final.0", "2026.8.0"),
         "scheduler": party(scheduler_python, "2026.8.0"),
-        "workers": {"tcp://w1:1": party("3.11.7.final.0", "2026.8.0"), "tcp://w2:1": party("3.11.7.final.0", worker_dask)},
+        "workers": {
+            "tcp://w1:1": party("3.11.7.final.0", "2026.8.0"),
+            "tcp://w2:1": party("3.11.7.final.0", worker_dask),
+        },
     }
 
 
@@ -40,11 +43,11 @@ def test_another_python_minor_version_is_a_mismatch():
 
 
 def test_a_mismatch_exits_with_a_table(mocker, capsys):
-    client = mocker.patch("distributed.Client")
-    client.return_value.get_versions.return_value = versions(worker_dask="2024.1.0")
+    client = mocker.Mock()
+    client.get_versions.return_value = versions(worker_dask="2024.1.0")
 
     with pytest.raises(SystemExit) as exited:
-        driver.check_versions("tcp://nowhere:8786")
+        driver.check_client_versions(client)
 
     assert exited.value.code == driver.MISMATCH_EXIT_CODE
     err = capsys.readouterr().err

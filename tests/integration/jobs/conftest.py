@@ -11,7 +11,7 @@ import importlib.util
 import json
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -79,15 +79,18 @@ def uri(name: str) -> str:
 
 @pytest.fixture
 def submit(job_cluster, emulator, tmp_path) -> Callable[..., dict[str, Any]]:
-    """``submit(script, *args)``: run a bundled job on the cluster with the operator; return its summary."""
+    """``submit(script, *args)``: run a bundled job on the cluster with the operator; return its summary.
 
-    def run(script: str, *args: str) -> dict[str, Any]:
+    ``py_files`` names the bundled scripts submitted beside it (``()``: none, the operator adds those it imports).
+    """
+
+    def run(script: str, *args: str, py_files: Sequence[str] = ("dask_job.py",)) -> dict[str, Any]:
         task_id = Path(script).stem
         operator = DaskDataprocSubmitJobOperator(
             task_id=task_id,
             cluster_name=CLUSTER,
             main=job_script(script),
-            py_files=[job_script("dask_job.py")],
+            py_files=[job_script(name) for name in py_files],
             args=list(args),
             **WHERE,
         )
