@@ -139,10 +139,6 @@ class DaskDataprocBaseTrigger(BaseTrigger):
 
         return generate()
 
-    def timed_out(self) -> bool:
-        """Whether the deadline has passed."""
-        return time.time() >= self.deadline
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait, and emit one event; clean up on cancellation only if the task is gone."""
         try:
