@@ -8,19 +8,19 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, conf
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.checks import FAILED, cluster_verdict, job_verdict
 from airflow_dask_provider.cluster_spec import validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
 from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
 from airflow_dask_provider.operators.base import DataprocLocationMixin, deadline, defer_timeout, is_literal
 from airflow_dask_provider.operators.job import job_result
-from airflow_dask_provider.states import CLUSTER_STATES, JOB_FINAL_STATES
+from airflow_dask_provider.states import CLUSTER_STATES
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_dask_provider.monitoring import JobLogFollower
-
 
 
 class _DataprocSensor(DataprocLocationMixin, BaseSensorOperator):
@@ -69,7 +69,9 @@ class DaskDataprocClusterSensor(_DataprocSensor):
     operator_extra_links = (DataprocClusterLink(), DaskDashboardLink())
     ui_color = "#fdd9a0"
 
-    def __init__(self, *, cluster_name: str | None = None, target_states: Sequence[str] = ("RUNNING",), **kwargs: Any) -> None:
+    def __init__(
+        self, *, cluster_name: str | None = None, target_states: Sequence[str] = ("RUNNING",), **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.cluster_name = cluster_name
         self.target_states = list(target_states)
@@ -80,7 +82,9 @@ class DaskDataprocClusterSensor(_DataprocSensor):
     def _check_states(self) -> None:
         unknown = [state for state in self.target_states if state not in CLUSTER_STATES]
         if unknown or not self.target_states:
-            raise ClusterSpecError("target_states", self.target_states, f"a non-empty list of {', '.join(CLUSTER_STATES)}")
+            raise ClusterSpecError(
+                "target_states", self.target_states, f"a non-empty list of {', '.join(CLUSTER_STATES)}"
+            )
 
     @property
     def failure_states(self) -> list[str]:
@@ -116,15 +120,16 @@ class DaskDataprocClusterSensor(_DataprocSensor):
         info = self.hook.get_cluster_info(
             project_id=self.resolved_project_id, region=self.region, cluster_name=self.cluster_name
         )
-        state = info.state if info else "DELETED"
         DaskDashboardLink.persist(context, info.dashboard_url if info else None)
-        if state in self.target_states:
-            self.log.info("Cluster %s is %s", self.cluster_name, state)
-            return info.as_dict() if info else None
-        if state in self.failure_states:
-            raise ClusterError(self.cluster_name, state, info.detail if info else "")
-        self.log.info("Cluster %s is %s; waiting for %s", self.cluster_name, state, " or ".join(self.target_states))
-        return False
+        verdict = cluster_verdict(
+            info, cluster_name=self.cluster_name, target_states=self.target_states, failure_states=self.failure_states
+        )
+        if verdict.status == FAILED:
+            raise ClusterError(self.cluster_name, verdict.state, verdict.detail)
+        self.log.info("%s", verdict.message)
+        if not verdict.done:
+            return False
+        return info.as_dict() if info else None
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
         """Finish once the deferred wait ended."""
@@ -209,13 +214,14 @@ class DaskDataprocJobSensor(_DataprocSensor):
         job = self.hook.get_job_info(project_id=self.resolved_project_id, region=self.region, job_id=self.job_id)
         if job is None:
             raise JobError(self.job_id, "NOT_FOUND", "the job disappeared while it was awaited")
+        verdict = job_verdict(job, job_id=self.job_id)
         if self._follower is not None:
-            if job.state in JOB_FINAL_STATES:
+            if verdict.done:
                 self._follower.finish()
             else:
                 self._follower.follow()
-        if not job.done:
-            self.log.info("Dask job %s is %s", self.job_id, job.state)
+        if not verdict.done:
+            self.log.info("%s", verdict.message)
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._finish(job))
 

@@ -32,8 +32,9 @@ from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, A
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.checks import FAILED, cluster_verdict, job_verdict, with_detail
 from airflow_dask_provider.monitoring import NO_WORKERS
-from airflow_dask_provider.states import DELETED  # a cluster that does not exist is reported in this state
+from airflow_dask_provider.states import DELETED
 
 if TYPE_CHECKING:
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
@@ -261,24 +262,25 @@ class DaskDataprocClusterTrigger(DaskDataprocBaseTrigger):
         return {"project_id": self.project_id, "region": self.region, "cluster_name": self.cluster_name}
 
     async def wait(self) -> dict[str, Any]:
-        info: ClusterInfo | None = None
         pauses = self.pauses()
         while True:
-            info = await self.call(self.hook.get_cluster_info, **self._where)
-            state = info.state if info else DELETED
+            info: ClusterInfo | None = await self.call(self.hook.get_cluster_info, **self._where)
+            verdict = cluster_verdict(
+                info,
+                cluster_name=self.cluster_name,
+                target_states=self.target_states,
+                failure_states=self.failure_states,
+            )
             resource = info.as_dict() if info else None
-            if state in self.target_states:
-                return event("success", state=state, resource=resource, message=f"Cluster {self.cluster_name} is {state}")
-            if state in self.failure_states:
-                detail = f": {info.detail}" if info and info.detail else ""
-                return event("failed", state=state, resource=resource, message=f"Cluster {self.cluster_name} is {state}{detail}")
-            self.log.info("Cluster %s is %s; waiting for %s", self.cluster_name, state, " or ".join(self.target_states))
+            if verdict.done:
+                return event(verdict.status, state=verdict.state, resource=resource, message=verdict.message)
+            self.log.info("%s", verdict.message)
             if await anext(pauses, None) is None:
                 return event(
                     "timeout",
-                    state=state,
+                    state=verdict.state,
                     resource=resource,
-                    message=f"Cluster {self.cluster_name} was still {state} at the deadline; "
+                    message=f"Cluster {self.cluster_name} was still {verdict.state} at the deadline; "
                     f"waited for {' or '.join(self.target_states)}",
                 )
 
@@ -366,27 +368,27 @@ class DaskDataprocJobTrigger(DaskDataprocBaseTrigger):
         pauses = self.pauses()
         while True:
             info: JobInfo | None = await self.call(self.hook.get_job_info, **where)
+            verdict = job_verdict(info, job_id=self.job_id)
             if info is None:
-                return event("failed", state=DELETED, message=f"Job {self.job_id} does not exist (deleted?)")
+                return event(verdict.status, state=verdict.state, message=verdict.message)
             if not self.follower.driver_output_uri and info.driver_output_uri:
                 self.follower.driver_output_uri = info.driver_output_uri
-            if info.done:
+            if verdict.done:
                 await self.call(self.follower.finish)
-                status = "success" if info.state == "DONE" else "failed"
-                return self._event(status, info, f"Job {self.job_id} is {info.state}")
+                return self._event(verdict.status, verdict.state, verdict.message, info)
             await self.call(self.follower.follow)
             reason = self.follower.lost_workers(cluster_name=info.cluster_name)
             if reason:
-                return self._event("failed", info, reason, state=NO_WORKERS)
+                return self._event(FAILED, NO_WORKERS, with_detail(reason, info.detail), info)
             if await anext(pauses, None) is None:
-                return self._event("timeout", info, f"Job {self.job_id} was still {info.state} at the deadline")
+                message = f"Job {self.job_id} was still {info.state} at the deadline"
+                return self._event("timeout", info.state, message, info)
 
-    def _event(self, status: str, info: JobInfo, message: str, state: str | None = None) -> dict[str, Any]:
-        detail = f": {info.detail}" if status == "failed" and info.detail else ""
+    def _event(self, status: str, state: str, message: str, info: JobInfo) -> dict[str, Any]:
         return event(
             status,
-            state=state or info.state,
-            message=message + detail,
+            state=state,
+            message=message,
             resource=dataclasses.asdict(info),
             output_offset=self.follower.offset,
         )
