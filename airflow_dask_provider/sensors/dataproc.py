@@ -13,9 +13,8 @@ from airflow_dask_provider.cluster_spec import validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
 from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
-from airflow_dask_provider.operators.base import DataprocLocationMixin, deadline, defer_timeout, is_literal
-from airflow_dask_provider.operators.job import job_result
 from airflow_dask_provider.states import CLUSTER_STATES
+from airflow_dask_provider.tasks import DataprocLocationMixin, deadline, defer_timeout, is_literal, job_result
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

@@ -22,9 +22,9 @@ from airflow_dask_provider.checks import FAILED, idle_cluster_verdict, idleness_
 from airflow_dask_provider.cluster_spec import parse_duration, validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink
-from airflow_dask_provider.operators.base import is_literal
 from airflow_dask_provider.sensors.dataproc import _DataprocSensor
 from airflow_dask_provider.states import DELETED
+from airflow_dask_provider.tasks import is_literal
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
