@@ -1,6 +1,6 @@
 """The trigger of :class:`~airflow_dask_provider.sensors.idle.DaskDataprocIdleSensor`.
 
-It follows the conventions of :mod:`airflow_dask_provider.triggers.dataproc` (JSON-safe arguments,
+It follows the conventions of :mod:`airflow_dask_provider.triggers.base` (JSON-safe arguments,
 an absolute deadline, growing pauses, one event of one shape) and owns nothing: killing it cleans
 nothing up.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow_dask_provider import defaults
 from airflow_dask_provider.checks import idle_cluster_verdict, idleness_verdict
-from airflow_dask_provider.triggers.dataproc import DaskDataprocBaseTrigger, event
+from airflow_dask_provider.triggers.base import DaskDataprocBaseTrigger, event
 
 
 class DaskDataprocIdleTrigger(DaskDataprocBaseTrigger):

@@ -11,7 +11,7 @@ from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError
 from airflow_dask_provider.hooks.idle import DaskIdleness
 from airflow_dask_provider.sensors import dataproc
 from airflow_dask_provider.sensors.idle import DaskDataprocIdleSensor
-from airflow_dask_provider.triggers.dataproc import event
+from airflow_dask_provider.triggers.base import event
 from airflow_dask_provider.triggers.idle import DaskDataprocIdleTrigger
 
 from ..operators.conftest import cluster

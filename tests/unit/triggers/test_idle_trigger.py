@@ -10,7 +10,7 @@ import time
 import pytest
 
 from airflow_dask_provider.hooks.idle import DaskIdleness
-from airflow_dask_provider.triggers import dataproc as triggers
+from airflow_dask_provider.triggers import base as triggers
 from airflow_dask_provider.triggers.idle import DaskDataprocIdleTrigger
 
 from ..operators.conftest import cluster

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_dask_provider.triggers import dataproc as triggers
+from airflow_dask_provider.triggers import base as triggers
 from airflow_dask_provider.triggers.dataproc import DaskDataprocClusterTrigger, DaskDataprocJobTrigger
 
 from ..operators.conftest import cluster, job
@@ -82,7 +82,10 @@ def test_the_trigger_paths_are_registered_with_the_provider():
 
     modules = {m for entry in get_provider_info()["triggers"] for m in entry["python-modules"]}
 
-    assert {cluster_trigger().serialize()[0].rpartition(".")[0], job_trigger().serialize()[0].rpartition(".")[0]} <= modules
+    assert {
+        cluster_trigger().serialize()[0].rpartition(".")[0],
+        job_trigger().serialize()[0].rpartition(".")[0],
+    } <= modules
 
 
 @pytest.mark.parametrize(
