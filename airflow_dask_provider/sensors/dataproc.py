@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, conf
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout
 
 from airflow_dask_provider import defaults
 from airflow_dask_provider.checks import FAILED, cluster_verdict, job_verdict
@@ -13,8 +13,9 @@ from airflow_dask_provider.cluster_spec import validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
 from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
+from airflow_dask_provider.sensors.base import DaskDataprocBaseSensor
 from airflow_dask_provider.states import CLUSTER_STATES
-from airflow_dask_provider.tasks import DataprocLocationMixin, deadline, defer_timeout, is_literal, job_result
+from airflow_dask_provider.tasks import is_literal, job_result
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -22,36 +23,7 @@ if TYPE_CHECKING:
     from airflow_dask_provider.monitoring import JobLogFollower
 
 
-class _DataprocSensor(DataprocLocationMixin, BaseSensorOperator):
-    """Where and as whom the sensors look, and the deferrable switch."""
-
-    template_fields: Sequence[str] = ("project_id", "region", "impersonation_chain")
-
-    def __init__(
-        self,
-        *,
-        region: str,
-        project_id: str | None = None,
-        gcp_conn_id: str = "google_cloud_default",
-        impersonation_chain: str | Sequence[str] | None = None,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.project_id = project_id
-        self.region = region
-        self.gcp_conn_id = gcp_conn_id
-        self.impersonation_chain = impersonation_chain
-        self.deferrable = deferrable
-        self.check_literal_location()
-
-    def _defer(self, context: Context, trigger_class: type, **kwargs: Any) -> None:
-        until = deadline(context, self, self.timeout)
-        trigger = trigger_class(**self.trigger_location(), deadline=until, **kwargs)
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout(until))
-
-
-class DaskDataprocClusterSensor(_DataprocSensor):
+class DaskDataprocClusterSensor(DaskDataprocBaseSensor):
     """Wait until a Dask cluster is in one of ``target_states`` (``RUNNING`` by default).
 
     ``DELETED`` stands for "does not exist", so the sensor can also wait for a cluster to go. A
@@ -61,10 +33,9 @@ class DaskDataprocClusterSensor(_DataprocSensor):
     :param cluster_name: the cluster (templated); derived from the DAG, the run and the task group when
         omitted, as the create operator derives it.
     :param target_states: states to wait for.
-    :param deferrable: wait in the triggerer; Airflow's ``[operators] default_deferrable`` by default.
     """
 
-    template_fields: Sequence[str] = (*_DataprocSensor.template_fields, "cluster_name")
+    template_fields: Sequence[str] = (*DaskDataprocBaseSensor.template_fields, "cluster_name")
     operator_extra_links = (DataprocClusterLink(), DaskDashboardLink())
     ui_color = "#fdd9a0"
 
@@ -143,7 +114,7 @@ class DaskDataprocClusterSensor(_DataprocSensor):
         return info.as_dict() if info else None
 
 
-class DaskDataprocJobSensor(_DataprocSensor):
+class DaskDataprocJobSensor(DaskDataprocBaseSensor):
     """Wait for a Dask job to end, for example one started by another DAG or by hand.
 
     Succeeds when the job is DONE, fails when it ends in ERROR or CANCELLED. The job's driver output
@@ -152,10 +123,9 @@ class DaskDataprocJobSensor(_DataprocSensor):
 
     :param job_id: the job (templated).
     :param progress_interval: seconds between Dask progress lines in the log; 0 for none.
-    :param deferrable: wait in the triggerer; Airflow's ``[operators] default_deferrable`` by default.
     """
 
-    template_fields: Sequence[str] = (*_DataprocSensor.template_fields, "job_id")
+    template_fields: Sequence[str] = (*DaskDataprocBaseSensor.template_fields, "job_id")
     operator_extra_links = (DataprocJobLink(), DataprocClusterLink(), DaskDashboardLink())
     ui_color = "#a6d7f4"
 

@@ -22,7 +22,7 @@ from airflow_dask_provider.checks import FAILED, idle_cluster_verdict, idleness_
 from airflow_dask_provider.cluster_spec import parse_duration, validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink
-from airflow_dask_provider.sensors.dataproc import _DataprocSensor
+from airflow_dask_provider.sensors.base import DaskDataprocBaseSensor
 from airflow_dask_provider.states import DELETED
 from airflow_dask_provider.tasks import is_literal
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 ACTIONS = ("delete", "report")
 
 
-class DaskDataprocIdleSensor(_DataprocSensor):
+class DaskDataprocIdleSensor(DaskDataprocBaseSensor):
     """Wait until a cluster's Dask scheduler has been idle for ``quiet_period``, then delete the cluster or report.
 
     Idle means the scheduler's own signal (``Scheduler.check_idle``): no Dask task processing or
@@ -54,10 +54,9 @@ class DaskDataprocIdleSensor(_DataprocSensor):
     :param action: ``delete`` (default) or ``report`` (only log and return).
     :param consider_jobs: count an active Dataproc job as busy (default True).
     :param poke_interval: seconds between looks (the longest pause when deferred); 60 by default.
-    :param deferrable: wait in the triggerer; Airflow's ``[operators] default_deferrable`` by default.
     """
 
-    template_fields: Sequence[str] = (*_DataprocSensor.template_fields, "cluster_name", "quiet_period")
+    template_fields: Sequence[str] = (*DaskDataprocBaseSensor.template_fields, "cluster_name", "quiet_period")
     operator_extra_links = (DataprocClusterLink(), DaskDashboardLink())
     ui_color = "#c9e4c5"
 
@@ -183,7 +182,10 @@ class DaskDataprocIdleSensor(_DataprocSensor):
         }
         if found.get("state") == DELETED:
             return result
-        idle = f"idle for {found['idle_seconds']:.0f}s (quiet period {self._quiet_seconds()}s, read from {found['source']})"
+        idle = (
+            f"idle for {found['idle_seconds']:.0f}s "
+            f"(quiet period {self._quiet_seconds()}s, read from {found['source']})"
+        )
         if self.action == "report":
             self.log.warning("Cluster %s has been %s; leaving it (action='report')", self.cluster_name, idle)
             return result
