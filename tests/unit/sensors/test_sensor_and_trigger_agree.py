@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from airflow_dask_provider.exceptions import ClusterError
 from airflow_dask_provider.hooks.idle import DaskIdleness
 from airflow_dask_provider.sensors.base import DaskDataprocBaseSensor
 from airflow_dask_provider.sensors.dataproc import DaskDataprocClusterSensor
@@ -20,6 +21,9 @@ from ..operators.conftest import cluster
 
 WHERE = {"project_id": "p", "region": "r"}
 SOON = {"poll_initial": 0.001, "poll_maximum": 0.002}
+BUSY = DaskIdleness(busy=True, idle_since=None, source="check_idle")
+PENDING = DaskIdleness(busy=True, idle_since=None, source="metrics", pending_tasks=3)
+FIRST_QUIET_LOOK = DaskIdleness(busy=False, idle_since=None, source="metrics")
 
 
 @pytest.fixture
@@ -52,9 +56,13 @@ def test_a_cluster_not_yet_in_a_target_state_is_waited_for_in_the_same_words(hoo
     hook.get_cluster_info.return_value = cluster(state)
     sensor = DaskDataprocClusterSensor(task_id="s", cluster_name="c", target_states=["RUNNING", "UPDATING"], **WHERE)
     trigger = DaskDataprocClusterTrigger(
-        **WHERE, **SOON, cluster_name="c", target_states=sensor.target_states, failure_states=sensor.failure_states,
+        **WHERE,
+        **SOON,
+        cluster_name="c",
+        target_states=sensor.target_states,
+        failure_states=sensor.failure_states,
         deadline=time.time() + 0.05,
-    )  # fmt: skip
+    )
 
     assert sensor.poke(context).is_done is False
     event = first_event(trigger, hook)
@@ -68,11 +76,11 @@ def test_a_cluster_not_yet_in_a_target_state_is_waited_for_in_the_same_words(hoo
 @pytest.mark.parametrize(
     ("idleness", "line"),
     [
-        (DaskIdleness(busy=True, idle_since=None, source="check_idle"), "Cluster c is busy (Dask tasks processing or queued)"),
-        (DaskIdleness(busy=True, idle_since=None, source="metrics", pending_tasks=3), "Cluster c is busy (3 Dask tasks not done)"),
-        (DaskIdleness(busy=False, idle_since=None, source="metrics"), "Cluster c has been idle for 0s of 600s"),
+        (BUSY, "Cluster c is busy (Dask tasks processing or queued)"),
+        (PENDING, "Cluster c is busy (3 Dask tasks not done)"),
+        (FIRST_QUIET_LOOK, "Cluster c has been idle for 0s of 600s"),
     ],
-)  # fmt: skip
+)
 def test_a_cluster_not_idle_long_enough_is_waited_for_in_the_same_words(hook, logs, context, mocker, idleness, line):
     mocker.patch("airflow_dask_provider.hooks.idle.get_cluster_idleness", return_value=idleness)
     hook.get_cluster_info.return_value = cluster()
@@ -90,8 +98,6 @@ def test_a_cluster_not_idle_long_enough_is_waited_for_in_the_same_words(hook, lo
     "info", [cluster("ERROR", detail="boom"), cluster(dashboard_url=None)], ids=["error", "no-dashboard"]
 )
 def test_a_cluster_that_cannot_be_watched_fails_both_for_the_same_reason(hook, logs, context, info):
-    from airflow_dask_provider.exceptions import ClusterError
-
     hook.get_cluster_info.return_value = info
     sensor = DaskDataprocIdleSensor(task_id="s", cluster_name="c", quiet_period=600, **WHERE)
     trigger = DaskDataprocIdleTrigger(**WHERE, **SOON, cluster_name="c", quiet_period=600, deadline=time.time() + 60)
