@@ -194,10 +194,9 @@ def _task_state(*, ti: Any) -> str | None:
             dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
         )
         return response[ti.run_id][ti.task_id]
-    from sqlalchemy import select
-
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         return session.scalar(

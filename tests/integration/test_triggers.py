@@ -39,7 +39,7 @@ def run_deferred(operator, context, call):
         except TaskDeferred as deferral:
             trigger = deferral.trigger
 
-            async def first_event():
+            async def first_event(trigger=trigger):
                 return await anext(trigger.run())
 
             with pytest.MonkeyPatch.context() as patch:

@@ -13,8 +13,8 @@ import pytest
 from airflow_dask_provider.triggers import base as triggers
 from airflow_dask_provider.triggers.dataproc import DaskDataprocClusterTrigger, DaskDataprocJobTrigger
 
-from ..operators.conftest import cluster, job
 from ...recording_log import RecordingLog
+from ..operators.conftest import cluster, job
 
 LOCATION = {"project_id": "p", "region": "r", "gcp_conn_id": "gcp", "impersonation_chain": ["a@x", "b@x"]}
 FAST = {"poll_initial": 0.001, "poll_maximum": 0.002}
