@@ -49,7 +49,7 @@ class JobError(DaskDataprocError):
     :param detail: Dataproc's status detail.
     :param driver_tail: the last lines of the driver output.
     :param cause: the exception that failed the job's script, ``Type: message`` as the driver saw it
-        (see :func:`airflow_dask_provider.operators.job.failure_cause`); the error's first line.
+        (see :func:`airflow_dask_provider.checks.failure_cause`); the error's first line.
     """
 
     def __init__(self, job_id: str, state: str, detail: str = "", driver_tail: str = "", *, cause: str = "") -> None:

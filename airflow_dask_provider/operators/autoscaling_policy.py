@@ -6,8 +6,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, is_literal
+from airflow_dask_provider.operators.base import DaskDataprocBaseOperator
 from airflow_dask_provider.scaling.dataproc_policy import AutoscalingPolicySpec
+from airflow_dask_provider.tasks import is_literal
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

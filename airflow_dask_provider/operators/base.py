@@ -2,108 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
-from airflow_dask_provider import defaults
-
-#: Dataproc regions (``europe-west1``, ``us-central1``, ``global``); project ids, domain-scoped ones too.
-_REGION = re.compile(r"^[a-z][a-z0-9-]*$")
-_PROJECT = re.compile(r"^[a-z0-9][a-z0-9.:-]*$")
-
-if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import Context
-
-    from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
-
-
-def check_location(*, region: Any, project_id: Any) -> None:
-    """Refuse an empty or malformed ``region``, and an empty ``project_id`` (None: the connection's project).
-
-    :raises ClusterSpecError: naming the field, the value and what is allowed.
-    """
-    from airflow_dask_provider.exceptions import ClusterSpecError
-
-    if not isinstance(region, str) or not _REGION.match(region):
-        raise ClusterSpecError("region", region, "must name a Dataproc region, such as europe-west1")
-    if project_id is not None and (not isinstance(project_id, str) or not _PROJECT.match(project_id)):
-        raise ClusterSpecError(
-            "project_id", project_id, "must name a Google Cloud project, or be left out for the connection's project"
-        )
-
-
-def is_literal(value: Any) -> bool:
-    """Return whether ``value`` is known at DAG parse time: no Jinja template, no XCom reference."""
-    if value is None or isinstance(value, (bool, int, float, timedelta)):
-        return True
-    if isinstance(value, str):
-        return "{{" not in value and "{%" not in value
-    if isinstance(value, Mapping):
-        return all(is_literal(k) and is_literal(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(is_literal(v) for v in value)
-    return False
-
-
-class DataprocLocationMixin:
-    """The hook, project and trigger arguments of a task that has ``project_id``, ``region``,
-    ``gcp_conn_id`` and ``impersonation_chain``: shared by the operators and the sensors.
-
-    Each task class keeps its own ``__init__``: Airflow applies ``default_args`` only to an
-    ``__init__`` the ``BaseOperator`` subclass defines itself.
-    """
-
-    project_id: str | None
-    region: str
-    cluster_name: str | None
-    gcp_conn_id: str
-    impersonation_chain: str | Sequence[str] | None
-
-    @cached_property
-    def hook(self) -> DaskDataprocHook:
-        """Return the hook; built on first use, never at DAG parse time."""
-        from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
-
-        return DaskDataprocHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
-
-    @property
-    def resolved_project_id(self) -> str:
-        """Return the project to work in: the operator's, else the connection's; the first thing every
-        task asks before it calls an API, so a bad ``region`` or ``project_id`` fails here."""
-        check_location(region=self.region, project_id=self.project_id)
-        return self.project_id or self.hook.project_id
-
-    def check_literal_location(self) -> None:
-        """Check ``region`` and ``project_id`` at DAG parse time when they hold no template."""
-        if is_literal(self.region) and is_literal(self.project_id):
-            check_location(region=self.region, project_id=self.project_id)
-
-    def use_cluster_name(self, context: Context) -> str:
-        """Return the task's cluster, checked: its ``cluster_name``, or, when it gives none, the name
-        derived from the DAG, the run and the task group (:func:`~airflow_dask_provider.labels.derived_cluster_name`),
-        which every task of the group in that run derives alike. Called first by ``execute`` and by
-        every method a deferred task resumes in."""
-        from airflow_dask_provider.cluster_spec import validate_cluster_name
-        from airflow_dask_provider.labels import derived_cluster_name
-
-        if not getattr(self, "cluster_name", None):
-            self.cluster_name = derived_cluster_name(context)
-        return validate_cluster_name(self.cluster_name)
-
-    def trigger_location(self) -> dict[str, Any]:
-        """Return the arguments every trigger of the provider takes about where and as whom to look."""
-        return {
-            "project_id": self.resolved_project_id,
-            "region": self.region,
-            "gcp_conn_id": self.gcp_conn_id,
-            "impersonation_chain": self.impersonation_chain,
-        }
+from airflow_dask_provider.tasks import DataprocLocationMixin
 
 
 class DaskDataprocBaseOperator(DataprocLocationMixin, BaseOperator):
@@ -136,24 +40,3 @@ class DaskDataprocBaseOperator(DataprocLocationMixin, BaseOperator):
         self.impersonation_chain = impersonation_chain
         self.deferrable = deferrable
         self.check_literal_location()
-
-
-def deadline(context: Context, task: BaseOperator, timeout: float | None) -> float:
-    """Return when a wait must end, in seconds since the epoch.
-
-    The earliest of ``timeout`` seconds from now and the task's ``execution_timeout`` (a margin
-    before it, so that the wait, not Airflow, ends the task and the operator can clean up).
-    """
-    now = time.time()
-    candidates = [now + timeout] if timeout is not None and timeout != float("inf") else []
-    start = getattr(context["ti"], "start_date", None)
-    if task.execution_timeout is not None and start is not None:
-        budget = task.execution_timeout.total_seconds()
-        margin = min(defaults.DEFER_TIMEOUT_MARGIN_SECONDS, budget / 10)
-        candidates.append(start.timestamp() + budget - margin)
-    return min(candidates, default=now + defaults.MAX_DEFER_SECONDS)
-
-
-def defer_timeout(until: float) -> timedelta:
-    """Return Airflow's own limit for a deferral that ends at ``until``: a backstop, a minute later."""
-    return timedelta(seconds=max(until - time.time(), 0) + 60)

@@ -20,7 +20,8 @@ from airflow_dask_provider.hooks.resources import ClusterInfo
 from airflow_dask_provider.states import CLUSTER_START_FAILED_STATES, CLUSTER_TRANSIENT_STATES
 from airflow_dask_provider.labels import provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink
-from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, deadline, defer_timeout, is_literal
+from airflow_dask_provider.operators.base import DaskDataprocBaseOperator
+from airflow_dask_provider.tasks import deadline, defer_timeout, is_literal
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

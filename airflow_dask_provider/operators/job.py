@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider import config, defaults, driver
+from airflow_dask_provider import config, defaults
 from airflow_dask_provider.cluster_spec import parse_duration, validate_cluster_name, validate_labels
 from airflow_dask_provider.exceptions import (
     ClusterError,
@@ -23,20 +23,16 @@ from airflow_dask_provider.exceptions import (
 from airflow_dask_provider.hooks.resources import JobInfo
 from airflow_dask_provider.labels import provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
-from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, deadline, defer_timeout, is_literal
+from airflow_dask_provider.operators.base import DaskDataprocBaseOperator
+from airflow_dask_provider.tasks import deadline, defer_timeout, is_literal, job_result
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
-
-    from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _INVALID_JOB_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 #: How many job ids one task instance may use: one more each time an earlier try's job failed.
 _MAX_JOB_ATTEMPTS = 100
-#: A Python traceback's first line, and the line naming its exception: ``module.Type: message``.
-_TRACEBACK = "Traceback (most recent call last):"
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(: |$)")
 
 
 class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
@@ -425,36 +421,3 @@ def _local_path(field: str, uri: Any, dag_folder: Path) -> Path | None:
             f"a local file must exist (absolute, or relative to the DAG's folder {dag_folder}); {path} does not",
         )
     return path
-
-
-def job_result(hook: DaskDataprocHook, job: JobInfo, log: Any) -> dict[str, Any]:
-    """Return an ended job as XCom data, or raise :class:`JobError` whose first line is the exception that
-    failed the job (:func:`failure_cause`), followed by the last driver lines."""
-    if job.state != "DONE":
-        output = hook.driver_output_tail(driver_output_uri=job.driver_output_uri, lines=defaults.DRIVER_CAUSE_LINES)
-        lines = [line for line in output.splitlines() if not line.startswith(driver.ERROR_MARKER)]
-        tail = "\n".join(lines[-defaults.DRIVER_TAIL_LINES :])
-        raise JobError(job.job_id, job.state, job.detail, tail, cause=failure_cause(output))
-    log.info("Dask job %s is DONE", job.job_id)
-    return job.as_dict()
-
-
-def failure_cause(output: str) -> str:
-    """Return the exception that failed a job, ``Type: message``, from its driver output ('' if none is found).
-
-    The provider's driver names it on its last line (:data:`airflow_dask_provider.driver.ERROR_MARKER`);
-    without the driver (``check_versions=False``), it is the exception line of the last Python traceback
-    in the output: its first line that is not indented (notes that follow it, such as the URL distributed
-    adds to a ``ModuleNotFoundError``, are not taken).
-    """
-    lines = output.splitlines()
-    for line in reversed(lines):
-        if line.startswith(driver.ERROR_MARKER):
-            return line[len(driver.ERROR_MARKER) :].strip()
-    starts = [index for index, line in enumerate(lines) if line.startswith(_TRACEBACK)]
-    if not starts:
-        return ""
-    for line in lines[starts[-1] + 1 :]:
-        if line.strip() and not line[0].isspace():
-            return line.strip() if _EXCEPTION_LINE.match(line) else ""
-    return ""

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_dask_provider.cluster_spec import validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterSpecError, JobError
-from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, is_literal
+from airflow_dask_provider.operators.base import DaskDataprocBaseOperator
 from airflow_dask_provider.scaling import policy
 from airflow_dask_provider.scaling.scaler import GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS
+from airflow_dask_provider.tasks import is_literal
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

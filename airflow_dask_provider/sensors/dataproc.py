@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, conf
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.checks import FAILED, cluster_verdict, job_verdict
 from airflow_dask_provider.cluster_spec import validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
 from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
-from airflow_dask_provider.operators.base import DataprocLocationMixin, deadline, defer_timeout, is_literal
-from airflow_dask_provider.operators.job import job_result
-from airflow_dask_provider.states import CLUSTER_STATES, JOB_FINAL_STATES
+from airflow_dask_provider.sensors.base import DaskDataprocBaseSensor
+from airflow_dask_provider.states import CLUSTER_STATES
+from airflow_dask_provider.tasks import is_literal, job_result
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -22,37 +23,7 @@ if TYPE_CHECKING:
     from airflow_dask_provider.monitoring import JobLogFollower
 
 
-
-class _DataprocSensor(DataprocLocationMixin, BaseSensorOperator):
-    """Where and as whom the sensors look, and the deferrable switch."""
-
-    template_fields: Sequence[str] = ("project_id", "region", "impersonation_chain")
-
-    def __init__(
-        self,
-        *,
-        region: str,
-        project_id: str | None = None,
-        gcp_conn_id: str = "google_cloud_default",
-        impersonation_chain: str | Sequence[str] | None = None,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.project_id = project_id
-        self.region = region
-        self.gcp_conn_id = gcp_conn_id
-        self.impersonation_chain = impersonation_chain
-        self.deferrable = deferrable
-        self.check_literal_location()
-
-    def _defer(self, context: Context, trigger_class: type, **kwargs: Any) -> None:
-        until = deadline(context, self, self.timeout)
-        trigger = trigger_class(**self.trigger_location(), deadline=until, **kwargs)
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout(until))
-
-
-class DaskDataprocClusterSensor(_DataprocSensor):
+class DaskDataprocClusterSensor(DaskDataprocBaseSensor):
     """Wait until a Dask cluster is in one of ``target_states`` (``RUNNING`` by default).
 
     ``DELETED`` stands for "does not exist", so the sensor can also wait for a cluster to go. A
@@ -62,14 +33,15 @@ class DaskDataprocClusterSensor(_DataprocSensor):
     :param cluster_name: the cluster (templated); derived from the DAG, the run and the task group when
         omitted, as the create operator derives it.
     :param target_states: states to wait for.
-    :param deferrable: wait in the triggerer; Airflow's ``[operators] default_deferrable`` by default.
     """
 
-    template_fields: Sequence[str] = (*_DataprocSensor.template_fields, "cluster_name")
+    template_fields: Sequence[str] = (*DaskDataprocBaseSensor.template_fields, "cluster_name")
     operator_extra_links = (DataprocClusterLink(), DaskDashboardLink())
     ui_color = "#fdd9a0"
 
-    def __init__(self, *, cluster_name: str | None = None, target_states: Sequence[str] = ("RUNNING",), **kwargs: Any) -> None:
+    def __init__(
+        self, *, cluster_name: str | None = None, target_states: Sequence[str] = ("RUNNING",), **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.cluster_name = cluster_name
         self.target_states = list(target_states)
@@ -80,7 +52,9 @@ class DaskDataprocClusterSensor(_DataprocSensor):
     def _check_states(self) -> None:
         unknown = [state for state in self.target_states if state not in CLUSTER_STATES]
         if unknown or not self.target_states:
-            raise ClusterSpecError("target_states", self.target_states, f"a non-empty list of {', '.join(CLUSTER_STATES)}")
+            raise ClusterSpecError(
+                "target_states", self.target_states, f"a non-empty list of {', '.join(CLUSTER_STATES)}"
+            )
 
     @property
     def failure_states(self) -> list[str]:
@@ -116,15 +90,16 @@ class DaskDataprocClusterSensor(_DataprocSensor):
         info = self.hook.get_cluster_info(
             project_id=self.resolved_project_id, region=self.region, cluster_name=self.cluster_name
         )
-        state = info.state if info else "DELETED"
         DaskDashboardLink.persist(context, info.dashboard_url if info else None)
-        if state in self.target_states:
-            self.log.info("Cluster %s is %s", self.cluster_name, state)
-            return info.as_dict() if info else None
-        if state in self.failure_states:
-            raise ClusterError(self.cluster_name, state, info.detail if info else "")
-        self.log.info("Cluster %s is %s; waiting for %s", self.cluster_name, state, " or ".join(self.target_states))
-        return False
+        verdict = cluster_verdict(
+            info, cluster_name=self.cluster_name, target_states=self.target_states, failure_states=self.failure_states
+        )
+        if verdict.status == FAILED:
+            raise ClusterError(self.cluster_name, verdict.state, verdict.detail)
+        self.log.info("%s", verdict.message)
+        if not verdict.done:
+            return False
+        return info.as_dict() if info else None
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
         """Finish once the deferred wait ended."""
@@ -139,7 +114,7 @@ class DaskDataprocClusterSensor(_DataprocSensor):
         return info.as_dict() if info else None
 
 
-class DaskDataprocJobSensor(_DataprocSensor):
+class DaskDataprocJobSensor(DaskDataprocBaseSensor):
     """Wait for a Dask job to end, for example one started by another DAG or by hand.
 
     Succeeds when the job is DONE, fails when it ends in ERROR or CANCELLED. The job's driver output
@@ -148,10 +123,9 @@ class DaskDataprocJobSensor(_DataprocSensor):
 
     :param job_id: the job (templated).
     :param progress_interval: seconds between Dask progress lines in the log; 0 for none.
-    :param deferrable: wait in the triggerer; Airflow's ``[operators] default_deferrable`` by default.
     """
 
-    template_fields: Sequence[str] = (*_DataprocSensor.template_fields, "job_id")
+    template_fields: Sequence[str] = (*DaskDataprocBaseSensor.template_fields, "job_id")
     operator_extra_links = (DataprocJobLink(), DataprocClusterLink(), DaskDashboardLink())
     ui_color = "#a6d7f4"
 
@@ -209,13 +183,14 @@ class DaskDataprocJobSensor(_DataprocSensor):
         job = self.hook.get_job_info(project_id=self.resolved_project_id, region=self.region, job_id=self.job_id)
         if job is None:
             raise JobError(self.job_id, "NOT_FOUND", "the job disappeared while it was awaited")
+        verdict = job_verdict(job, job_id=self.job_id)
         if self._follower is not None:
-            if job.state in JOB_FINAL_STATES:
+            if verdict.done:
                 self._follower.finish()
             else:
                 self._follower.follow()
-        if not job.done:
-            self.log.info("Dask job %s is %s", self.job_id, job.state)
+        if not verdict.done:
+            self.log.info("%s", verdict.message)
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._finish(job))
 

@@ -4,7 +4,8 @@ Dataproc's own idle-delete (``idle_delete_ttl``) counts a cluster as idle when n
 no YARN application) runs: it cannot see a standalone Dask scheduler busy with a notebook or an SSH
 client, so it may delete such a cluster mid-work, and a cluster whose only use is interactive is
 "idle" from the start. This sensor watches the Dask scheduler itself
-(:mod:`airflow_dask_provider.hooks.idle`). See ``sensors/IDLE_README.md`` for which to use when.
+(:mod:`airflow_dask_provider.hooks.idle`). Which to use when: ``docs/lifecycle.md``, "Idle clusters:
+Dataproc's TTL or the idle sensor?".
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.checks import FAILED, idle_cluster_verdict, idleness_verdict
 from airflow_dask_provider.cluster_spec import parse_duration, validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink
-from airflow_dask_provider.operators.base import is_literal
-from airflow_dask_provider.sensors.dataproc import _DataprocSensor
-from airflow_dask_provider.states import CLUSTER_SERVING_STATES
+from airflow_dask_provider.sensors.base import DaskDataprocBaseSensor
+from airflow_dask_provider.states import DELETED
+from airflow_dask_provider.tasks import is_literal
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 ACTIONS = ("delete", "report")
 
 
-class DaskDataprocIdleSensor(_DataprocSensor):
+class DaskDataprocIdleSensor(DaskDataprocBaseSensor):
     """Wait until a cluster's Dask scheduler has been idle for ``quiet_period``, then delete the cluster or report.
 
     Idle means the scheduler's own signal (``Scheduler.check_idle``): no Dask task processing or
@@ -52,10 +54,9 @@ class DaskDataprocIdleSensor(_DataprocSensor):
     :param action: ``delete`` (default) or ``report`` (only log and return).
     :param consider_jobs: count an active Dataproc job as busy (default True).
     :param poke_interval: seconds between looks (the longest pause when deferred); 60 by default.
-    :param deferrable: wait in the triggerer; Airflow's ``[operators] default_deferrable`` by default.
     """
 
-    template_fields: Sequence[str] = (*_DataprocSensor.template_fields, "cluster_name", "quiet_period")
+    template_fields: Sequence[str] = (*DaskDataprocBaseSensor.template_fields, "cluster_name", "quiet_period")
     operator_extra_links = (DataprocClusterLink(), DaskDashboardLink())
     ui_color = "#c9e4c5"
 
@@ -126,41 +127,35 @@ class DaskDataprocIdleSensor(_DataprocSensor):
     def _look(self, context: Context) -> dict[str, Any] | None:
         """Look once; return what was found when the sensor is done, None while the cluster is not idle enough."""
         from airflow_dask_provider.hooks.idle import get_cluster_idleness
-        from airflow_dask_provider.triggers.idle import NO_DASHBOARD, busy_reason, quiet_since
 
         info = self.hook.get_cluster_info(**self._where)
         DaskDashboardLink.persist(context, info.dashboard_url if info else None)
-        if info is None:
-            self.log.info("Cluster %s does not exist", self.cluster_name)
-            return {"cluster_name": self.cluster_name, "state": "DELETED"}
-        if info.state == "ERROR":
-            raise ClusterError(self.cluster_name, info.state, info.detail)
-        if info.state not in CLUSTER_SERVING_STATES:
-            self.log.info("Cluster %s is %s; waiting for its Dask scheduler", self.cluster_name, info.state)
-            return None
-        if not info.dashboard_url:
-            raise ClusterError(self.cluster_name, info.state, NO_DASHBOARD.format(self.cluster_name))
-        idleness = get_cluster_idleness(
-            self.hook, **self._where, dashboard_url=info.dashboard_url, consider_jobs=self.consider_jobs
-        )
-        now = time.time()
-        since = quiet_since(idleness.as_dict(), self._observed_quiet_since, now)
-        self._observed_quiet_since = since if idleness.idle_since is None else None
-        if since is None:
-            self.log.info("Cluster %s is busy (%s)", self.cluster_name, busy_reason(idleness.as_dict()))
-            return None
-        if now - since < self._quiet_seconds():
-            self.log.info(
-                "Cluster %s has been idle for %.0fs of %ss", self.cluster_name, now - since, self._quiet_seconds()
+        verdict = idle_cluster_verdict(info, cluster_name=self.cluster_name)
+        if verdict is None:  # its scheduler serves: ask it
+            idleness = get_cluster_idleness(
+                self.hook, **self._where, dashboard_url=info.dashboard_url, consider_jobs=self.consider_jobs
             )
+            verdict, self._observed_quiet_since = idleness_verdict(
+                idleness.as_dict(),
+                cluster_name=self.cluster_name,
+                state=info.state,
+                quiet_period=self._quiet_seconds(),
+                observed_quiet_since=self._observed_quiet_since,
+                now=time.time(),
+            )
+        if verdict.status == FAILED:
+            raise ClusterError(self.cluster_name, verdict.state, verdict.detail)
+        if not verdict.done:
+            self.log.info("%s", verdict.message)
             return None
+        if verdict.state == DELETED:
+            self.log.info("%s", verdict.message)
+            return {"cluster_name": self.cluster_name, "state": DELETED}
         return {
             "cluster_name": self.cluster_name,
             "cluster_uuid": info.cluster_uuid,
             "state": info.state,
-            "idle_since": since,
-            "idle_seconds": now - since,
-            "source": idleness.source,
+            **verdict.facts,
         }
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +166,7 @@ class DaskDataprocIdleSensor(_DataprocSensor):
         if event["status"] != "success":
             raise ClusterError(self.cluster_name, event["state"], event["message"])
         self.log.info("%s", event["message"])
-        if event["state"] == "DELETED":
+        if event["state"] == DELETED:
             return self._act({"cluster_name": self.cluster_name, "state": "DELETED"})
         self._observed_quiet_since = event.get("idle_since") if event.get("source") == "metrics" else None
         return self._check_or_defer(context)
@@ -185,9 +180,12 @@ class DaskDataprocIdleSensor(_DataprocSensor):
             "action": self.action,
             "deleted": False,
         }
-        if found.get("state") == "DELETED":
+        if found.get("state") == DELETED:
             return result
-        idle = f"idle for {found['idle_seconds']:.0f}s (quiet period {self._quiet_seconds()}s, read from {found['source']})"
+        idle = (
+            f"idle for {found['idle_seconds']:.0f}s "
+            f"(quiet period {self._quiet_seconds()}s, read from {found['source']})"
+        )
         if self.action == "report":
             self.log.warning("Cluster %s has been %s; leaving it (action='report')", self.cluster_name, idle)
             return result

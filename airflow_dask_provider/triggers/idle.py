@@ -1,6 +1,6 @@
 """The trigger of :class:`~airflow_dask_provider.sensors.idle.DaskDataprocIdleSensor`.
 
-It follows the conventions of :mod:`airflow_dask_provider.triggers.dataproc` (JSON-safe arguments,
+It follows the conventions of :mod:`airflow_dask_provider.triggers.base` (JSON-safe arguments,
 an absolute deadline, growing pauses, one event of one shape) and owns nothing: killing it cleans
 nothing up.
 """
@@ -11,34 +11,8 @@ import time
 from typing import Any
 
 from airflow_dask_provider import defaults
-from airflow_dask_provider.triggers.dataproc import DELETED, DaskDataprocBaseTrigger, event
-from airflow_dask_provider.states import CLUSTER_SERVING_STATES
-
-#: Cluster states in which its Dask scheduler serves and can be asked.
-#: Why a cluster cannot be watched: its scheduler is reached only beside the dashboard.
-NO_DASHBOARD = "Cluster {} has no Dask dashboard URL (Component Gateway is off), so its scheduler cannot be asked"
-
-
-def quiet_since(idleness: dict[str, Any], observed: float | None, now: float) -> float | None:
-    """Return since when the cluster is quiet, or None while it is busy.
-
-    The scheduler's own ``idle_since`` wins; without it (the Prometheus fallback) the quiet time
-    counts from ``observed``, the first look that found it quiet (``now`` if this is that look).
-    """
-    if idleness["busy"]:
-        return None
-    if idleness.get("idle_since") is not None:
-        return float(idleness["idle_since"])
-    return observed if observed is not None else now
-
-
-def busy_reason(idleness: dict[str, Any]) -> str:
-    """Return why a look found the cluster busy, for the log."""
-    if idleness["active_jobs"]:
-        return f"{idleness['active_jobs']} active Dataproc jobs"
-    if idleness["source"] == "metrics":
-        return f"{idleness['pending_tasks']} Dask tasks not done"
-    return "Dask tasks processing or queued"
+from airflow_dask_provider.checks import idle_cluster_verdict, idleness_verdict
+from airflow_dask_provider.triggers.base import DaskDataprocBaseTrigger, event
 
 
 class DaskDataprocIdleTrigger(DaskDataprocBaseTrigger):
@@ -84,57 +58,35 @@ class DaskDataprocIdleTrigger(DaskDataprocBaseTrigger):
 
         where = {"project_id": self.project_id, "region": self.region, "cluster_name": self.cluster_name}
         pauses = self.pauses()
-        state = "UNKNOWN"
         while True:
             info = await self.call(self.hook.get_cluster_info, **where)
-            state = info.state if info else DELETED
-            if info is None:
-                return event("success", state=DELETED, message=f"Cluster {self.cluster_name} does not exist")
-            if state == "ERROR":
-                return event(
-                    "failed",
-                    state=state,
-                    resource=info.as_dict(),
-                    message=f"Cluster {self.cluster_name} is in ERROR: {info.detail}",
+            verdict = idle_cluster_verdict(info, cluster_name=self.cluster_name)
+            if verdict is None:  # its scheduler serves: ask it
+                idleness = await self.call(
+                    get_cluster_idleness,
+                    hook=self.hook,
+                    **where,
+                    dashboard_url=info.dashboard_url,
+                    consider_jobs=self.consider_jobs,
                 )
-            if state in CLUSTER_SERVING_STATES and not info.dashboard_url:
-                return event(
-                    "failed", state=state, resource=info.as_dict(), message=NO_DASHBOARD.format(self.cluster_name)
+                verdict, self.observed_quiet_since = idleness_verdict(
+                    idleness.as_dict(),
+                    cluster_name=self.cluster_name,
+                    state=info.state,
+                    quiet_period=self.quiet_period,
+                    observed_quiet_since=self.observed_quiet_since,
+                    now=time.time(),
                 )
-            if state in CLUSTER_SERVING_STATES:
-                idleness = (
-                    await self.call(
-                        get_cluster_idleness, hook=self.hook, **where, dashboard_url=info.dashboard_url,
-                        consider_jobs=self.consider_jobs,
-                    )
-                ).as_dict()  # fmt: skip
-                now = time.time()
-                since = quiet_since(idleness, self.observed_quiet_since, now)
-                self.observed_quiet_since = since if idleness["idle_since"] is None else None
-                if since is not None and now - since >= self.quiet_period:
-                    return event(
-                        "success",
-                        state=state,
-                        resource=info.as_dict(),
-                        message=f"Cluster {self.cluster_name} has been idle for {now - since:.0f}s",
-                        idle_since=since,
-                        idle_seconds=now - since,
-                        source=idleness["source"],
-                    )
-                self._log_look(idleness, since, now)
-            else:
-                self.log.info("Cluster %s is %s; waiting for its Dask scheduler", self.cluster_name, state)
+            if verdict.done:
+                resource = info.as_dict() if info else None
+                return event(
+                    verdict.status, state=verdict.state, resource=resource, message=verdict.message, **verdict.facts
+                )
+            self.log.info("%s", verdict.message)
             if await anext(pauses, None) is None:
                 return event(
                     "timeout",
-                    state=state,
-                    message=f"Cluster {self.cluster_name} was not idle for {self.quiet_period:.0f}s before the deadline",
+                    state=verdict.state,
+                    message=f"Cluster {self.cluster_name} was not idle for {self.quiet_period:.0f}s "
+                    "before the deadline",
                 )
-
-    def _log_look(self, idleness: dict[str, Any], since: float | None, now: float) -> None:
-        if since is None:
-            self.log.info("Cluster %s is busy (%s)", self.cluster_name, busy_reason(idleness))
-        else:
-            self.log.info(
-                "Cluster %s has been idle for %.0fs of %.0fs", self.cluster_name, now - since, self.quiet_period
-            )

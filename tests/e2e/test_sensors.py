@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.devtools import dags_test, extra_link
 from dask_dataproc_emulator.testing import dask_processes
+from tests.devtools import dags_test, extra_link
 
 from .conftest import REPO, environment
 

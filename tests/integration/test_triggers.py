@@ -21,7 +21,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
-from airflow_dask_provider.triggers import dataproc as triggers
+from airflow_dask_provider.triggers import base as triggers
 from tests.fake_task_instance import fake_task_instance
 
 from ..recording_log import RecordingLog
@@ -39,7 +39,7 @@ def run_deferred(operator, context, call):
         except TaskDeferred as deferral:
             trigger = deferral.trigger
 
-            async def first_event():
+            async def first_event(trigger=trigger):
                 return await anext(trigger.run())
 
             with pytest.MonkeyPatch.context() as patch:

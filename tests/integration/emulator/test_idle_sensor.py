@@ -11,8 +11,8 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
 from google.api_core.exceptions import NotFound
 
-from dask_dataproc_emulator.testing import dask_processes
 from airflow_dask_provider.sensors.idle import DaskDataprocIdleSensor
+from dask_dataproc_emulator.testing import dask_processes
 
 from .conftest import PROJECT, REGION, SINGLE_NODE, WHERE, create_cluster, dask_client, delete_cluster
 

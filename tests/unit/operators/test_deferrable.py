@@ -44,9 +44,9 @@ def deferred(call) -> TaskDeferred:
 @pytest.fixture
 def sensor_hook(mocker):
     fake = mocker.MagicMock()
-    from airflow_dask_provider.sensors import dataproc
+    from airflow_dask_provider.sensors import base
 
-    mocker.patch.object(dataproc._DataprocSensor, "hook", new_callable=mocker.PropertyMock, return_value=fake)
+    mocker.patch.object(base.DaskDataprocBaseSensor, "hook", new_callable=mocker.PropertyMock, return_value=fake)
     return fake
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from airflow_dask_provider import driver
+from airflow_dask_provider.checks import failure_cause
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError, JobError
 from airflow_dask_provider.operators import DaskDataprocSubmitJobOperator
-from airflow_dask_provider.operators.job import failure_cause
 
 from .conftest import cluster, job
 

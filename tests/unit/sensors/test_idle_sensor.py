@@ -9,9 +9,9 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferr
 
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError
 from airflow_dask_provider.hooks.idle import DaskIdleness
-from airflow_dask_provider.sensors import dataproc
+from airflow_dask_provider.sensors import base
 from airflow_dask_provider.sensors.idle import DaskDataprocIdleSensor
-from airflow_dask_provider.triggers.dataproc import event
+from airflow_dask_provider.triggers.base import event
 from airflow_dask_provider.triggers.idle import DaskDataprocIdleTrigger
 
 from ..operators.conftest import cluster
@@ -36,7 +36,7 @@ def hook(mocker):
     fake = mocker.MagicMock()
     fake.get_cluster_info.return_value = cluster()
     fake.delete_dask_cluster.return_value = True
-    mocker.patch.object(dataproc._DataprocSensor, "hook", new_callable=mocker.PropertyMock, return_value=fake)
+    mocker.patch.object(base.DaskDataprocBaseSensor, "hook", new_callable=mocker.PropertyMock, return_value=fake)
     return fake
 
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from airflow_dask_provider.hooks.idle import DaskIdleness
-from airflow_dask_provider.triggers import dataproc as triggers
-from airflow_dask_provider.triggers.idle import DaskDataprocIdleTrigger, quiet_since
+from airflow_dask_provider.triggers import base as triggers
+from airflow_dask_provider.triggers.idle import DaskDataprocIdleTrigger
 
 from ..operators.conftest import cluster
 
@@ -94,16 +94,6 @@ def test_a_cluster_in_error_fails_the_wait(mocker):
 
     assert (event["status"], event["state"]) == ("failed", "ERROR")
     assert "boom" in event["message"]
-
-
-def test_quiet_time_counts_from_the_schedulers_idle_since_when_it_says_it():
-    assert quiet_since({"busy": False, "idle_since": 50.0}, observed=80.0, now=100.0) == 50.0
-    assert quiet_since({"busy": True, "idle_since": None}, observed=80.0, now=100.0) is None
-
-
-def test_without_idle_since_quiet_time_counts_from_the_first_quiet_look():
-    assert quiet_since({"busy": False, "idle_since": None}, observed=None, now=100.0) == 100.0
-    assert quiet_since({"busy": False, "idle_since": None}, observed=80.0, now=100.0) == 80.0
 
 
 def test_with_the_metrics_fallback_the_quiet_time_carried_over_counts(looks, mocker):

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_dask_provider.triggers import dataproc as triggers
+from airflow_dask_provider.triggers import base as triggers
 from airflow_dask_provider.triggers.dataproc import DaskDataprocClusterTrigger, DaskDataprocJobTrigger
 
-from ..operators.conftest import cluster, job
 from ...recording_log import RecordingLog
+from ..operators.conftest import cluster, job
 
 LOCATION = {"project_id": "p", "region": "r", "gcp_conn_id": "gcp", "impersonation_chain": ["a@x", "b@x"]}
 FAST = {"poll_initial": 0.001, "poll_maximum": 0.002}
@@ -82,7 +82,10 @@ def test_the_trigger_paths_are_registered_with_the_provider():
 
     modules = {m for entry in get_provider_info()["triggers"] for m in entry["python-modules"]}
 
-    assert {cluster_trigger().serialize()[0].rpartition(".")[0], job_trigger().serialize()[0].rpartition(".")[0]} <= modules
+    assert {
+        cluster_trigger().serialize()[0].rpartition(".")[0],
+        job_trigger().serialize()[0].rpartition(".")[0],
+    } <= modules
 
 
 @pytest.mark.parametrize(
