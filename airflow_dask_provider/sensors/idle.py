@@ -4,7 +4,7 @@ Dataproc's own idle-delete (``idle_delete_ttl``) counts a cluster as idle when n
 no YARN application) runs: it cannot see a standalone Dask scheduler busy with a notebook or an SSH
 client, so it may delete such a cluster mid-work, and a cluster whose only use is interactive is
 "idle" from the start. This sensor watches the Dask scheduler itself
-(:mod:`airflow_dask_provider.hooks.idle`). See ``sensors/IDLE_README.md`` for which to use when.
+(:mod:`airflow_dask_provider.hooks.dask_scheduler`). See ``sensors/IDLE_README.md`` for which to use when.
 """
 
 from __future__ import annotations
@@ -125,7 +125,6 @@ class DaskDataprocIdleSensor(_DataprocSensor):
 
     def _look(self, context: Context) -> dict[str, Any] | None:
         """Look once; return what was found when the sensor is done, None while the cluster is not idle enough."""
-        from airflow_dask_provider.hooks.idle import get_cluster_idleness
         from airflow_dask_provider.triggers.idle import NO_DASHBOARD, busy_reason, quiet_since
 
         info = self.hook.get_cluster_info(**self._where)
@@ -140,8 +139,8 @@ class DaskDataprocIdleSensor(_DataprocSensor):
             return None
         if not info.dashboard_url:
             raise ClusterError(self.cluster_name, info.state, NO_DASHBOARD.format(self.cluster_name))
-        idleness = get_cluster_idleness(
-            self.hook, **self._where, dashboard_url=info.dashboard_url, consider_jobs=self.consider_jobs
+        idleness = self.hook.dask_scheduler.get_cluster_idleness(
+            **self._where, dashboard_url=info.dashboard_url, consider_jobs=self.consider_jobs
         )
         now = time.time()
         since = quiet_since(idleness.as_dict(), self._observed_quiet_since, now)

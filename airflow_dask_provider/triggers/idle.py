@@ -80,7 +80,6 @@ class DaskDataprocIdleTrigger(DaskDataprocBaseTrigger):
         }
 
     async def wait(self) -> dict[str, Any]:
-        from airflow_dask_provider.hooks.idle import get_cluster_idleness
 
         where = {"project_id": self.project_id, "region": self.region, "cluster_name": self.cluster_name}
         pauses = self.pauses()
@@ -104,7 +103,7 @@ class DaskDataprocIdleTrigger(DaskDataprocBaseTrigger):
             if state in CLUSTER_SERVING_STATES:
                 idleness = (
                     await self.call(
-                        get_cluster_idleness, hook=self.hook, **where, dashboard_url=info.dashboard_url,
+                        self.hook.dask_scheduler.get_cluster_idleness, **where, dashboard_url=info.dashboard_url,
                         consider_jobs=self.consider_jobs,
                     )
                 ).as_dict()  # fmt: skip

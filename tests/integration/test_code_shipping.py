@@ -11,7 +11,6 @@ import pytest
 
 from airflow_dask_provider.exceptions import JobError
 from airflow_dask_provider.hooks import DaskDataprocHook
-from airflow_dask_provider.hooks.scaling import DaskScalingHook
 from airflow_dask_provider.operators import (
     DaskDataprocCreateClusterOperator,
     DaskDataprocDeleteClusterOperator,
@@ -155,7 +154,7 @@ def test_a_worker_that_joins_mid_job_imports_the_helper_of_this_job(cluster, con
             print("joined", len(joined), "version", client.submit({HELPER}.version, 1, workers=joined).result())
         """,
     )
-    scaling = DaskScalingHook(DaskDataprocHook())
+    scaling = DaskDataprocHook()
 
     with ThreadPoolExecutor(1) as pool:
         running, operators = executing(pool, context, main, py_files=[helper])

@@ -8,7 +8,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
 
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError
-from airflow_dask_provider.hooks.idle import DaskIdleness
+from airflow_dask_provider.hooks.dask_scheduler import DaskIdleness
 from airflow_dask_provider.sensors import dataproc
 from airflow_dask_provider.sensors.idle import DaskDataprocIdleSensor
 from airflow_dask_provider.triggers.dataproc import event
@@ -41,8 +41,9 @@ def hook(mocker):
 
 
 @pytest.fixture
-def idleness(mocker):
-    return mocker.patch("airflow_dask_provider.hooks.idle.get_cluster_idleness", return_value=BUSY)
+def idleness(hook):
+    hook.dask_scheduler.get_cluster_idleness.return_value = BUSY
+    return hook.dask_scheduler.get_cluster_idleness
 
 
 def test_bad_arguments_fail_when_the_dag_is_parsed():
