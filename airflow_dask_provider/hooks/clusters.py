@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.exceptions import ClusterReplacedError
 from airflow_dask_provider.hooks.bounded import teardown
 from airflow_dask_provider.hooks.resources import (
     ClusterInfo,
@@ -125,6 +126,9 @@ class ClusterCalls:
         The credential goes once Dataproc has accepted the deletion: the nodes read it only when they
         start, and a cluster being deleted starts none. A teardown: an endpoint that does not answer is
         retried a little longer than other calls.
+
+        :param cluster_uuid: delete only the cluster of this uuid.
+        :raises ClusterReplacedError: ``cluster_uuid`` is not the uuid of the cluster of that name.
         """
         with teardown():
             return self._delete_cluster_and_credential(project_id, region, cluster_name, cluster_uuid)
@@ -143,7 +147,7 @@ class ClusterCalls:
         return True
 
     def _delete_cluster(self, project_id: str, region: str, cluster_name: str, cluster_uuid: str | None) -> bool:
-        from google.api_core.exceptions import NotFound
+        from google.api_core.exceptions import FailedPrecondition, NotFound
 
         client = self.get_cluster_client(region)
         try:
@@ -157,6 +161,10 @@ class ClusterCalls:
             )
         except NotFound:
             return False
+        except FailedPrecondition as err:
+            if cluster_uuid:  # Dataproc's answer to a uuid that is not the cluster's
+                raise ClusterReplacedError(cluster_name, cluster_uuid) from err
+            raise
         return True
 
     def wait_for_cluster(

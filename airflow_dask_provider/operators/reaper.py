@@ -235,7 +235,7 @@ class DaskDataprocReapClustersOperator(BaseOperator):
         }
 
     def _delete(self, clusters: Sequence[LabelledCluster]) -> None:
-        from google.api_core.exceptions import FailedPrecondition
+        from airflow_dask_provider.exceptions import ClusterReplacedError
 
         deleting = []
         for cluster in clusters:
@@ -247,7 +247,7 @@ class DaskDataprocReapClustersOperator(BaseOperator):
                     cluster_name=cluster.cluster_name,
                     cluster_uuid=cluster.cluster_uuid,
                 )
-            except FailedPrecondition:  # its uuid changed: a new cluster took the name since the listing
+            except ClusterReplacedError:  # its uuid changed: a new cluster took the name since the listing
                 self.log.info(
                     "Cluster %s was replaced by a new one since it was listed; leaving it", cluster.cluster_name
                 )

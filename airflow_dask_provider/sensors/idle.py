@@ -190,11 +190,11 @@ class DaskDataprocIdleSensor(_DataprocSensor):
         if self.action == "report":
             self.log.warning("Cluster %s has been %s; leaving it (action='report')", self.cluster_name, idle)
             return result
-        from google.api_core.exceptions import FailedPrecondition
+        from airflow_dask_provider.exceptions import ClusterReplacedError
 
         self.log.warning("Cluster %s has been %s; deleting it", self.cluster_name, idle)
         try:
             result["deleted"] = self.hook.delete_dask_cluster(**self._where, cluster_uuid=found["cluster_uuid"])
-        except FailedPrecondition:  # its uuid changed: a new cluster of the same name, not the idle one
+        except ClusterReplacedError:  # its uuid changed: a new cluster of the same name, not the idle one
             self.log.info("Cluster %s was replaced by a new one; leaving it", self.cluster_name)
         return result

@@ -360,3 +360,24 @@ def test_the_hook_offers_no_protobuf_returning_method_of_the_google_providers_ho
     assert issubclass(DaskDataprocHook, GoogleBaseHook) and not issubclass(DaskDataprocHook, DataprocHook)
     for name in ("create_cluster", "get_cluster", "delete_cluster", "submit_job", "get_job", "wait_for_operation"):
         assert not hasattr(DaskDataprocHook, name), name
+
+
+def test_deleting_a_cluster_of_another_uuid_raises_the_providers_error(clients):
+    from airflow_dask_provider.exceptions import ClusterError, ClusterReplacedError
+
+    hook, cluster_client, _ = clients
+    cluster_client.get_cluster.return_value = running_cluster()
+    cluster_client.delete_cluster.side_effect = FailedPrecondition("uuid mismatch")
+
+    with pytest.raises(ClusterReplacedError, match="no longer the cluster of uuid u-old") as raised:
+        hook.delete_dask_cluster(**WHERE, cluster_name="c", cluster_uuid="u-old")
+    assert isinstance(raised.value, ClusterError) and isinstance(raised.value.__cause__, FailedPrecondition)
+
+
+def test_without_a_uuid_a_refused_deletion_is_dataprocs_own_error(clients):
+    hook, cluster_client, _ = clients
+    cluster_client.get_cluster.return_value = running_cluster()
+    cluster_client.delete_cluster.side_effect = FailedPrecondition("busy")
+
+    with pytest.raises(FailedPrecondition):
+        hook.delete_dask_cluster(**WHERE, cluster_name="c")

@@ -127,9 +127,9 @@ def test_on_the_emulator_without_a_project_the_reaper_fails_naming_where_to_set_
 
 
 def test_a_cluster_replaced_since_the_listing_is_left_alone(hook, listed, context):
-    from google.api_core.exceptions import FailedPrecondition
+    from airflow_dask_provider.exceptions import ClusterReplacedError
 
-    hook.delete_dask_cluster.side_effect = [FailedPrecondition("uuid"), True]
+    hook.delete_dask_cluster.side_effect = [ClusterReplacedError("old", "u"), True]
 
     reap().execute(context)
 

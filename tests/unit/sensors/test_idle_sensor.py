@@ -160,9 +160,9 @@ def test_poke_mode_acts_once_idle(hook, idleness, context):
 
 
 def test_a_cluster_replaced_by_a_new_one_of_the_same_name_is_left_alone(hook, idleness, context):
-    from google.api_core.exceptions import FailedPrecondition
+    from airflow_dask_provider.exceptions import ClusterReplacedError
 
     idleness.return_value = idle_for(700)
-    hook.delete_dask_cluster.side_effect = FailedPrecondition("uuid")
+    hook.delete_dask_cluster.side_effect = ClusterReplacedError("c", "u")
 
     assert sensor(deferrable=True).execute(context)["deleted"] is False
