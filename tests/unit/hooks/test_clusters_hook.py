@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-
 from google.cloud import dataproc_v1
 
 from airflow_dask_provider.hooks.clusters import label_filter
