@@ -167,7 +167,7 @@ def idleness_verdict(
 ) -> tuple[Verdict, float | None]:
     """Return whether a cluster has been idle for ``quiet_period`` seconds, and the quiet time to carry on.
 
-    :param idleness: what the scheduler said (:meth:`~airflow_dask_provider.hooks.idle.DaskIdleness.as_dict`).
+    :param idleness: what the scheduler said (:meth:`~airflow_dask_provider.hooks.dask_scheduler.DaskIdleness.as_dict`).
     :param state: the cluster's state, for the verdict.
     :param observed_quiet_since: when an earlier look first found the cluster quiet (the Prometheus fallback).
     :param now: the time of this look, in seconds since the epoch.

@@ -1,7 +1,7 @@
 """Node-hours and an estimated cost of a cluster's life, from a documented, overridable price table.
 
 The delete operator reads the cluster's nodes and creation time before deleting it
-(:func:`airflow_dask_provider.hooks.lifecycle.get_cluster_usage`) and, once it is gone, logs one line
+(:meth:`~airflow_dask_provider.hooks.clusters.ClusterCalls.get_cluster_usage`) and, once it is gone, logs one line
 and returns the :func:`estimate` in XCom (``cost``)::
 
     Cost of cluster dask-etl-4ec3ac573d: 0.75 h, 5.25 node-hours (n2-standard-4 preemptible: 3.00,

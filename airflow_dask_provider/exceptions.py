@@ -146,3 +146,18 @@ class QuotaExceededError(DaskDataprocError, AirflowFailException):
         self.user = user
         self.violations = violations
         super().__init__(f"Quota exceeded for user {user}: " + " ".join(violations))
+
+
+class ClusterReplacedError(ClusterError):
+    """The cluster of that name is no longer the one meant: its uuid changed, as a new cluster took the name.
+
+    Raised by a deletion that names the cluster's uuid (Dataproc refuses it with FAILED_PRECONDITION), so
+    the new cluster is left alone.
+
+    :param cluster_name: the cluster.
+    :param cluster_uuid: the uuid of the cluster meant.
+    """
+
+    def __init__(self, cluster_name: str, cluster_uuid: str) -> None:
+        self.cluster_uuid = cluster_uuid
+        super().__init__(cluster_name, "REPLACED", f"it is no longer the cluster of uuid {cluster_uuid}")

@@ -150,7 +150,7 @@ class JobLogFollower:
     def report_progress(self, *, log_line: bool = True) -> None:
         """Read the Dask progress from the scheduler: log it as one line, and count its workers."""
         try:
-            progress = self.hook.get_dask_progress(dashboard_url=self.dashboard_url or "")
+            progress = self.hook.dask_scheduler.get_progress(dashboard_url=self.dashboard_url or "")
         except Exception as err:  # progress only informs; the job's own state decides the task
             self._warn_once("progress", "Cannot read Dask progress from %s: %s", self.dashboard_url, err)
             if self.workers is not None:

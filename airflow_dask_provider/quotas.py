@@ -40,7 +40,7 @@ from airflow_dask_provider.states import CLUSTER_NOT_COUNTED_STATES
 
 if TYPE_CHECKING:
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
-    from airflow_dask_provider.hooks.quotas import OwnedCluster
+    from airflow_dask_provider.hooks.resources import LabelledCluster
 
 #: The configuration section and options of the limits, with their defaults.
 SECTION = "dask_dataproc"
@@ -168,7 +168,7 @@ def enforce(
     limits: QuotaLimits,
     *,
     user: str,
-    clusters: Sequence[OwnedCluster],
+    clusters: Sequence[LabelledCluster],
     secondary_workers: int,
     cluster_name: str | None = None,
 ) -> None:
@@ -217,8 +217,9 @@ def check_quota(
 ) -> None:
     """Refuse a new cluster for ``user`` that would take them over a quota; return if it fits.
 
-    Reads the user's clusters from Dataproc (see :func:`~airflow_dask_provider.hooks.quotas.list_owned_clusters`)
-    and the limits from the configuration, then applies :func:`enforce`.
+    Reads the user's clusters from Dataproc (the provider's clusters labelled ``owner=USER``, see
+    :meth:`~airflow_dask_provider.hooks.clusters.ClusterCalls.list_provider_clusters`) and the limits
+    from the configuration, then applies :func:`enforce`.
 
     :param hook: the hook to list clusters with.
     :param project_id: project of the requested cluster; quotas count per project and region.
@@ -229,11 +230,9 @@ def check_quota(
     :param limits: the limits; :meth:`QuotaLimits.from_config` when omitted.
     :raises QuotaExceededError: the request would exceed a limit.
     """
-    from airflow_dask_provider.hooks.quotas import list_owned_clusters
-
     owner = owner_label(user)
     limits = limits if limits is not None else QuotaLimits.from_config()
     if limits.max_clusters is None and limits.max_secondary_workers is None:
         return
-    clusters = list_owned_clusters(hook, project_id=project_id, region=region, owner=owner)
+    clusters = hook.list_provider_clusters(project_id=project_id, region=region, labels={defaults.OWNER_LABEL: owner})
     enforce(limits, user=owner, clusters=clusters, secondary_workers=secondary_workers, cluster_name=cluster_name)

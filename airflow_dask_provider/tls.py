@@ -11,7 +11,7 @@ client without it, or with another cluster's, is refused.
 
 The credential travels as one PEM text, the certificate then the key: a private object in the
 cluster's config bucket (:meth:`DaskDataprocHook.stage_dask_credential
-<airflow_dask_provider.hooks.dataproc.DaskDataprocHook.stage_dask_credential>`), whose gs:// URI is
+<airflow_dask_provider.hooks.storage.StorageCalls.stage_dask_credential>`), whose gs:// URI is
 the node metadata ``dask-tls-uri``. Only that URI is ever logged or shown; the PEM text never is.
 """
 

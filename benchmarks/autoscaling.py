@@ -75,14 +75,13 @@ def run_job(emulator, cluster: str, args: argparse.Namespace) -> tuple[float, fl
 def measure(emulator, name: str, secondary: int, minimum: int, args: argparse.Namespace):
     """Run the job on a new cluster with the scaler running beside it; return the measures and the timeline."""
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
-    from airflow_dask_provider.hooks.scaling import DaskScalingHook
     from airflow_dask_provider.scaling.policy import ScalingConfig
     from airflow_dask_provider.scaling.scaler import DaskSecondaryScaler
 
     clusters = emulator.cluster_client()
     config = {"worker_config": {"num_instances": PRIMARY}, "secondary_worker_config": {"num_instances": secondary}}
     clusters.create_cluster(**WHERE, cluster={"cluster_name": name, "config": config}).result(timeout=300)
-    scaling = DaskScalingHook(DaskDataprocHook())
+    scaling = DaskDataprocHook()
     # With minimum == maximum the scaler only observes: the fixed cluster's timeline, no resize.
     scaler = DaskSecondaryScaler(
         scaling_hook=scaling, **WHERE, cluster_name=name, graceful_decommission_timeout=60, target_duration=1.0,
@@ -105,7 +104,7 @@ def measure(emulator, name: str, secondary: int, minimum: int, args: argparse.Na
     finally:
         stop.set()
         thread.join()
-        scaling.close()
+        scaling.dask_scheduler.close()
         clusters.delete_cluster(**WHERE, cluster_name=name).result(timeout=300)
     offset = scaler.timeline.start
     worker_seconds = scaler.timeline.worker_seconds(start=start - offset, end=end - offset)

@@ -1,6 +1,7 @@
 """Plain-data views of Dataproc clusters and jobs, as the hook returns them.
 
-The functions here read protobuf messages; nothing here talks to the network.
+The functions here read protobuf messages; nothing here talks to the network. Operators import this
+module when a DAG is parsed, so it imports neither Google's clients nor protobuf.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.cost import ClusterUsage, NodeGroup
+from airflow_dask_provider.labels import parse_expiry
 from airflow_dask_provider.states import JOB_FINAL_STATES
 
 if TYPE_CHECKING:
-    from google.cloud.dataproc_v1 import Cluster, Job
+    from google.cloud.dataproc_v1 import Cluster, InstanceGroupConfig, Job
 
+_PREEMPTIBILITY = {"NON_PREEMPTIBLE": "standard", "PREEMPTIBLE": "preemptible", "SPOT": "spot"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +44,41 @@ class ClusterInfo:
     def as_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-safe dict (what operators push to XCom)."""
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelledCluster:
+    """A cluster found by its labels, with what the reaper and the quotas decide on."""
+
+    project_id: str
+    region: str
+    cluster_name: str
+    cluster_uuid: str
+    state: str
+    detail: str
+    #: When the cluster should be gone (its ``expiry`` label), seconds since the epoch; None without one.
+    expiry: float | None
+    labels: dict[str, str]
+    #: The cluster's config bucket, where its Dask TLS credential is kept.
+    config_bucket: str = ""
+    #: gs:// URI of the cluster's Dask TLS credential (its ``dask-tls-uri`` metadata); None without one.
+    tls_credential_uri: str | None = None
+    #: Secondary (preemptible or spot) workers: the larger of the configured and the existing count.
+    secondary_workers: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerGroups:
+    """A cluster's state, scheduler and worker nodes, as the scaler needs them."""
+
+    cluster_name: str
+    state: str
+    scheduler_address: str | None
+    primary: tuple[str, ...]
+    secondary: tuple[str, ...]
+    secondary_target: int
+    #: gs:// URI of the cluster's Dask TLS credential, or None for a cluster without one.
+    tls_credential_uri: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,70 +175,71 @@ def job_info(job: Job, *, project_id: str, region: str, submitted_now: bool = Fa
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class DaskProgress:
-    """How far the work on a Dask scheduler has got, read from the scheduler's Prometheus metrics.
-
-    ``done`` counts tasks that finished (in memory, erred or already forgotten); ``total`` adds the
-    tasks still processing, queued or waiting. ``memory_bytes`` is the size of the results the
-    workers hold.
-    """
-
-    done: int
-    total: int
-    processing: int
-    erred: int
-    workers: int
-    memory_bytes: int
-
-    def describe(self) -> str:
-        """Return the progress as one log line."""
-        share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
-        return (
-            f"Dask progress: {self.done}/{self.total} tasks done{share}, {self.processing} processing, "
-            f"{self.erred} erred; {self.workers} workers; {_human_bytes(self.memory_bytes)} in memory"
-        )
-
-
-def _human_bytes(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if count < 1024 or unit == "TiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
-
-
-def dask_progress(metrics_text: str) -> DaskProgress:
-    """Read a :class:`DaskProgress` from the text of the scheduler's ``/metrics`` page."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    tasks: dict[str, float] = {}
-    forgotten = workers = memory = 0.0
-    for family in text_string_to_metric_families(metrics_text):
-        for sample in family.samples:
-            if sample.name == "dask_scheduler_tasks":
-                tasks[sample.labels.get("state", "")] = sample.value
-            elif sample.name == "dask_scheduler_tasks_forgotten_total":
-                forgotten = sample.value
-            elif sample.name == "dask_scheduler_workers":
-                workers += sample.value
-            elif sample.name == "dask_scheduler_tasks_output_bytes":
-                memory += sample.value
-    if not tasks:
-        raise ValueError("the page has no dask_scheduler_tasks metric; is it a Dask scheduler's /metrics?")
-    done = tasks.get("memory", 0) + tasks.get("erred", 0) + forgotten
-    pending = sum(tasks.get(state, 0) for state in ("processing", "queued", "waiting", "no-worker"))
-    return DaskProgress(
-        done=int(done),
-        total=int(done + pending),
-        processing=int(tasks.get("processing", 0)),
-        erred=int(tasks.get("erred", 0)),
-        workers=int(workers),
-        memory_bytes=int(memory),
+def labelled_cluster(cluster: Cluster, *, project_id: str, region: str) -> LabelledCluster:
+    """Read a ``Cluster`` message into a :class:`LabelledCluster`."""
+    labels: dict[str, Any] = dict(cluster.labels)
+    secondary = cluster.config.secondary_worker_config
+    return LabelledCluster(
+        project_id=project_id,
+        region=region,
+        cluster_name=cluster.cluster_name,
+        cluster_uuid=cluster.cluster_uuid,
+        state=cluster.status.state.name,
+        detail=cluster.status.detail,
+        expiry=parse_expiry(labels.get(defaults.EXPIRY_LABEL)),
+        labels=labels,
+        config_bucket=cluster.config.config_bucket,
+        tls_credential_uri=tls_credential_uri(cluster),
+        secondary_workers=max(secondary.num_instances, len(secondary.instance_names)),
     )
 
 
-def metrics_url(dashboard: str) -> str:
-    """Return the URL of the scheduler's Prometheus page beside its dashboard's status page."""
-    base = dashboard.rsplit("/status", 1)[0] if dashboard.endswith("/status") else dashboard.rstrip("/")
-    return f"{base}/metrics"
+def worker_groups(cluster: Cluster) -> WorkerGroups:
+    """Read a ``Cluster`` message into a :class:`WorkerGroups`."""
+    config = cluster.config
+    return WorkerGroups(
+        cluster_name=cluster.cluster_name,
+        state=cluster.status.state.name,
+        scheduler_address=scheduler_address(cluster),
+        primary=tuple(config.worker_config.instance_names),
+        secondary=tuple(config.secondary_worker_config.instance_names),
+        secondary_target=config.secondary_worker_config.num_instances,
+        tls_credential_uri=tls_credential_uri(cluster),
+    )
+
+
+def _group(role: str, config: InstanceGroupConfig, *, secondary: bool) -> NodeGroup:
+    preemptibility = config.preemptibility.name if config.preemptibility else ""
+    if not preemptibility or preemptibility == "PREEMPTIBILITY_UNSPECIFIED":
+        preemptibility = "PREEMPTIBLE" if secondary else "NON_PREEMPTIBLE"
+    disk = config.disk_config
+    return NodeGroup(
+        role=role,
+        machine_type=config.machine_type_uri.rsplit("/", 1)[-1],
+        count=len(config.instance_names) or config.num_instances,
+        preemptibility=_PREEMPTIBILITY.get(preemptibility, preemptibility.lower()),
+        boot_disk_type=disk.boot_disk_type or "pd-standard",
+        boot_disk_size_gb=disk.boot_disk_size_gb or 500,
+        num_local_ssds=disk.num_local_ssds,
+    )
+
+
+def cluster_usage(cluster: Cluster) -> ClusterUsage:
+    """Read a ``Cluster`` message into a :class:`~airflow_dask_provider.cost.ClusterUsage`.
+
+    The creation time is the start of the cluster's first status (CREATING). Dataproc's defaults
+    fill what the message leaves empty: a 500 GB pd-standard boot disk, preemptible secondaries.
+    """
+    history = list(cluster.status_history)
+    first = history[0] if history else cluster.status
+    config = cluster.config
+    groups = [_group("master", config.master_config, secondary=False)]
+    groups.append(_group("worker", config.worker_config, secondary=False))
+    if config.secondary_worker_config.num_instances or config.secondary_worker_config.instance_names:
+        groups.append(_group("secondary", config.secondary_worker_config, secondary=True))
+    return ClusterUsage(
+        cluster_name=cluster.cluster_name,
+        cluster_uuid=cluster.cluster_uuid,
+        created_at=first.state_start_time.timestamp(),
+        groups=tuple(group for group in groups if group.count),
+    )

@@ -54,13 +54,13 @@ class DaskDataprocCreateAutoscalingPolicyOperator(DaskDataprocBaseOperator):
         return AutoscalingPolicySpec(**{name: getattr(self, name) for name in self._given_fields})
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_dask_provider.hooks.scaling import DaskScalingHook, policy_name
+        from airflow_dask_provider.hooks.autoscaling import policy_name
 
         spec = self.build_spec()
         wanted = spec.to_dict()
         where = {"project_id": self.resolved_project_id, "region": self.region}
         name = policy_name(**where, policy_id=spec.policy_id)
-        scaling = DaskScalingHook(self.hook)
+        scaling = self.hook
 
         existing = scaling.get_autoscaling_policy(**where, policy_id=spec.policy_id)
         if existing is None:

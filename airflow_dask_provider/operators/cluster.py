@@ -231,9 +231,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
                 cluster_name=self.cluster_name,
             )
         if self.stage_init_actions:
-            from airflow_dask_provider.staging import stage_init_actions
-
-            spec = stage_init_actions(self.hook, spec, project_id=self.resolved_project_id, region=self.region)
+            spec = self.hook.stage_init_actions(spec, project_id=self.resolved_project_id, region=self.region)
             self.log.info("Initialization actions: %s", ", ".join(action.uri for action in spec.init_actions))
         spec, credential = self._with_credential(spec)
         self._creating = True
@@ -272,9 +270,9 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         metadata = spec.metadata
         if defaults.TLS_URI_METADATA_KEY in metadata or metadata.get(defaults.ALLOW_PLAINTEXT_METADATA_KEY) == "true":
             return spec, None
-        from airflow_dask_provider.staging import staging_bucket
-
-        bucket = staging_bucket(self.hook, spec, project_id=self.resolved_project_id, region=self.region)
+        bucket = self.hook.staging_bucket(
+            project_id=self.resolved_project_id, region=self.region, config_bucket=spec.config_bucket
+        )
         uri = self.hook.stage_dask_credential(bucket=bucket, **self._where)
         metadata = {**metadata, defaults.TLS_URI_METADATA_KEY: uri}
         return dataclasses.replace(spec, metadata=metadata, config_bucket=bucket), uri
@@ -460,10 +458,8 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
 
     def _read_usage(self, where: dict[str, str]) -> ClusterUsage | None:
         """Read the cluster's nodes and creation time for the cost line; None if that fails."""
-        from airflow_dask_provider.hooks.lifecycle import get_cluster_usage
-
         try:
-            return get_cluster_usage(self.hook, **where)
+            return self.hook.get_cluster_usage(**where)
         except Exception as err:  # the cost line only informs; never let it stop a deletion
             self.log.warning("Cannot read cluster %s for its cost line: %s", self.cluster_name, err)
             return None

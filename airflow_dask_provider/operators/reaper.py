@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
-    from airflow_dask_provider.hooks.lifecycle import LabelledCluster
+    from airflow_dask_provider.hooks.resources import LabelledCluster
 
 #: The reaper's decisions.
 DELETE, KEEP, SKIP = "delete", "keep", "skip"
@@ -161,8 +161,6 @@ class DaskDataprocReapClustersOperator(BaseOperator):
         return projects, regions
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from airflow_dask_provider.hooks.lifecycle import list_provider_clusters
-
         dry_run = _as_bool("dry_run", self.dry_run)
         projects, regions = self._places()
         now = time.time()
@@ -171,7 +169,7 @@ class DaskDataprocReapClustersOperator(BaseOperator):
         listed: list[LabelledCluster] = []
         for project in projects:
             for region in regions:
-                for cluster in list_provider_clusters(self.hook, project_id=project, region=region):
+                for cluster in self.hook.list_provider_clusters(project_id=project, region=region):
                     listed.append(cluster)
                     decision = decide(cluster, now)
                     if decision.action == DELETE:
@@ -200,16 +198,14 @@ class DaskDataprocReapClustersOperator(BaseOperator):
         """Delete the Dask TLS credentials of the project and region's clusters that are gone.
 
         Looked for in the live clusters' config buckets and the provider's staging bucket (see
-        :func:`~airflow_dask_provider.staging.staging_bucket`); credentials that a live cluster
+        :meth:`~airflow_dask_provider.hooks.storage.StorageCalls.staging_bucket`); credentials that a live cluster
         (or one deleted just now, whose deletion took its credential along) names are kept. A failure is logged, never raised: the sweep is
         housekeeping, the clusters' deletion is the reaper's job.
         """
-        from airflow_dask_provider.staging import known_staging_buckets
-
         named = {c.tls_credential_uri for c in clusters if c.tls_credential_uri}
         try:
             buckets = {c.config_bucket for c in clusters if c.config_bucket}
-            buckets |= set(known_staging_buckets(self.hook, project_id=project, region=region))
+            buckets |= set(self.hook.known_staging_buckets(project_id=project, region=region))
             kept = [
                 found
                 for bucket in sorted(buckets)
@@ -239,7 +235,7 @@ class DaskDataprocReapClustersOperator(BaseOperator):
         }
 
     def _delete(self, clusters: Sequence[LabelledCluster]) -> None:
-        from google.api_core.exceptions import FailedPrecondition
+        from airflow_dask_provider.exceptions import ClusterReplacedError
 
         deleting = []
         for cluster in clusters:
@@ -251,7 +247,7 @@ class DaskDataprocReapClustersOperator(BaseOperator):
                     cluster_name=cluster.cluster_name,
                     cluster_uuid=cluster.cluster_uuid,
                 )
-            except FailedPrecondition:  # its uuid changed: a new cluster took the name since the listing
+            except ClusterReplacedError:  # its uuid changed: a new cluster took the name since the listing
                 self.log.info(
                     "Cluster %s was replaced by a new one since it was listed; leaving it", cluster.cluster_name
                 )

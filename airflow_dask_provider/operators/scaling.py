@@ -150,14 +150,13 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
         return Path(tempfile.gettempdir()) / "airflow-dask-scaling" / ti.dag_id / run / ti.task_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_dask_provider.hooks.scaling import DaskScalingHook
         from airflow_dask_provider.scaling.scaler import DaskSecondaryScaler
 
         self.use_cluster_name(context)
         config = self.build_config()
         job_id = self.watched_job_id(context)
         project_id = self.resolved_project_id
-        scaling = DaskScalingHook(self.hook)
+        scaling = self.hook
         scaler = DaskSecondaryScaler(
             scaling_hook=scaling,
             project_id=project_id,
@@ -176,7 +175,7 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
             ended_because, job_state = self._loop(scaler, project_id, job_id)
         finally:
             paths = self._write_timeline(scaler, context)
-            scaling.close()
+            scaling.dask_scheduler.close()
         decisions = scaler.decisions
         return {
             "cluster_name": self.cluster_name,

@@ -3,7 +3,7 @@
 Dataproc's own autoscaler reads YARN pending memory only, so such a policy matters for the yarn
 runtime and YARN work on the same cluster; the standalone runtime's Dask load never moves it (see
 :mod:`airflow_dask_provider.scaling.scaler` for Dask-aware scaling). :meth:`AutoscalingPolicySpec.to_dict`
-gives the plain data :class:`~airflow_dask_provider.hooks.scaling.DaskScalingHook` sends and reads.
+gives the plain data :class:`~airflow_dask_provider.hooks.dataproc.DaskDataprocHook` sends and reads.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each :meth:`DaskSecondaryScaler.step` reads the cluster (state, worker nodes) and the Dask scheduler
 (``adaptive_target()``, queue, workers), asks the pure :class:`~.policy.ScalingPolicy` for a
-:class:`~.policy.Decision`, and carries it out through :class:`~airflow_dask_provider.hooks.scaling.DaskScalingHook`:
+:class:`~.policy.Decision`, and carries it out through :class:`~airflow_dask_provider.hooks.dataproc.DaskDataprocHook`:
 
 * **grow**: ``UpdateCluster`` of ``config.secondary_worker_config.num_instances``, without waiting;
   the new nodes' workers join the scheduler by themselves, and while Dataproc resizes (cluster state
@@ -35,7 +35,8 @@ from airflow_dask_provider.scaling.timeline import Timeline
 from airflow_dask_provider.states import CLUSTER_ENDED_STATES
 
 if TYPE_CHECKING:
-    from airflow_dask_provider.hooks.scaling import DaskScalingHook, WorkerGroups
+    from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
+    from airflow_dask_provider.hooks.resources import WorkerGroups
 
 #: Default seconds Dataproc gives removed nodes to finish (``graceful_decommission_timeout``).
 GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS = 120.0
@@ -66,7 +67,7 @@ class DaskSecondaryScaler:
     def __init__(
         self,
         *,
-        scaling_hook: DaskScalingHook,
+        scaling_hook: DaskDataprocHook,
         project_id: str,
         region: str,
         cluster_name: str,
@@ -104,7 +105,7 @@ class DaskSecondaryScaler:
         self._check_removal(groups)
         if not groups.scheduler_address:
             raise ClusterGone(self.where["cluster_name"])
-        load = self.scaling_hook.get_scheduler_load(
+        load = self.scaling_hook.dask_scheduler.get_load(
             scheduler_address=groups.scheduler_address,
             target_duration=self.target_duration,
             tls_credential_uri=groups.tls_credential_uri,
@@ -210,7 +211,7 @@ class DaskSecondaryScaler:
         if not addresses:
             return
         self.log.info("Retiring Dask workers %s of nodes %s before removing the nodes", addresses, leaving)
-        retired = self.scaling_hook.retire_dask_workers(
+        retired = self.scaling_hook.dask_scheduler.retire_workers(
             scheduler_address=groups.scheduler_address,
             addresses=addresses,
             tls_credential_uri=groups.tls_credential_uri,

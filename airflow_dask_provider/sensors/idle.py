@@ -4,8 +4,8 @@ Dataproc's own idle-delete (``idle_delete_ttl``) counts a cluster as idle when n
 no YARN application) runs: it cannot see a standalone Dask scheduler busy with a notebook or an SSH
 client, so it may delete such a cluster mid-work, and a cluster whose only use is interactive is
 "idle" from the start. This sensor watches the Dask scheduler itself
-(:mod:`airflow_dask_provider.hooks.idle`). Which to use when: ``docs/lifecycle.md``, "Idle clusters:
-Dataproc's TTL or the idle sensor?".
+(:mod:`airflow_dask_provider.hooks.dask_scheduler`). Which to use when: ``docs/lifecycle.md``, "Idle
+clusters: Dataproc's TTL or the idle sensor?".
 """
 
 from __future__ import annotations
@@ -126,14 +126,12 @@ class DaskDataprocIdleSensor(DaskDataprocBaseSensor):
 
     def _look(self, context: Context) -> dict[str, Any] | None:
         """Look once; return what was found when the sensor is done, None while the cluster is not idle enough."""
-        from airflow_dask_provider.hooks.idle import get_cluster_idleness
-
         info = self.hook.get_cluster_info(**self._where)
         DaskDashboardLink.persist(context, info.dashboard_url if info else None)
         verdict = idle_cluster_verdict(info, cluster_name=self.cluster_name)
         if verdict is None:  # its scheduler serves: ask it
-            idleness = get_cluster_idleness(
-                self.hook, **self._where, dashboard_url=info.dashboard_url, consider_jobs=self.consider_jobs
+            idleness = self.hook.dask_scheduler.get_cluster_idleness(
+                **self._where, dashboard_url=info.dashboard_url, consider_jobs=self.consider_jobs
             )
             verdict, self._observed_quiet_since = idleness_verdict(
                 idleness.as_dict(),
@@ -189,11 +187,11 @@ class DaskDataprocIdleSensor(DaskDataprocBaseSensor):
         if self.action == "report":
             self.log.warning("Cluster %s has been %s; leaving it (action='report')", self.cluster_name, idle)
             return result
-        from google.api_core.exceptions import FailedPrecondition
+        from airflow_dask_provider.exceptions import ClusterReplacedError
 
         self.log.warning("Cluster %s has been %s; deleting it", self.cluster_name, idle)
         try:
             result["deleted"] = self.hook.delete_dask_cluster(**self._where, cluster_uuid=found["cluster_uuid"])
-        except FailedPrecondition:  # its uuid changed: a new cluster of the same name, not the idle one
+        except ClusterReplacedError:  # its uuid changed: a new cluster of the same name, not the idle one
             self.log.info("Cluster %s was replaced by a new one; leaving it", self.cluster_name)
         return result

@@ -54,7 +54,6 @@ class DaskDataprocIdleTrigger(DaskDataprocBaseTrigger):
         }
 
     async def wait(self) -> dict[str, Any]:
-        from airflow_dask_provider.hooks.idle import get_cluster_idleness
 
         where = {"project_id": self.project_id, "region": self.region, "cluster_name": self.cluster_name}
         pauses = self.pauses()
@@ -63,8 +62,7 @@ class DaskDataprocIdleTrigger(DaskDataprocBaseTrigger):
             verdict = idle_cluster_verdict(info, cluster_name=self.cluster_name)
             if verdict is None:  # its scheduler serves: ask it
                 idleness = await self.call(
-                    get_cluster_idleness,
-                    hook=self.hook,
+                    self.hook.dask_scheduler.get_cluster_idleness,
                     **where,
                     dashboard_url=info.dashboard_url,
                     consider_jobs=self.consider_jobs,

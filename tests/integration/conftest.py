@@ -41,5 +41,5 @@ def dask_client(created: dict):
 
     from airflow_dask_provider.hooks import DaskDataprocHook
 
-    security = DaskDataprocHook().get_dask_security(tls_credential_uri=created["tls_credential_uri"])
+    security = DaskDataprocHook().dask_scheduler.get_security(tls_credential_uri=created["tls_credential_uri"])
     return Client(created["scheduler_address"], security=security, timeout=30)

@@ -14,7 +14,6 @@ import pytest
 
 from airflow_dask_provider.exceptions import JobError
 from airflow_dask_provider.hooks import DaskDataprocHook
-from airflow_dask_provider.hooks.scaling import DaskScalingHook
 from airflow_dask_provider.operators import (
     DaskDataprocCreateClusterOperator,
     DaskDataprocDeleteClusterOperator,
@@ -187,7 +186,7 @@ def test_a_worker_that_joins_mid_job_imports_the_helper_of_this_job(cluster, con
             print("joined", len(joined), "version", client.submit({HELPER}.version, 1, workers=joined).result())
         """,
     )
-    scaling = DaskScalingHook(DaskDataprocHook())
+    scaling = DaskDataprocHook()
     operator = submit(main, py_files=[helper])
 
     def add_a_worker(job_id: str) -> None:

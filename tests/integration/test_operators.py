@@ -75,7 +75,7 @@ def identity(address: str, security=None) -> dict:
 def test_the_cluster_refuses_a_client_without_its_credential(cluster):
     from distributed.security import Security
 
-    own = DaskDataprocHook().get_dask_security(tls_credential_uri=cluster["tls_credential_uri"])
+    own = DaskDataprocHook().dask_scheduler.get_security(tls_credential_uri=cluster["tls_credential_uri"])
     address = cluster["scheduler_address"]
 
     assert identity(address, own)["type"] == "Scheduler"

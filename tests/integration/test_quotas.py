@@ -6,7 +6,6 @@ import pytest
 
 from airflow_dask_provider.exceptions import QuotaExceededError
 from airflow_dask_provider.hooks import DaskDataprocHook
-from airflow_dask_provider.hooks.quotas import list_owned_clusters
 from airflow_dask_provider.operators import DaskDataprocCreateClusterOperator, DaskDataprocDeleteClusterOperator
 from airflow_dask_provider.quotas import QuotaLimits, check_quota
 from tests.fake_task_instance import fake_task_instance
@@ -36,10 +35,10 @@ def test_the_cluster_is_labelled_with_its_owner(alices_cluster):
 def test_the_emulator_lists_only_the_owners_clusters(alices_cluster):
     hook = DaskDataprocHook()
 
-    [owned] = list_owned_clusters(hook, **WHERE, owner="alice")
+    [owned] = hook.list_provider_clusters(**WHERE, labels={"owner": "alice"})
 
     assert (owned.cluster_name, owned.state, owned.secondary_workers) == (CLUSTER, "RUNNING", 1)
-    assert list_owned_clusters(hook, **WHERE, owner="bob") == []
+    assert hook.list_provider_clusters(**WHERE, labels={"owner": "bob"}) == []
 
 
 def test_a_cluster_over_the_limit_is_refused_naming_the_cluster_that_counts(alices_cluster):

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from airflow_dask_provider.hooks import DaskDataprocHook
-from airflow_dask_provider.hooks.scaling import DaskScalingHook
 from airflow_dask_provider.operators.cluster import DaskDataprocCreateClusterOperator, DaskDataprocDeleteClusterOperator
 from airflow_dask_provider.scaling.policy import GROW, SHRINK, ScalingConfig
 from airflow_dask_provider.scaling.scaler import DaskSecondaryScaler
@@ -32,9 +31,9 @@ def cluster(emulator):
 
 @pytest.fixture
 def scaling(cluster):
-    hook = DaskScalingHook(DaskDataprocHook())
+    hook = DaskDataprocHook()
     yield hook
-    hook.close()
+    hook.dask_scheduler.close()
 
 
 def scaler(scaling, **config) -> DaskSecondaryScaler:

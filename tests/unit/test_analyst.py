@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,6 +11,7 @@ import pytest
 
 from airflow_dask_provider.analyst import allowed_values, param_schemas, plan_request, split_workers, validate_params
 from airflow_dask_provider.exceptions import ClusterSpecError, QuotaExceededError
+from airflow_dask_provider.hooks.clusters import ClusterCalls
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -151,9 +153,17 @@ def context(dag, user: str = "alice", **params) -> dict:
     }
 
 
-def test_an_accepted_request_gives_the_user_and_the_split(dag, mocker):
+def listing_hook(mocker):
+    """A mock hook whose cluster listing is the hook's own, over a cluster client that lists none."""
     hook = mocker.Mock()
+    for name in ("list_clusters", "list_provider_clusters"):
+        getattr(hook, name).side_effect = functools.partial(getattr(ClusterCalls, name), hook)
     hook.get_cluster_client.return_value.list_clusters.return_value = []
+    return hook
+
+
+def test_an_accepted_request_gives_the_user_and_the_split(dag, mocker):
+    hook = listing_hook(mocker)
 
     plan = plan_request(context(dag, "Alice", num_workers=6, preemptible_share=0.5), cluster_name="c1", hook=hook)
 
@@ -164,12 +174,11 @@ def test_an_accepted_request_gives_the_user_and_the_split(dag, mocker):
         "num_workers": 3,
         "num_secondary_workers": 3,
     }
-    assert hook.get_cluster_client.return_value.list_clusters.call_args.kwargs["region"] == "europe-west1"
+    assert hook.get_cluster_client.return_value.list_clusters.call_args.kwargs["request"]["region"] == "europe-west1"
 
 
 def test_an_over_quota_request_is_refused(dag, mocker):
-    hook = mocker.Mock()
-    hook.get_cluster_client.return_value.list_clusters.return_value = []
+    hook = listing_hook(mocker)
 
     with pytest.raises(QuotaExceededError, match="this request asks for 4, 4 in all"):
         plan_request(context(dag, num_workers=8, preemptible_share=0.5), cluster_name="c1", hook=hook)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_dask_provider.hooks.resources import DaskProgress
+from airflow_dask_provider.hooks.dask_scheduler import DaskProgress
 from airflow_dask_provider.monitoring import JobLogFollower, WorkerWatch
 
 from ..recording_log import RecordingLog
@@ -92,7 +92,7 @@ def follower(hook, clock, **kwargs) -> tuple[JobLogFollower, RecordingLog]:
 
 def test_the_follower_counts_workers_at_every_call_without_progress_lines(mocker, clock):
     hook = mocker.MagicMock()
-    hook.get_dask_progress.return_value = progress(0)
+    hook.dask_scheduler.get_progress.return_value = progress(0)
     watcher, log = follower(hook, clock, no_worker_timeout=10)
 
     watcher.follow()
@@ -102,7 +102,7 @@ def test_the_follower_counts_workers_at_every_call_without_progress_lines(mocker
     clock.now += 1
     watcher.follow()
 
-    assert hook.get_dask_progress.call_count == 3
+    assert hook.dask_scheduler.get_progress.call_count == 3
     assert not [line for line in log.lines if line.startswith("Dask progress")]
     reason = watcher.lost_workers(cluster_name="c")
     assert reason.startswith("Cluster c has had no Dask worker for 10 s (no_worker_timeout is 10 s)")
@@ -112,7 +112,7 @@ def test_the_follower_counts_workers_at_every_call_without_progress_lines(mocker
 
 def test_the_follower_logs_when_workers_come_back(mocker, clock):
     hook = mocker.MagicMock()
-    hook.get_dask_progress.side_effect = [progress(0), progress(2)]
+    hook.dask_scheduler.get_progress.side_effect = [progress(0), progress(2)]
     watcher, log = follower(hook, clock, no_worker_timeout=10)
 
     watcher.follow()
@@ -125,7 +125,12 @@ def test_the_follower_logs_when_workers_come_back(mocker, clock):
 
 def test_an_unreachable_scheduler_is_no_count_of_zero(mocker, clock):
     hook = mocker.MagicMock()
-    hook.get_dask_progress.side_effect = [progress(0), OSError("502 Bad Gateway"), OSError("502"), OSError("502")]
+    hook.dask_scheduler.get_progress.side_effect = [
+        progress(0),
+        OSError("502 Bad Gateway"),
+        OSError("502"),
+        OSError("502"),
+    ]
     watcher, log = follower(hook, clock, no_worker_timeout=10)
 
     for _ in range(4):
@@ -147,19 +152,19 @@ def test_without_a_dashboard_the_check_is_off_and_says_why_once(mocker, clock):
         watcher.follow()
         clock.now += 20
 
-    hook.get_dask_progress.assert_not_called()
+    hook.dask_scheduler.get_progress.assert_not_called()
     assert watcher.lost_workers(cluster_name="c") is None
     assert len(log.lines) == 1 and "Component Gateway" in log.lines[0]
 
 
 def test_with_no_timeout_the_follower_reads_progress_only_for_its_lines(mocker, clock):
     hook = mocker.MagicMock()
-    hook.get_dask_progress.return_value = progress(0)
+    hook.dask_scheduler.get_progress.return_value = progress(0)
     watcher, _ = follower(hook, clock, progress_interval=10)
 
     for _ in range(4):
         watcher.follow()
         clock.now += 1
 
-    assert hook.get_dask_progress.call_count == 1
+    assert hook.dask_scheduler.get_progress.call_count == 1
     assert watcher.workers is None and watcher.lost_workers(cluster_name="c") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -9,7 +10,8 @@ import pytest
 from google.cloud import dataproc_v1
 
 from airflow_dask_provider.exceptions import ClusterSpecError, QuotaExceededError
-from airflow_dask_provider.hooks.quotas import OwnedCluster, list_owned_clusters, owner_filter
+from airflow_dask_provider.hooks.clusters import ClusterCalls
+from airflow_dask_provider.hooks.resources import LabelledCluster
 from airflow_dask_provider.quotas import (
     QuotaLimits,
     check_quota,
@@ -23,8 +25,27 @@ from tests.fake_task_instance import fake_task_instance
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
 
-def cluster(name: str, state: str = "RUNNING", secondary: int = 0) -> OwnedCluster:
-    return OwnedCluster(cluster_name=name, state=state, secondary_workers=secondary)
+OWNER_FILTER = "labels.owner = {} AND labels.created-by = airflow-dask-provider"
+
+
+def cluster(name: str, state: str = "RUNNING", secondary: int = 0) -> LabelledCluster:
+    return LabelledCluster(
+        project_id="p", region="r", cluster_name=name, cluster_uuid="", state=state, detail="", expiry=None, labels={},
+        secondary_workers=secondary,
+    )  # fmt: skip
+
+
+def listing_hook(mocker, *clusters: dataproc_v1.Cluster):
+    """A mock hook whose cluster listing is the hook's own, over a mocked cluster client that lists ``clusters``."""
+    hook = mocker.MagicMock()
+    for name in ("list_clusters", "list_provider_clusters"):
+        getattr(hook, name).side_effect = functools.partial(getattr(ClusterCalls, name), hook)
+    hook.get_cluster_client.return_value.list_clusters.return_value = list(clusters)
+    return hook
+
+
+def listed_filter(hook) -> str:
+    return hook.get_cluster_client.return_value.list_clusters.call_args.kwargs["request"]["filter"]
 
 
 # -- limits -----------------------------------------------------------------------------------------
@@ -110,11 +131,8 @@ def test_anonymous_entries_name_nobody():
 def test_the_create_operator_labels_and_checks_the_requesting_user(mocker):
     from airflow_dask_provider.operators import DaskDataprocCreateClusterOperator
 
-    hook = mocker.MagicMock()
+    hook = listing_hook(mocker, *(dataproc_cluster(f"c{n}", "RUNNING", 0) for n in range(3)))
     hook.get_cluster_info.return_value = None
-    hook.get_cluster_client.return_value.list_clusters.return_value = [
-        dataproc_cluster(f"c{n}", "RUNNING", 0) for n in range(3)
-    ]
     mocker.patch.object(DaskDataprocCreateClusterOperator, "hook", new_callable=mocker.PropertyMock, return_value=hook)
     operator = DaskDataprocCreateClusterOperator(
         task_id="create", cluster_name="mine", owner="data-platform", project_id="p", region="r",
@@ -127,7 +145,7 @@ def test_the_create_operator_labels_and_checks_the_requesting_user(mocker):
         operator.execute(context)
 
     hook.get_cluster_client.return_value.list_clusters.assert_called_once()
-    assert "labels.owner = alice-smith" in hook.get_cluster_client.return_value.list_clusters.call_args.kwargs["filter"]
+    assert "labels.owner = alice-smith" in listed_filter(hook)
     hook.create_dask_cluster.assert_not_called()
 
 
@@ -217,24 +235,23 @@ def dataproc_cluster(name: str, state: str, secondary: int, names: int = 0) -> d
 
 
 def test_the_owned_clusters_are_listed_with_dataprocs_label_filter(mocker):
-    hook = mocker.Mock()
-    hook.get_cluster_client.return_value.list_clusters.return_value = [
+    hook = listing_hook(
+        mocker,
         dataproc_cluster("a", "RUNNING", 2),
         dataproc_cluster("b", "UPDATING", 1, names=3),  # shrinking: its nodes still exist
-    ]
+    )
 
-    owned = list_owned_clusters(hook, project_id="p", region="r", owner="alice")
+    owned = hook.list_provider_clusters(project_id="p", region="r", labels={"owner": "alice"})
 
     hook.get_cluster_client.assert_called_once_with("r")
     hook.get_cluster_client.return_value.list_clusters.assert_called_once_with(
-        project_id="p", region="r", filter="labels.owner = alice AND labels.created-by = airflow-dask-provider"
+        request={"project_id": "p", "region": "r", "filter": OWNER_FILTER.format("alice")}
     )
     assert owned == [cluster("a", secondary=2), cluster("b", "UPDATING", secondary=3)]
 
 
 def test_check_quota_lists_the_sanitised_users_clusters(mocker):
-    hook = mocker.Mock()
-    hook.get_cluster_client.return_value.list_clusters.return_value = [dataproc_cluster("a", "RUNNING", 0)]
+    hook = listing_hook(mocker, dataproc_cluster("a", "RUNNING", 0))
 
     with pytest.raises(QuotaExceededError, match="alice-smith has 1: a"):
         check_quota(
@@ -246,12 +263,13 @@ def test_check_quota_lists_the_sanitised_users_clusters(mocker):
             limits=QuotaLimits(max_clusters=1),
         )
 
-    assert hook.get_cluster_client.return_value.list_clusters.call_args.kwargs["filter"] == owner_filter("alice-smith")
+    assert listed_filter(hook) == OWNER_FILTER.format("alice-smith")
 
 
 def test_check_quota_without_limits_calls_nothing(mocker):
-    hook = mocker.Mock()
+    hook = listing_hook(mocker)
 
     check_quota(hook, project_id="p", region="r", user="a", secondary_workers=5, limits=QuotaLimits(None, None))
 
     hook.get_cluster_client.assert_not_called()
+    hook.list_provider_clusters.assert_not_called()

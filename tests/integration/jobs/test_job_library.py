@@ -70,7 +70,7 @@ def test_a_job_sends_its_code_once_and_the_scheduler_and_workers_import_it_by_na
         return {name: sys.modules[name].__file__ for name in ("dask_job", "word_count") if name in sys.modules}
 
     address = f"tls://{metadata['dask-scheduler-host']}:{metadata['dask-scheduler-port']}"
-    security = DaskDataprocHook().get_dask_security(tls_credential_uri=metadata["dask-tls-uri"])
+    security = DaskDataprocHook().dask_scheduler.get_security(tls_credential_uri=metadata["dask-tls-uri"])
     with Client(address, security=security, timeout=30) as client:
         on_workers = list(client.run(imported).values())
         on_scheduler = client.run_on_scheduler(imported)

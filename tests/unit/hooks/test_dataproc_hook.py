@@ -40,7 +40,9 @@ def running_cluster(**metadata) -> dataproc_v1.Cluster:
             "master_config": {"instance_names": ["c-m"]},
             "gce_cluster_config": {"metadata": metadata},
             "endpoint_config": {
-                "http_ports": {"YARN ResourceManager": "https://abc-dot-europe-west1.dataproc.googleusercontent.com/yarn/"}
+                "http_ports": {
+                    "YARN ResourceManager": "https://abc-dot-europe-west1.dataproc.googleusercontent.com/yarn/"
+                }
             },
         },
     )
@@ -315,10 +317,10 @@ def test_the_active_jobs_of_a_cluster_come_with_their_labels(clients):
 def no_connection(mocker):
     """Airflow knows no connection of any id."""
     from airflow.providers.common.compat.sdk import AirflowNotFoundException
-    from airflow.providers.google.cloud.hooks.dataproc import DataprocHook
+    from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
 
     missing = AirflowNotFoundException("The conn_id `google_cloud_default` isn't defined")
-    mocker.patch.object(DataprocHook, "get_connection", side_effect=missing)
+    mocker.patch.object(GoogleBaseHook, "get_connection", side_effect=missing)
 
 
 def test_without_connection_and_emulator_the_error_says_how_to_set_up_either(no_connection):
@@ -342,3 +344,40 @@ def test_with_the_emulator_a_missing_connection_is_an_empty_one(no_connection, m
     connection = DaskDataprocHook.get_connection("google_cloud_default")
 
     assert (connection.conn_id, connection.conn_type) == ("google_cloud_default", "dask_dataproc")
+
+
+def test_the_active_jobs_of_a_cluster_are_counted(clients):
+    hook, _, job_client = clients
+    job_client.list_jobs.return_value = [dataproc_v1.Job(reference={"job_id": j}) for j in ("a", "b")]
+
+    assert hook.count_active_jobs(**WHERE, cluster_name="c") == 2
+
+
+def test_the_hook_offers_no_protobuf_returning_method_of_the_google_providers_hook():
+    from airflow.providers.google.cloud.hooks.dataproc import DataprocHook
+    from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+
+    assert issubclass(DaskDataprocHook, GoogleBaseHook) and not issubclass(DaskDataprocHook, DataprocHook)
+    for name in ("create_cluster", "get_cluster", "delete_cluster", "submit_job", "get_job", "wait_for_operation"):
+        assert not hasattr(DaskDataprocHook, name), name
+
+
+def test_deleting_a_cluster_of_another_uuid_raises_the_providers_error(clients):
+    from airflow_dask_provider.exceptions import ClusterError, ClusterReplacedError
+
+    hook, cluster_client, _ = clients
+    cluster_client.get_cluster.return_value = running_cluster()
+    cluster_client.delete_cluster.side_effect = FailedPrecondition("uuid mismatch")
+
+    with pytest.raises(ClusterReplacedError, match="no longer the cluster of uuid u-old") as raised:
+        hook.delete_dask_cluster(**WHERE, cluster_name="c", cluster_uuid="u-old")
+    assert isinstance(raised.value, ClusterError) and isinstance(raised.value.__cause__, FailedPrecondition)
+
+
+def test_without_a_uuid_a_refused_deletion_is_dataprocs_own_error(clients):
+    hook, cluster_client, _ = clients
+    cluster_client.get_cluster.return_value = running_cluster()
+    cluster_client.delete_cluster.side_effect = FailedPrecondition("busy")
+
+    with pytest.raises(FailedPrecondition):
+        hook.delete_dask_cluster(**WHERE, cluster_name="c")

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 import pytest
 
 from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
+from airflow_dask_provider.hooks.storage import StorageCalls
 from airflow_dask_provider.labels import run_key
 from tests.fake_task_instance import fake_task_instance
 
@@ -56,6 +58,9 @@ def hook(mocker):
     fake = mocker.MagicMock()
     fake.storage_client.list_buckets.return_value = []
     fake.stage_file.side_effect = lambda local_path, bucket: f"gs://{bucket}/staging/{local_path.name}"
+    # The hook's own staging logic, run on the mock: it picks a bucket through the mocked storage calls.
+    for name in ("staging_bucket", "known_staging_buckets", "_region_staging_buckets", "stage_init_actions"):
+        getattr(fake, name).side_effect = functools.partial(getattr(StorageCalls, name), fake)
     mocker.patch(
         "airflow_dask_provider.operators.base.DaskDataprocBaseOperator.hook",
         new_callable=mocker.PropertyMock,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_dask_provider.exceptions import ClusterSpecError, JobError
-from airflow_dask_provider.hooks.scaling import SchedulerLoad, WorkerGroups
+from airflow_dask_provider.hooks.dask_scheduler import SchedulerLoad
+from airflow_dask_provider.hooks.resources import WorkerGroups
 from airflow_dask_provider.operators.job import DaskDataprocSubmitJobOperator
 from airflow_dask_provider.operators.scaling import DaskDataprocAutoscaleOperator
 
@@ -24,13 +25,14 @@ def groups(secondary=(), state="RUNNING") -> WorkerGroups:
 
 
 @pytest.fixture
-def scaling(mocker):
-    """The scaling hook the operator builds, mocked: a running cluster whose scheduler wants 6 workers."""
-    fake = mocker.MagicMock()
+def scaling(hook, mocker):
+    """The operator's hook, mocked: a running cluster whose scheduler wants 6 workers."""
+    fake = hook
     fake.get_worker_groups.return_value = groups()
     workers = tuple({"address": f"tcp://x:{i}", "name": n, "host": "x"} for i, n in enumerate(PRIMARY))
-    fake.get_scheduler_load.return_value = SchedulerLoad(adaptive_target=6, queued=30, processing=2, workers=workers)
-    mocker.patch("airflow_dask_provider.hooks.scaling.DaskScalingHook", return_value=fake)
+    fake.dask_scheduler.get_load.return_value = SchedulerLoad(
+        adaptive_target=6, queued=30, processing=2, workers=workers
+    )
     mocker.patch("airflow_dask_provider.operators.scaling.time.sleep")
     return fake
 
@@ -74,7 +76,7 @@ def test_scales_until_the_job_ends_then_shrinks_and_writes_the_timeline(hook, sc
     assert [c.kwargs["num_instances"] for c in scaling.resize_secondary_workers.call_args_list] == [4, 0]
     assert result["timeline_csv"] == str(tmp_path / "scaling_timeline.csv")
     assert (tmp_path / "scaling_timeline.png").is_file()
-    scaling.close.assert_called_once()
+    scaling.dask_scheduler.close.assert_called_once()
 
 
 def test_ends_when_the_cluster_is_gone(hook, scaling, context, tmp_path):
@@ -96,7 +98,10 @@ def test_a_job_never_submitted_fails_the_task(hook, scaling, context, tmp_path):
 
 def test_passing_hiccups_do_not_end_scaling(hook, scaling, context, tmp_path):
     hook.get_job_info.return_value = job("DONE")
-    scaling.get_scheduler_load.side_effect = [OSError("scheduler busy"), scaling.get_scheduler_load.return_value]
+    scaling.dask_scheduler.get_load.side_effect = [
+        OSError("scheduler busy"),
+        scaling.dask_scheduler.get_load.return_value,
+    ]
     scaling.get_worker_groups.side_effect = [groups(), groups(), groups()]
 
     result = autoscale(timeline_dir=str(tmp_path), scale_down_at_end=False).execute(context)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from google.api_core.exceptions import AlreadyExists, NotFound
 from google.cloud import dataproc_v1
 
 from airflow_dask_provider.exceptions import ClusterSpecError
-from airflow_dask_provider.hooks.scaling import policy_from_dict
+from airflow_dask_provider.hooks.autoscaling import ScalingCalls, policy_from_dict
 from airflow_dask_provider.operators.autoscaling_policy import DaskDataprocCreateAutoscalingPolicyOperator
 from airflow_dask_provider.scaling.dataproc_policy import AutoscalingPolicySpec
 
@@ -27,6 +29,9 @@ def stored(**changes) -> dataproc_v1.AutoscalingPolicy:
 
 @pytest.fixture
 def client(hook):
+    """The policy client under the hook's own policy calls, mocked."""
+    for name in ("get_autoscaling_policy", "create_autoscaling_policy", "update_autoscaling_policy"):
+        getattr(hook, name).side_effect = functools.partial(getattr(ScalingCalls, name), hook)
     return hook.get_autoscaling_policy_client.return_value
 
 

@@ -25,8 +25,9 @@ def delete(**kwargs) -> DaskDataprocDeleteClusterOperator:
 
 
 @pytest.fixture
-def read_usage(mocker):
-    return mocker.patch("airflow_dask_provider.hooks.lifecycle.get_cluster_usage", return_value=usage())
+def read_usage(hook):
+    hook.get_cluster_usage.return_value = usage()
+    return hook.get_cluster_usage
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_the_cost_is_logged_and_returned_after_the_deletion(hook, read_usage, co
     assert cost["node_hours"] == {"n2-standard-4 standard": pytest.approx(3.0, abs=0.01)}
     assert cost["estimated_cost"] > 0 and cost["currency"] == "USD"
     assert cost["message"].startswith("Cost of cluster c: 1.00 h, 3.00 node-hours")
-    read_usage.assert_called_once_with(hook, **WHERE, cluster_name="c")
+    read_usage.assert_called_once_with(**WHERE, cluster_name="c")
     assert mocker.call("%s", cost["message"]) in log.info.call_args_list
     assert hook.mock_calls.index(
         next(call for call in hook.mock_calls if call[0] == "delete_dask_cluster")

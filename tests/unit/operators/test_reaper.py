@@ -7,7 +7,7 @@ import time
 import pytest
 
 from airflow_dask_provider.exceptions import ClusterSpecError
-from airflow_dask_provider.hooks.lifecycle import LabelledCluster
+from airflow_dask_provider.hooks.resources import LabelledCluster
 from airflow_dask_provider.operators import reaper
 from airflow_dask_provider.operators.reaper import DaskDataprocReapClustersOperator, decide
 
@@ -46,12 +46,11 @@ def hook(mocker):
 
 
 @pytest.fixture
-def listed(mocker):
+def listed(hook):
     now = time.time()
     clusters = [found("old", expiry=now - 60), found("broken", "ERROR"), found("fresh", expiry=now + 3600)]
-    return mocker.patch(
-        "airflow_dask_provider.hooks.lifecycle.list_provider_clusters", side_effect=lambda hook, **where: clusters
-    )
+    hook.list_provider_clusters.side_effect = lambda **where: clusters
+    return hook.list_provider_clusters
 
 
 def reap(**kwargs) -> DaskDataprocReapClustersOperator:
@@ -114,7 +113,10 @@ def test_without_regions_the_reaper_fails_before_any_call(hook, listed, context)
     listed.assert_not_called()
 
 
-def test_on_the_emulator_without_a_project_the_reaper_fails_naming_where_to_set_one(listed, context, monkeypatch):
+def test_on_the_emulator_without_a_project_the_reaper_fails_naming_where_to_set_one(context, monkeypatch, mocker):
+    from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
+
+    listed = mocker.patch.object(DaskDataprocHook, "list_provider_clusters")
     monkeypatch.setenv("DATAPROC_EMULATOR_HOST", "127.0.0.1:1")
     monkeypatch.setenv("AIRFLOW__DASK_DATAPROC__REAPER_REGIONS", "europe-west1")
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
@@ -125,9 +127,9 @@ def test_on_the_emulator_without_a_project_the_reaper_fails_naming_where_to_set_
 
 
 def test_a_cluster_replaced_since_the_listing_is_left_alone(hook, listed, context):
-    from google.api_core.exceptions import FailedPrecondition
+    from airflow_dask_provider.exceptions import ClusterReplacedError
 
-    hook.delete_dask_cluster.side_effect = [FailedPrecondition("uuid"), True]
+    hook.delete_dask_cluster.side_effect = [ClusterReplacedError("old", "u"), True]
 
     reap().execute(context)
 
@@ -166,8 +168,8 @@ def credentials(hook, mocker):
     """A live cluster naming its credential, and one credential of a cluster that is gone."""
     live = found("fresh", expiry=time.time() + 3600, config_bucket="staging",
                  tls_credential_uri=f"{CREDENTIALS}/fresh/1/dask-tls.pem")  # fmt: skip
-    mocker.patch("airflow_dask_provider.hooks.lifecycle.list_provider_clusters", return_value=[live])
-    mocker.patch("airflow_dask_provider.staging.known_staging_buckets", return_value=["provider-own"])
+    hook.list_provider_clusters.return_value = [live]
+    hook.known_staging_buckets.return_value = ["provider-own"]
     old = time.time() - 7200
     hook.list_dask_credentials.side_effect = lambda bucket, **where: {
         "staging": [(f"{CREDENTIALS}/fresh/1/dask-tls.pem", old), (f"{CREDENTIALS}/gone/2/dask-tls.pem", old)],

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from airflow_dask_provider.hooks.scaling import SchedulerLoad, WorkerGroups
+from airflow_dask_provider.hooks.dask_scheduler import SchedulerLoad
+from airflow_dask_provider.hooks.resources import WorkerGroups
 from airflow_dask_provider.scaling.policy import GROW, HOLD, SHRINK, ScalingConfig
 from airflow_dask_provider.scaling.scaler import ClusterGone, DaskSecondaryScaler
 
@@ -45,12 +46,12 @@ def scaler(hook):
 
 def test_grow_resizes_the_secondary_group_without_retiring(scaler, hook):
     hook.get_worker_groups.return_value = groups()
-    hook.get_scheduler_load.return_value = load(6, PRIMARY)
+    hook.dask_scheduler.get_load.return_value = load(6, PRIMARY)
 
     decision = scaler.step()
 
     assert (decision.action, decision.target) == (GROW, 4)
-    hook.retire_dask_workers.assert_not_called()
+    hook.dask_scheduler.retire_workers.assert_not_called()
     kwargs = hook.resize_secondary_workers.call_args.kwargs
     assert (kwargs["num_instances"], kwargs["graceful_decommission_timeout"]) == (4, 60)
 
@@ -58,24 +59,27 @@ def test_grow_resizes_the_secondary_group_without_retiring(scaler, hook):
 def test_shrink_retires_the_workers_of_the_leaving_nodes_first(scaler, hook, mocker):
     secondary = ("c-sw-aaaa", "c-sw-bbbb", "c-sw-cccc")
     hook.get_worker_groups.return_value = groups(secondary)
-    hook.get_scheduler_load.return_value = load(3, PRIMARY + secondary)
-    hook.retire_dask_workers.side_effect = lambda **kw: list(kw["addresses"])
+    hook.dask_scheduler.get_load.return_value = load(3, PRIMARY + secondary)
+    hook.dask_scheduler.retire_workers.side_effect = lambda **kw: list(kw["addresses"])
     calls = mocker.MagicMock()
-    calls.attach_mock(hook.retire_dask_workers, "retire")
+    calls.attach_mock(hook.dask_scheduler.retire_workers, "retire")
     calls.attach_mock(hook.resize_secondary_workers, "resize")
 
     decision = scaler.step()
 
     assert (decision.action, decision.target) == (SHRINK, 1)
     assert [c[0] for c in calls.mock_calls] == ["retire", "resize"]
-    assert hook.retire_dask_workers.call_args.kwargs["addresses"] == ["tcp://10.0.0.3:4000", "tcp://10.0.0.4:4000"]
+    assert hook.dask_scheduler.retire_workers.call_args.kwargs["addresses"] == [
+        "tcp://10.0.0.3:4000",
+        "tcp://10.0.0.4:4000",
+    ]
     assert hook.resize_secondary_workers.call_args.kwargs["num_instances"] == 1
 
 
 @pytest.mark.parametrize("cluster", [groups(state="UPDATING"), groups(("c-sw-aaaa",), target=3)])
 def test_a_resize_under_way_holds(scaler, hook, cluster):
     hook.get_worker_groups.return_value = cluster
-    hook.get_scheduler_load.return_value = load(20, PRIMARY)
+    hook.dask_scheduler.get_load.return_value = load(20, PRIMARY)
 
     assert scaler.step().action == HOLD
     hook.resize_secondary_workers.assert_not_called()
@@ -91,7 +95,7 @@ def test_a_missing_or_deleting_cluster_ends_scaling(scaler, hook, cluster):
 
 def test_every_check_is_on_the_timeline(scaler, hook):
     hook.get_worker_groups.return_value = groups()
-    hook.get_scheduler_load.return_value = load(6, PRIMARY)
+    hook.dask_scheduler.get_load.return_value = load(6, PRIMARY)
     scaler.step()
     hook.get_worker_groups.return_value = groups(state="UPDATING")
     scaler.step()
@@ -102,12 +106,15 @@ def test_every_check_is_on_the_timeline(scaler, hook):
 def test_scale_to_minimum_retires_then_waits_for_the_resize(scaler, hook):
     secondary = ("c-sw-aaaa", "c-sw-bbbb")
     hook.get_worker_groups.side_effect = [groups(secondary), groups(secondary, state="UPDATING"), groups()]
-    hook.get_scheduler_load.return_value = load(6, PRIMARY + secondary)
-    hook.retire_dask_workers.side_effect = lambda **kw: list(kw["addresses"])
+    hook.dask_scheduler.get_load.return_value = load(6, PRIMARY + secondary)
+    hook.dask_scheduler.retire_workers.side_effect = lambda **kw: list(kw["addresses"])
 
     scaler.scale_to_minimum("job ended", timeout=60, interval=0, sleep=lambda s: None)
 
-    assert hook.retire_dask_workers.call_args.kwargs["addresses"] == ["tcp://10.0.0.2:4000", "tcp://10.0.0.3:4000"]
+    assert hook.dask_scheduler.retire_workers.call_args.kwargs["addresses"] == [
+        "tcp://10.0.0.2:4000",
+        "tcp://10.0.0.3:4000",
+    ]
     assert hook.resize_secondary_workers.call_args.kwargs["num_instances"] == 0
     assert [d.action for d in scaler.decisions] == [SHRINK, HOLD]
 
@@ -115,8 +122,8 @@ def test_scale_to_minimum_retires_then_waits_for_the_resize(scaler, hook):
 def test_removing_other_nodes_than_retired_is_logged(scaler, hook, caplog):
     secondary = ("c-sw-aaaa", "c-sw-bbbb")
     hook.get_worker_groups.return_value = groups(secondary)
-    hook.get_scheduler_load.return_value = load(3, PRIMARY + secondary)
-    hook.retire_dask_workers.side_effect = lambda **kw: list(kw["addresses"])
+    hook.dask_scheduler.get_load.return_value = load(3, PRIMARY + secondary)
+    hook.dask_scheduler.retire_workers.side_effect = lambda **kw: list(kw["addresses"])
     scaler.step()  # retires c-sw-bbbb
     hook.get_worker_groups.return_value = groups(("c-sw-bbbb",))  # but Dataproc removed c-sw-aaaa
 
@@ -128,7 +135,7 @@ def test_removing_other_nodes_than_retired_is_logged(scaler, hook, caplog):
 
 def test_a_steady_hold_is_logged_once(scaler, hook, caplog):
     hook.get_worker_groups.return_value = groups()
-    hook.get_scheduler_load.side_effect = [load(2, PRIMARY), load(1, PRIMARY), load(6, PRIMARY)]
+    hook.dask_scheduler.get_load.side_effect = [load(2, PRIMARY), load(1, PRIMARY), load(6, PRIMARY)]
 
     with caplog.at_level("INFO", logger="airflow_dask_provider.scaling.scaler"):
         for _ in range(3):
@@ -143,10 +150,10 @@ def test_a_steady_hold_is_logged_once(scaler, hook, caplog):
 def test_nodes_without_a_matching_worker_are_named_in_a_warning(scaler, hook, caplog):
     secondary = ("c-sw-aaaa",)
     hook.get_worker_groups.return_value = groups(secondary)
-    hook.get_scheduler_load.return_value = load(2, ("tcp://10.0.0.9:4000",) + PRIMARY)  # named by address
+    hook.dask_scheduler.get_load.return_value = load(2, ("tcp://10.0.0.9:4000",) + PRIMARY)  # named by address
 
     with caplog.at_level("WARNING"):
         assert scaler.step().action == SHRINK
 
-    hook.retire_dask_workers.assert_not_called()
+    hook.dask_scheduler.retire_workers.assert_not_called()
     assert "No Dask worker is named after nodes ['c-sw-aaaa']" in caplog.text

@@ -8,7 +8,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
 
 from airflow_dask_provider.exceptions import ClusterError, ClusterSpecError
-from airflow_dask_provider.hooks.idle import DaskIdleness
+from airflow_dask_provider.hooks.dask_scheduler import DaskIdleness
 from airflow_dask_provider.sensors import base
 from airflow_dask_provider.sensors.idle import DaskDataprocIdleSensor
 from airflow_dask_provider.triggers.base import event
@@ -41,8 +41,9 @@ def hook(mocker):
 
 
 @pytest.fixture
-def idleness(mocker):
-    return mocker.patch("airflow_dask_provider.hooks.idle.get_cluster_idleness", return_value=BUSY)
+def idleness(hook):
+    hook.dask_scheduler.get_cluster_idleness.return_value = BUSY
+    return hook.dask_scheduler.get_cluster_idleness
 
 
 def test_bad_arguments_fail_when_the_dag_is_parsed():
@@ -159,9 +160,9 @@ def test_poke_mode_acts_once_idle(hook, idleness, context):
 
 
 def test_a_cluster_replaced_by_a_new_one_of_the_same_name_is_left_alone(hook, idleness, context):
-    from google.api_core.exceptions import FailedPrecondition
+    from airflow_dask_provider.exceptions import ClusterReplacedError
 
     idleness.return_value = idle_for(700)
-    hook.delete_dask_cluster.side_effect = FailedPrecondition("uuid")
+    hook.delete_dask_cluster.side_effect = ClusterReplacedError("c", "u")
 
     assert sensor(deferrable=True).execute(context)["deleted"] is False

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from airflow_dask_provider.exceptions import ClusterError
-from airflow_dask_provider.hooks.idle import DaskIdleness
+from airflow_dask_provider.hooks.dask_scheduler import DaskIdleness
 from airflow_dask_provider.sensors.base import DaskDataprocBaseSensor
 from airflow_dask_provider.sensors.dataproc import DaskDataprocClusterSensor
 from airflow_dask_provider.sensors.idle import DaskDataprocIdleSensor
@@ -82,7 +82,7 @@ def test_a_cluster_not_yet_in_a_target_state_is_waited_for_in_the_same_words(hoo
     ],
 )
 def test_a_cluster_not_idle_long_enough_is_waited_for_in_the_same_words(hook, logs, context, mocker, idleness, line):
-    mocker.patch("airflow_dask_provider.hooks.idle.get_cluster_idleness", return_value=idleness)
+    hook.dask_scheduler.get_cluster_idleness.return_value = idleness
     hook.get_cluster_info.return_value = cluster()
     sensor = DaskDataprocIdleSensor(task_id="s", cluster_name="c", quiet_period=600, **WHERE)
     trigger = DaskDataprocIdleTrigger(**WHERE, **SOON, cluster_name="c", quiet_period=600, deadline=time.time() + 0.05)

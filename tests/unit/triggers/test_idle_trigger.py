@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from airflow_dask_provider.hooks.idle import DaskIdleness
+from airflow_dask_provider.hooks.dask_scheduler import DaskIdleness, DaskSchedulerHook
 from airflow_dask_provider.triggers import base as triggers
 from airflow_dask_provider.triggers.idle import DaskDataprocIdleTrigger
 
@@ -39,12 +39,15 @@ def looks(mocker):
     def next_look(**kwargs):
         return answers.pop(0) if len(answers) > 1 else answers[0]
 
-    mocker.patch("airflow_dask_provider.hooks.idle.get_cluster_idleness", side_effect=next_look)
+    mocker.patch(
+        "airflow_dask_provider.hooks.dask_scheduler.DaskSchedulerHook.get_cluster_idleness", side_effect=next_look
+    )
     return answers
 
 
 def run(trigger, mocker, *infos) -> list[dict]:
     trigger.hook = mocker.MagicMock()
+    trigger.hook.dask_scheduler = DaskSchedulerHook(trigger.hook)
     trigger.hook.get_cluster_info.side_effect = list(infos) if len(infos) > 1 else None
     if len(infos) == 1:
         trigger.hook.get_cluster_info.return_value = infos[0]

@@ -241,13 +241,13 @@ def test_job_trigger_copies_driver_output_into_its_log_and_counts_the_offset(moc
 
 
 def test_job_trigger_logs_dask_progress(mocker, trigger_log):
-    from airflow_dask_provider.hooks.resources import DaskProgress
+    from airflow_dask_provider.hooks.dask_scheduler import DaskProgress
 
     trigger, hook = with_hook(job_trigger(dashboard_url="https://gw/gateway/default/dask/status"), mocker)
     trigger.progress_interval = 0.0001
     hook.get_job_info.side_effect = [job("RUNNING"), job("RUNNING"), job("DONE")]
     hook.read_driver_output.return_value = ("", 0)
-    hook.get_dask_progress.return_value = DaskProgress(
+    hook.dask_scheduler.get_progress.return_value = DaskProgress(
         done=30, total=120, processing=2, erred=0, workers=2, memory_bytes=3 * 2**20
     )
 
@@ -260,7 +260,7 @@ def test_job_trigger_logs_dask_progress(mocker, trigger_log):
 
 
 def test_job_trigger_fails_with_no_workers_once_the_cluster_has_had_none_for_the_timeout(mocker, trigger_log):
-    from airflow_dask_provider.hooks.resources import DaskProgress
+    from airflow_dask_provider.hooks.dask_scheduler import DaskProgress
     from airflow_dask_provider.monitoring import WorkerWatch
 
     dashboard = "https://gw/gateway/default/dask/status"
@@ -270,7 +270,7 @@ def test_job_trigger_fails_with_no_workers_once_the_cluster_has_had_none_for_the
     trigger.follower.workers = WorkerWatch(timeout=10, clock=trigger.follower.clock)
     hook.get_job_info.return_value = job("RUNNING")
     hook.read_driver_output.return_value = ("", 0)
-    hook.get_dask_progress.side_effect = [
+    hook.dask_scheduler.get_progress.side_effect = [
         DaskProgress(done=1, total=9, processing=2, erred=0, workers=workers, memory_bytes=0)
         for workers in (2, 0, 0, 0)
     ]
@@ -281,7 +281,7 @@ def test_job_trigger_fails_with_no_workers_once_the_cluster_has_had_none_for_the
     assert event["resource"]["state"] == "RUNNING"
     assert event["message"].startswith("Cluster c has had no Dask worker for ")
     assert "(no_worker_timeout is 10 s)" in event["message"] and dashboard in event["message"]
-    assert hook.get_dask_progress.call_count == 4
+    assert hook.dask_scheduler.get_progress.call_count == 4
     hook.cancel_dask_job.assert_not_called()  # the operator cancels it
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
 from google.cloud import dataproc_v1
 
-from airflow_dask_provider.hooks.lifecycle import cluster_usage, list_provider_clusters
+from airflow_dask_provider.hooks.clusters import label_filter
+from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
+from airflow_dask_provider.hooks.resources import cluster_usage
 
 CREATED = datetime(2026, 1, 2, 3, 0, tzinfo=timezone.utc)
 
@@ -48,15 +51,58 @@ def test_secondary_workers_are_preemptible_unless_said_otherwise():
     assert default.groups[-1].preemptibility == "preemptible"
 
 
-def test_provider_clusters_are_listed_by_their_label_with_their_expiry(mocker):
-    hook = mocker.MagicMock()
+@pytest.fixture
+def cluster_client(mocker, monkeypatch):
+    """The hook's cluster client, mocked."""
+    monkeypatch.setenv("DATAPROC_EMULATOR_HOST", "127.0.0.1:1")
+    hook = DaskDataprocHook()
+    client = mocker.MagicMock()
+    mocker.patch.object(hook, "get_cluster_client", return_value=client)
+    client.hook = hook
+    return client
+
+
+def test_provider_clusters_are_listed_by_their_label_with_their_expiry(cluster_client):
     listed = cluster_message()
     listed.labels.update({"created-by": "airflow-dask-provider", "expiry": "20260102t030405z"})
-    hook.get_cluster_client.return_value.list_clusters.return_value = [listed]
+    cluster_client.list_clusters.return_value = [listed]
 
-    [found] = list_provider_clusters(hook, project_id="p", region="r")
+    [found] = cluster_client.hook.list_provider_clusters(project_id="p", region="r")
 
-    request = hook.get_cluster_client.return_value.list_clusters.call_args.kwargs["request"]
+    request = cluster_client.list_clusters.call_args.kwargs["request"]
     assert request == {"project_id": "p", "region": "r", "filter": "labels.created-by = airflow-dask-provider"}
     assert (found.cluster_name, found.cluster_uuid, found.state) == ("c", "u", "RUNNING")
     assert found.expiry == datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc).timestamp()
+
+
+def test_a_label_filter_asks_for_every_label():
+    assert label_filter({"owner": "alice", "created-by": "airflow-dask-provider"}) == (
+        "labels.owner = alice AND labels.created-by = airflow-dask-provider"
+    )
+
+
+def test_any_filter_lists_clusters_as_plain_data_with_their_secondary_workers(cluster_client):
+    listed = cluster_message(secondary_worker_config={"num_instances": 3, "instance_names": ["a", "b"]})
+    cluster_client.list_clusters.return_value = [listed]
+
+    [found] = cluster_client.hook.list_clusters(project_id="p", region="r", filter="status.state = ACTIVE")
+
+    assert cluster_client.list_clusters.call_args.kwargs["request"]["filter"] == "status.state = ACTIVE"
+    assert (found.project_id, found.region, found.cluster_name, found.secondary_workers) == ("p", "r", "c", 3)
+
+
+def test_the_usage_of_a_missing_cluster_is_none(cluster_client):
+    from google.api_core.exceptions import NotFound
+
+    cluster_client.get_cluster.side_effect = NotFound("no such cluster")
+
+    assert cluster_client.hook.get_cluster_usage(project_id="p", region="r", cluster_name="c") is None
+    assert cluster_client.hook.get_worker_groups(project_id="p", region="r", cluster_name="c") is None
+
+
+def test_the_usage_of_a_cluster_is_read_from_its_message(cluster_client):
+    cluster_client.get_cluster.return_value = cluster_message()
+
+    usage = cluster_client.hook.get_cluster_usage(project_id="p", region="r", cluster_name="c")
+
+    assert (usage.cluster_name, usage.created_at) == ("c", CREATED.timestamp())
