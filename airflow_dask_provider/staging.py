@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from airflow_dask_provider.cluster_spec import InitAction
 from airflow_dask_provider.exceptions import ClusterSpecError, EndpointUnreachableError
-from airflow_dask_provider.init_action_files import init_action_path
+from airflow_dask_provider.bundled import init_action_path
 
 if TYPE_CHECKING:
     from airflow_dask_provider.cluster_spec import DaskClusterSpec
