@@ -25,7 +25,7 @@ _INIT_ACTION_LOCATIONS = (_PACKAGE / "init_actions", _PACKAGE.parent / "init_act
 
 
 def driver_path() -> str:
-    """Return the local path of the provider's job driver, ``driver.py``, which the submit operator stages as ``main``."""
+    """Return the local path of the provider's job driver, ``driver.py``: the submit operator stages it as ``main``."""
     return str(_PACKAGE / "driver.py")
 
 

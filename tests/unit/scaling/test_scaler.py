@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from airflow_dask_provider.hooks.scaling import SchedulerLoad, WorkerGroups
-from airflow_dask_provider.scaling.policy import GROW, HOLD, SHRINK, ScalingConfig
+from airflow_dask_provider.scaling.rule import GROW, HOLD, SHRINK, ScalingConfig
 from airflow_dask_provider.scaling.scaler import ClusterGone, DaskSecondaryScaler
 
 PRIMARY = ("c-w-0", "c-w-1")
@@ -36,7 +36,7 @@ def hook(mocker):
 @pytest.fixture
 def scaler(hook):
     clock = itertools.count()
-    config = ScalingConfig(max_secondary_workers=4, wait_count=1, cooldown_seconds=0, scale_down_delay_seconds=0)
+    config = ScalingConfig(max_secondary_workers=4, wait_count=1, cooldown_period=0, scale_down_delay=0)
     return DaskSecondaryScaler(
         scaling_hook=hook, project_id="p", region="r", cluster_name="c", config=config,
         graceful_decommission_timeout=60, clock=lambda: float(next(clock)),

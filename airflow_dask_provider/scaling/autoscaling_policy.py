@@ -2,7 +2,8 @@
 
 Dataproc's own autoscaler reads YARN pending memory only, so such a policy matters for the yarn
 runtime and YARN work on the same cluster; the standalone runtime's Dask load never moves it (see
-:mod:`airflow_dask_provider.scaling.scaler` for Dask-aware scaling). :meth:`AutoscalingPolicySpec.to_dict`
+:mod:`airflow_dask_provider.scaling.rule` for Dask-aware scaling, whose ``cooldown_period`` and
+``graceful_decommission_timeout`` mean and read the same as here). :meth:`AutoscalingPolicySpec.to_dict`
 gives the plain data :class:`~airflow_dask_provider.hooks.scaling.DaskScalingHook` sends and reads.
 """
 
