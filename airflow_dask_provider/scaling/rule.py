@@ -61,9 +61,9 @@ def _whole(field: str, value: Any, low: int, high: int) -> int:
 def duration_seconds(field: str, value: Any, low: float = 0.0, high: float = math.inf) -> float:
     """Return the duration ``value`` in seconds, checked to lie from ``low`` to ``high``.
 
-    Accepts seconds (a fraction is kept), a ``timedelta`` or text such as ``"30s"``, ``"2m"`` or
-    ``"90"`` (whole seconds, read by :func:`~airflow_dask_provider.cluster_spec.parse_duration`), so
-    literal and rendered template values read the same.
+    Accepts seconds (a fraction is kept), or a ``timedelta`` or text such as ``"30s"``, ``"2m"`` or
+    ``"90"`` (in whole seconds, read by :func:`~airflow_dask_provider.cluster_spec.parse_duration`, the
+    one reader of durations), so literal and rendered template values read the same.
 
     :raises ClusterSpecError: naming ``field``, ``value`` and the allowed range.
     """

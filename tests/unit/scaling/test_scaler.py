@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
 import pytest
 
+from airflow_dask_provider.exceptions import ClusterSpecError
 from airflow_dask_provider.hooks.scaling import SchedulerLoad, WorkerGroups
 from airflow_dask_provider.scaling.rule import GROW, HOLD, SHRINK, ScalingConfig
 from airflow_dask_provider.scaling.scaler import ClusterGone, DaskSecondaryScaler
@@ -53,6 +55,25 @@ def test_grow_resizes_the_secondary_group_without_retiring(scaler, hook):
     hook.retire_dask_workers.assert_not_called()
     kwargs = hook.resize_secondary_workers.call_args.kwargs
     assert (kwargs["num_instances"], kwargs["graceful_decommission_timeout"]) == (4, 60)
+
+
+@pytest.mark.parametrize(("given", "seconds"), [("1m", 60.0), (timedelta(seconds=90), 90.0), (30, 30.0)])
+def test_the_graceful_decommission_timeout_reads_as_the_autoscaling_policy_s_does(hook, given, seconds):
+    config = ScalingConfig(max_secondary_workers=4)
+    scaler = DaskSecondaryScaler(
+        scaling_hook=hook, project_id="p", region="r", cluster_name="c", config=config,
+        graceful_decommission_timeout=given,
+    )  # fmt: skip
+
+    assert scaler.graceful_decommission_timeout == seconds
+
+
+def test_a_graceful_decommission_timeout_over_a_day_is_refused(hook):
+    with pytest.raises(ClusterSpecError, match="Invalid graceful_decommission_timeout='2d'"):
+        DaskSecondaryScaler(
+            scaling_hook=hook, project_id="p", region="r", cluster_name="c",
+            config=ScalingConfig(max_secondary_workers=4), graceful_decommission_timeout="2d",
+        )  # fmt: skip
 
 
 def test_shrink_retires_the_workers_of_the_leaving_nodes_first(scaler, hook, mocker):
