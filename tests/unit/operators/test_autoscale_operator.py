@@ -195,3 +195,15 @@ def test_importing_the_scaling_operators_loads_no_google_grpc_dask_or_matplotlib
     output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
 
     assert json.loads(output.splitlines()[-1]) == []
+
+
+def test_the_example_dag_uses_the_current_parameter_names():
+    import runpy
+    from pathlib import Path
+
+    dag_file = Path(__file__).resolve().parents[3] / "dags" / "dask_autoscaling_demo.py"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        runpy.run_path(str(dag_file))
+
+    assert [str(w.message) for w in caught if "is deprecated: use" in str(w.message)] == []
