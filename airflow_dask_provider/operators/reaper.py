@@ -201,8 +201,8 @@ class DaskDataprocReapClustersOperator(BaseOperator):
 
         Looked for in the live clusters' config buckets and the provider's staging bucket (see
         :func:`~airflow_dask_provider.staging.staging_bucket`); credentials that a live cluster
-        (or one deleted just now, whose deletion took its credential along) names are kept. A failure
-        is logged, never raised: the sweep is housekeeping, the clusters' deletion is the reaper's job.
+        (or one deleted just now, whose deletion took its credential along) names are kept. A failure is logged, never raised: the sweep is
+        housekeeping, the clusters' deletion is the reaper's job.
         """
         from airflow_dask_provider.staging import known_staging_buckets
 

@@ -2,8 +2,7 @@
 
 Dataproc's own autoscaler reads YARN pending memory only, so such a policy matters for the yarn
 runtime and YARN work on the same cluster; the standalone runtime's Dask load never moves it (see
-:mod:`airflow_dask_provider.scaling.rule` for Dask-aware scaling, whose ``cooldown_period`` and
-``graceful_decommission_timeout`` mean and read the same as here). :meth:`AutoscalingPolicySpec.to_dict`
+:mod:`airflow_dask_provider.scaling.scaler` for Dask-aware scaling). :meth:`AutoscalingPolicySpec.to_dict`
 gives the plain data :class:`~airflow_dask_provider.hooks.scaling.DaskScalingHook` sends and reads.
 """
 
@@ -68,7 +67,8 @@ class AutoscalingPolicySpec:
     """Describe a Dataproc autoscaling policy with a basic YARN algorithm; every value is checked.
 
     Durations accept seconds, a ``timedelta`` or text such as ``"2m"``; numbers accept numeric text,
-    so rendered templates validate the same way.
+    so rendered templates validate the same way. The field names are Dataproc's, and the Dask-aware
+    scaling rule (:mod:`~airflow_dask_provider.scaling.rule`) names and reads its durations alike.
 
     :param policy_id: the policy's id: 3 to 50 letters, digits, '_' and '-'.
     :param worker_max_instances: most primary workers.

@@ -57,25 +57,6 @@ def test_grow_resizes_the_secondary_group_without_retiring(scaler, hook):
     assert (kwargs["num_instances"], kwargs["graceful_decommission_timeout"]) == (4, 60)
 
 
-@pytest.mark.parametrize(("given", "seconds"), [("1m", 60.0), (timedelta(seconds=90), 90.0), (30, 30.0)])
-def test_the_graceful_decommission_timeout_reads_as_the_autoscaling_policy_s_does(hook, given, seconds):
-    config = ScalingConfig(max_secondary_workers=4)
-    scaler = DaskSecondaryScaler(
-        scaling_hook=hook, project_id="p", region="r", cluster_name="c", config=config,
-        graceful_decommission_timeout=given,
-    )  # fmt: skip
-
-    assert scaler.graceful_decommission_timeout == seconds
-
-
-def test_a_graceful_decommission_timeout_over_a_day_is_refused(hook):
-    with pytest.raises(ClusterSpecError, match="Invalid graceful_decommission_timeout='2d'"):
-        DaskSecondaryScaler(
-            scaling_hook=hook, project_id="p", region="r", cluster_name="c",
-            config=ScalingConfig(max_secondary_workers=4), graceful_decommission_timeout="2d",
-        )  # fmt: skip
-
-
 def test_shrink_retires_the_workers_of_the_leaving_nodes_first(scaler, hook, mocker):
     secondary = ("c-sw-aaaa", "c-sw-bbbb", "c-sw-cccc")
     hook.get_worker_groups.return_value = groups(secondary)
@@ -171,3 +152,22 @@ def test_nodes_without_a_matching_worker_are_named_in_a_warning(scaler, hook, ca
 
     hook.retire_dask_workers.assert_not_called()
     assert "No Dask worker is named after nodes ['c-sw-aaaa']" in caplog.text
+
+
+@pytest.mark.parametrize(("given", "seconds"), [("1m", 60.0), (timedelta(seconds=90), 90.0), (30, 30.0)])
+def test_the_graceful_decommission_timeout_reads_as_the_autoscaling_policy_s_does(hook, given, seconds):
+    config = ScalingConfig(max_secondary_workers=4)
+    scaler = DaskSecondaryScaler(
+        scaling_hook=hook, project_id="p", region="r", cluster_name="c", config=config,
+        graceful_decommission_timeout=given,
+    )  # fmt: skip
+
+    assert scaler.graceful_decommission_timeout == seconds
+
+
+def test_a_graceful_decommission_timeout_over_a_day_is_refused(hook):
+    with pytest.raises(ClusterSpecError, match="Invalid graceful_decommission_timeout='2d'"):
+        DaskSecondaryScaler(
+            scaling_hook=hook, project_id="p", region="r", cluster_name="c",
+            config=ScalingConfig(max_secondary_workers=4), graceful_decommission_timeout="2d",
+        )  # fmt: skip
