@@ -1,9 +1,32 @@
-"""Files that ship inside the package: the Dask job scripts of ``jobs/``."""
+"""Code that runs on the cluster's nodes and ships inside the package, found here and nowhere else.
+
+Three kinds, each with its finder:
+
+- the driver, :func:`driver_path`: ``airflow_dask_provider/driver.py``, the main file of every job
+  the submit operator runs through it (version check, Python files on the workers' import path);
+- the Dask job scripts of ``jobs/``, :func:`job_script` (and :func:`is_job_script`,
+  :func:`job_imports`): a wheel installs them as the package ``airflow_dask_provider.jobs``;
+- the Dataproc initialization actions of ``init_actions/``, :func:`init_action_path`: bash, not
+  Python, so ``init_actions/`` has no ``__init__.py``. A wheel installs them as
+  ``airflow_dask_provider/init_actions/``; a source checkout (and an editable install, whose import
+  hook cannot see a folder without ``__init__.py``) has them in ``init_actions/`` beside the package.
+
+None of them imports Airflow: they run where only Dask is installed.
+"""
 
 from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+#: Where the initialization actions are: installed from a wheel, then a source checkout.
+_INIT_ACTION_LOCATIONS = (_PACKAGE / "init_actions", _PACKAGE.parent / "init_actions")
+
+
+def driver_path() -> str:
+    """Return the local path of the provider's job driver, ``driver.py``: the submit operator stages it as ``main``."""
+    return str(_PACKAGE / "driver.py")
 
 
 def job_script(name: str) -> str:
@@ -64,3 +87,18 @@ def _imported_names(script: Path) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 1:
             names += [node.module.split(".")[0]] if node.module else [alias.name for alias in node.names]
     return names
+
+
+def init_action_path(name: str) -> Path:
+    """Return the local path of a bundled initialization action, such as ``"dask.sh"``.
+
+    :param name: file name of the script inside ``init_actions/``.
+    :raises FileNotFoundError: no bundled script has that name.
+    """
+    if not name or Path(name).name != name:
+        raise FileNotFoundError(f"No bundled initialization action named {name!r}")
+    for folder in _INIT_ACTION_LOCATIONS:
+        path = folder / name
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"No bundled initialization action named {name!r}")

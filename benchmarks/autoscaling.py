@@ -75,7 +75,7 @@ def run_job(emulator, cluster: str, args: argparse.Namespace) -> tuple[float, fl
 def measure(emulator, name: str, secondary: int, minimum: int, args: argparse.Namespace):
     """Run the job on a new cluster with the scaler running beside it; return the measures and the timeline."""
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
-    from airflow_dask_provider.scaling.policy import ScalingConfig
+    from airflow_dask_provider.scaling.rule import ScalingConfig
     from airflow_dask_provider.scaling.scaler import DaskSecondaryScaler
 
     clusters = emulator.cluster_client()
@@ -87,7 +87,7 @@ def measure(emulator, name: str, secondary: int, minimum: int, args: argparse.Na
         scaling_hook=scaling, **WHERE, cluster_name=name, graceful_decommission_timeout=60, target_duration=1.0,
         config=ScalingConfig(
             min_secondary_workers=minimum, max_secondary_workers=args.max_secondary, wait_count=2,
-            cooldown_seconds=2, scale_down_delay_seconds=1,
+            cooldown_period=2, scale_down_delay=1,
         ),
     )  # fmt: skip
     stop = threading.Event()

@@ -27,7 +27,6 @@ from airflow_dask_provider.operators.job import DaskDataprocSubmitJobOperator
 from airflow_dask_provider.operators.scaling import DaskDataprocAutoscaleOperator
 from airflow_dask_provider.templating import FILTERS, location_params, node_service_account
 
-
 WHERE = {"project_id": "{{ params.project_id }}", "region": "{{ params.region }}"}
 
 with DAG(
@@ -77,11 +76,11 @@ with DAG(
         job_task_id="bursty_job",
         min_secondary_workers=0,
         max_secondary_workers=4,
-        check_interval=1,
+        poke_interval="1s",
         wait_count=3,
-        cooldown_seconds=5,
-        scale_down_delay_seconds=4,
-        job_start_timeout=300,
+        cooldown_period="5s",
+        scale_down_delay="4s",
+        job_start_timeout="5m",
         timeline_dir="{{ params.timeline_dir or '' }}",
         **WHERE,
     )

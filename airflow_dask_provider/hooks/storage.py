@@ -179,7 +179,7 @@ class StorageCalls:
         bucket used, so the cluster's staging files (driver output included) live beside them.
         """
         from airflow_dask_provider.cluster_spec import InitAction
-        from airflow_dask_provider.init_action_files import init_action_path
+        from airflow_dask_provider.bundled import init_action_path
 
         names = bundled_actions(spec)
         if not names:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_dask_provider.operators.base import DaskDataprocBaseOperator
-from airflow_dask_provider.scaling.dataproc_policy import AutoscalingPolicySpec
+from airflow_dask_provider.scaling.autoscaling_policy import AutoscalingPolicySpec
 from airflow_dask_provider.tasks import is_literal
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ class DaskDataprocCreateAutoscalingPolicyOperator(DaskDataprocBaseOperator):
     """Create a Dataproc autoscaling policy, or bring an existing one of the same id up to date.
 
     Idempotent: a policy with the same id and the same content is left alone, one with other content
-    is updated. Every field of :class:`~airflow_dask_provider.scaling.dataproc_policy.AutoscalingPolicySpec`
+    is updated. Every field of :class:`~airflow_dask_provider.scaling.autoscaling_policy.AutoscalingPolicySpec`
     is a keyword (``policy_id``, ``worker_max_instances``, ``scale_up_factor``, ``cooldown_period``,
     ...), all templated, and is checked as Dataproc checks it (bounds, factors in [0, 1], cooldown from
     2 minutes to 1 day, graceful decommission timeout up to 1 day): literal values when the DAG is

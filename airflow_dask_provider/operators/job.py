@@ -323,6 +323,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         runs. Without ``check_versions`` and Python files, the script is the main file itself.
         """
         from airflow_dask_provider import driver
+        from airflow_dask_provider.bundled import driver_path
 
         args = [str(arg) for arg in self.args]
         python_files = [stage("py_files", uri) for uri in self.python_files()]
@@ -331,7 +332,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         options = [option for uri in python_files for option in (driver.PY_FILE_OPTION, posixpath.basename(uri))]
         options += [] if self.check_versions else [driver.NO_VERSION_CHECK_OPTION]
         return {
-            "main_python_file_uri": stage("main", driver.__file__),
+            "main_python_file_uri": stage("main", driver_path()),
             "args": [*options, posixpath.basename(str(self.main)), *args],
             "python_file_uris": [stage("main", self.main), *python_files],
         }

@@ -20,30 +20,30 @@ if TYPE_CHECKING:
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
     from airflow_dask_provider.hooks.resources import LabelledCluster
 
-#: The reaper's decisions.
+#: The reaper's verdicts on a cluster.
 DELETE, KEEP, SKIP = "delete", "keep", "skip"
 _TABLE_COLUMNS = ("project", "region", "cluster", "state", "expiry", "action", "reason")
 
 
 @dataclasses.dataclass(frozen=True)
-class Decision:
+class Verdict:
     """What the reaper does with one cluster, and why."""
 
     action: str
     reason: str
 
 
-def decide(cluster: LabelledCluster, now: float) -> Decision:
-    """Decide about one of the provider's clusters: delete it if in ERROR or past its expiry, else keep it."""
+def judge(cluster: LabelledCluster, now: float) -> Verdict:
+    """Return the verdict on one of the provider's clusters: delete it if in ERROR or past its expiry, else keep it."""
     if cluster.state == "DELETING":
-        return Decision(SKIP, "already being deleted")
+        return Verdict(SKIP, "already being deleted")
     if cluster.state == "ERROR":
-        return Decision(DELETE, f"in ERROR: {cluster.detail}" if cluster.detail else "in ERROR")
+        return Verdict(DELETE, f"in ERROR: {cluster.detail}" if cluster.detail else "in ERROR")
     if cluster.expiry is None:
-        return Decision(KEEP, "no expiry label")
+        return Verdict(KEEP, "no expiry label")
     if cluster.expiry <= now:
-        return Decision(DELETE, f"expired {_ago(now - cluster.expiry)} ago")
-    return Decision(KEEP, f"expires in {_ago(cluster.expiry - now)}")
+        return Verdict(DELETE, f"expired {_ago(now - cluster.expiry)} ago")
+    return Verdict(KEEP, f"expires in {_ago(cluster.expiry - now)}")
 
 
 def orphan_credentials(
@@ -171,10 +171,10 @@ class DaskDataprocReapClustersOperator(BaseOperator):
             for region in regions:
                 for cluster in self.hook.list_provider_clusters(project_id=project, region=region):
                     listed.append(cluster)
-                    decision = decide(cluster, now)
-                    if decision.action == DELETE:
+                    verdict = judge(cluster, now)
+                    if verdict.action == DELETE:
                         doomed.append(cluster)
-                    rows.append(self._row(cluster, decision, dry_run))
+                    rows.append(self._row(cluster, verdict, dry_run))
         if not dry_run:
             self._delete(doomed)
         for project in projects:
@@ -222,8 +222,8 @@ class DaskDataprocReapClustersOperator(BaseOperator):
             self.log.warning("Could not sweep the Dask credentials of %s/%s: %s", project, region, err)
 
     @staticmethod
-    def _row(cluster: LabelledCluster, decision: Decision, dry_run: bool) -> dict[str, Any]:
-        action = f"would {decision.action}" if dry_run and decision.action == DELETE else decision.action
+    def _row(cluster: LabelledCluster, verdict: Verdict, dry_run: bool) -> dict[str, Any]:
+        action = f"would {verdict.action}" if dry_run and verdict.action == DELETE else verdict.action
         return {
             "project": cluster.project_id,
             "region": cluster.region,
@@ -231,7 +231,7 @@ class DaskDataprocReapClustersOperator(BaseOperator):
             "state": cluster.state,
             "expiry": expiry_value(cluster.expiry) if cluster.expiry is not None else "-",
             "action": action,
-            "reason": decision.reason,
+            "reason": verdict.reason,
         }
 
     def _delete(self, clusters: Sequence[LabelledCluster]) -> None:

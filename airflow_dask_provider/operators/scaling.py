@@ -6,7 +6,9 @@ import hashlib
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_dask_provider.cluster_spec import validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterSpecError, JobError
 from airflow_dask_provider.operators.base import DaskDataprocBaseOperator
-from airflow_dask_provider.scaling import policy
+from airflow_dask_provider.scaling import rule
 from airflow_dask_provider.scaling.scaler import GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS
 from airflow_dask_provider.tasks import is_literal
 
@@ -23,14 +25,28 @@ if TYPE_CHECKING:
 
     from airflow_dask_provider.scaling.scaler import DaskSecondaryScaler
 
-#: Fields of :class:`~airflow_dask_provider.scaling.policy.ScalingConfig`, each a keyword of the operator.
+#: Fields of :class:`~airflow_dask_provider.scaling.rule.ScalingConfig`, each a keyword of the operator.
 CONFIG_FIELDS = (
     "min_secondary_workers",
     "max_secondary_workers",
     "wait_count",
-    "cooldown_seconds",
-    "scale_down_delay_seconds",
+    "cooldown_period",
+    "scale_down_delay",
 )
+#: Old keyword names, still accepted with a DeprecationWarning, and their new names: one name per concept
+#: across this operator, the scaling rule and Dataproc's autoscaling policy (``cooldown_period``), no
+#: unit in a name that accepts duration text, and Airflow's ``poke_interval`` for the pause between checks.
+RENAMED = {
+    "cooldown_seconds": "cooldown_period",
+    "scale_down_delay_seconds": "scale_down_delay",
+    "check_interval": "poke_interval",
+}
+#: Defaults of the renamed keywords, to tell a new name given from one left at its default.
+_RENAMED_DEFAULTS = {
+    "cooldown_period": rule.COOLDOWN_PERIOD_SECONDS,
+    "scale_down_delay": rule.SCALE_DOWN_DELAY_SECONDS,
+    "poke_interval": rule.POKE_INTERVAL_SECONDS,
+}
 #: Seconds to wait for the watched job to be submitted before giving up.
 JOB_START_TIMEOUT_SECONDS = 600.0
 #: Failed checks in a row (scheduler or API unreachable) after which the task fails.
@@ -39,13 +55,35 @@ MAX_FAILED_CHECKS = 10
 FINAL_SHRINK_TIMEOUT_SECONDS = 300.0
 
 
+def _take_renamed(kwargs: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Return ``given`` (new name to value) with each old name of :data:`RENAMED` taken out of ``kwargs``.
+
+    An old name warns (``DeprecationWarning`` naming the new one) and gives its value to the new name;
+    both names at once are refused, naming the old one.
+    """
+    values = dict(given)
+    for old, new in RENAMED.items():
+        if old not in kwargs:
+            continue
+        value = kwargs.pop(old)
+        if given[new] != _RENAMED_DEFAULTS[new]:
+            raise ClusterSpecError(old, value, f"is the old name of {new}, which is given too: give {new} alone")
+        warnings.warn(
+            f"{old} is deprecated: use {new}, which takes seconds or text such as '30s'",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        values[new] = value
+    return values
+
+
 class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
     """Scale a Dask cluster's secondary workers to the Dask scheduler's load while a job runs.
 
     Run it in parallel with the submit task, on the same cluster
-    (``create >> [run_job, autoscale] >> delete``). Every ``check_interval`` seconds it reads the
+    (``create >> [run_job, autoscale] >> delete``). Every ``poke_interval`` it reads the
     scheduler's ``adaptive_target()`` (queued and processing work against worker capacity) and the
-    cluster's nodes, decides with :class:`~airflow_dask_provider.scaling.policy.ScalingPolicy`
+    cluster's nodes, decides with :class:`~airflow_dask_provider.scaling.rule.ScalingRule`
     (bounds, hysteresis, cooldown), and resizes the secondary worker group through ``UpdateCluster``,
     retiring the Dask workers of leaving nodes first so that their data moves to the others. Each
     decision is logged with its reason. It stops when the job has ended (then shrinks to
@@ -67,14 +105,20 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
     :param max_secondary_workers: most secondary workers (templated).
     :param min_secondary_workers: fewest secondary workers (templated, default 0).
     :param wait_count: checks in a row the load must ask for fewer workers before any go (templated).
-    :param cooldown_seconds: seconds between two resizes (templated).
-    :param scale_down_delay_seconds: seconds the load must ask for fewer workers before any go (templated).
-    :param check_interval: seconds between two checks.
-    :param graceful_decommission_timeout: seconds Dataproc gives removed nodes.
-    :param target_duration: seconds the scheduler aims to finish queued work in; Dask's default 5 s if None.
-    :param job_start_timeout: seconds to wait for the job to be submitted.
+    :param cooldown_period: time between two resizes, 0 to 1 day (templated); 10 s by default.
+    :param scale_down_delay: time the load must ask for fewer workers before any go, 0 to 1 day
+        (templated); 30 s by default.
+    :param poke_interval: time between two checks; 2 s by default.
+    :param graceful_decommission_timeout: time Dataproc gives removed nodes, 0 to 1 day; 2 minutes by default.
+    :param target_duration: time the scheduler aims to finish queued work in; Dask's default 5 s if None.
+    :param job_start_timeout: time to wait for the job to be submitted; 10 minutes by default.
     :param scale_down_at_end: shrink to ``min_secondary_workers`` once the job has ended (default True).
     :param timeline_dir: folder of ``scaling_timeline.csv`` and ``.png`` (templated); a temporary folder by default.
+
+    Every time accepts seconds, a ``timedelta`` or text such as ``"30s"`` or ``"2m"``, as the
+    autoscaling-policy operator's and the cluster's do. The old names ``cooldown_seconds``,
+    ``scale_down_delay_seconds`` and ``check_interval`` still work, with a ``DeprecationWarning``
+    naming the new one.
     """
 
     template_fields: Sequence[str] = (
@@ -94,17 +138,23 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
         job_id: str | None = None,
         job_task_id: str | None = None,
         min_secondary_workers: int | str = 0,
-        wait_count: int | str = policy.WAIT_COUNT,
-        cooldown_seconds: float | str = policy.COOLDOWN_SECONDS,
-        scale_down_delay_seconds: float | str = policy.SCALE_DOWN_DELAY_SECONDS,
-        check_interval: float = policy.CHECK_INTERVAL_SECONDS,
-        graceful_decommission_timeout: float = GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS,
-        target_duration: float | None = None,
-        job_start_timeout: float = JOB_START_TIMEOUT_SECONDS,
+        wait_count: int | str = rule.WAIT_COUNT,
+        cooldown_period: float | str | timedelta = rule.COOLDOWN_PERIOD_SECONDS,
+        scale_down_delay: float | str | timedelta = rule.SCALE_DOWN_DELAY_SECONDS,
+        poke_interval: float | str | timedelta = rule.POKE_INTERVAL_SECONDS,
+        graceful_decommission_timeout: float | str | timedelta = GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS,
+        target_duration: float | str | timedelta | None = None,
+        job_start_timeout: float | str | timedelta = JOB_START_TIMEOUT_SECONDS,
         scale_down_at_end: bool = True,
         timeline_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
+        given = {
+            "cooldown_period": cooldown_period,
+            "scale_down_delay": scale_down_delay,
+            "poke_interval": poke_interval,
+        }
+        given = _take_renamed(kwargs, given)
         super().__init__(**kwargs)
         self.cluster_name = cluster_name
         self.job_id = job_id
@@ -112,12 +162,15 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
         self.min_secondary_workers = min_secondary_workers
         self.max_secondary_workers = max_secondary_workers
         self.wait_count = wait_count
-        self.cooldown_seconds = cooldown_seconds
-        self.scale_down_delay_seconds = scale_down_delay_seconds
-        self.check_interval = check_interval
-        self.graceful_decommission_timeout = graceful_decommission_timeout
-        self.target_duration = target_duration
-        self.job_start_timeout = job_start_timeout
+        self.cooldown_period = given["cooldown_period"]
+        self.scale_down_delay = given["scale_down_delay"]
+        seconds = rule.duration_seconds
+        self.poke_interval = seconds("poke_interval", given["poke_interval"], 0, rule.MAX_SECONDS)
+        self.graceful_decommission_timeout = seconds(
+            "graceful_decommission_timeout", graceful_decommission_timeout, 0, rule.MAX_SECONDS
+        )
+        self.target_duration = None if target_duration is None else seconds("target_duration", target_duration)
+        self.job_start_timeout = seconds("job_start_timeout", job_start_timeout)
         self.scale_down_at_end = scale_down_at_end
         self.timeline_dir = timeline_dir
         self._stopping = False
@@ -128,9 +181,9 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
         if is_literal([getattr(self, name) for name in CONFIG_FIELDS]):
             self.build_config()
 
-    def build_config(self) -> policy.ScalingConfig:
+    def build_config(self) -> rule.ScalingConfig:
         """Return the validated scaling configuration."""
-        return policy.ScalingConfig(**{name: getattr(self, name) for name in CONFIG_FIELDS})
+        return rule.ScalingConfig(**{name: getattr(self, name) for name in CONFIG_FIELDS})
 
     def watched_job_id(self, context: Context) -> str:
         """Return the id of the job to scale for."""
@@ -182,8 +235,8 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
             "job_id": job_id,
             "job_state": job_state,
             "ended_because": ended_because,
-            "grows": sum(d.action == policy.GROW for d in decisions),
-            "shrinks": sum(d.action == policy.SHRINK for d in decisions),
+            "grows": sum(d.action == rule.GROW for d in decisions),
+            "shrinks": sum(d.action == rule.SHRINK for d in decisions),
             "max_secondary_seen": scaler.timeline.max_secondary(),
             "worker_seconds": round(scaler.timeline.worker_seconds(), 1),
             **paths,
@@ -208,7 +261,7 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
                 if failures >= MAX_FAILED_CHECKS:
                     raise
                 self.log.warning("Scaling check failed (%s of %s): %r", failures, MAX_FAILED_CHECKS, err)
-                time.sleep(self.check_interval)
+                time.sleep(self.poke_interval)
                 continue
             if job is None and time.monotonic() > job_deadline:
                 raise JobError(job_id, "NOT_FOUND", f"it was not submitted within {self.job_start_timeout:.0f} s")
@@ -217,14 +270,14 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
                 if self.scale_down_at_end:
                     self._final_shrink(scaler, f"job {job_id} ended in state {job.state}")
                 return "job ended", job.state
-            time.sleep(self.check_interval)
+            time.sleep(self.poke_interval)
         return "task stopped", None
 
     def _final_shrink(self, scaler: DaskSecondaryScaler, reason: str) -> None:
         from airflow_dask_provider.scaling.scaler import ClusterGone
 
         try:
-            scaler.scale_to_minimum(reason, timeout=FINAL_SHRINK_TIMEOUT_SECONDS, interval=self.check_interval)
+            scaler.scale_to_minimum(reason, timeout=FINAL_SHRINK_TIMEOUT_SECONDS, interval=self.poke_interval)
         except ClusterGone:
             self.log.info("Cluster %s is gone; no final shrink needed", self.cluster_name)
 

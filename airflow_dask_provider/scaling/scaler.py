@@ -1,8 +1,9 @@
-"""Carry out the scaling policy on one cluster: observe, decide, resize.
+"""Carry out the Dask-aware scaling rule on one cluster: observe, decide, resize.
 
 Each :meth:`DaskSecondaryScaler.step` reads the cluster (state, worker nodes) and the Dask scheduler
-(``adaptive_target()``, queue, workers), asks the pure :class:`~.policy.ScalingPolicy` for a
-:class:`~.policy.Decision`, and carries it out through :class:`~airflow_dask_provider.hooks.dataproc.DaskDataprocHook`:
+(``adaptive_target()``, queue, workers), asks the pure :class:`~.rule.ScalingRule` for a
+:class:`~.rule.ScalingDecision`, and carries it out through
+:class:`~airflow_dask_provider.hooks.dataproc.DaskDataprocHook`:
 
 * **grow**: ``UpdateCluster`` of ``config.secondary_worker_config.num_instances``, without waiting;
   the new nodes' workers join the scheduler by themselves, and while Dataproc resizes (cluster state
@@ -19,17 +20,20 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from airflow_dask_provider.scaling.nodes import node_of, nodes_to_remove, workers_on_nodes
-from airflow_dask_provider.scaling.policy import (
+from airflow_dask_provider.scaling.rule import (
     GROW,
     HOLD,
+    MAX_SECONDS,
     SHRINK,
-    Decision,
     LoadSnapshot,
     ScalingConfig,
-    ScalingPolicy,
+    ScalingDecision,
+    ScalingRule,
+    duration_seconds,
 )
 from airflow_dask_provider.scaling.timeline import Timeline
 from airflow_dask_provider.states import CLUSTER_ENDED_STATES
@@ -42,7 +46,6 @@ if TYPE_CHECKING:
 GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS = 120.0
 #: The numbers in a decision's reason, ignored when telling whether two holds say the same.
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
-#: States in which a cluster is gone for good, or going: the scaler stops.
 
 
 class ClusterGone(Exception):
@@ -56,8 +59,9 @@ class DaskSecondaryScaler:
     :param project_id: the cluster's project.
     :param region: the cluster's region.
     :param cluster_name: the cluster.
-    :param config: bounds and pace of the policy.
-    :param graceful_decommission_timeout: seconds Dataproc gives removed nodes.
+    :param config: bounds and pace of the scaling rule.
+    :param graceful_decommission_timeout: how long Dataproc gives removed nodes: seconds or text such as ``"2m"``,
+        0 to 1 day.
     :param target_duration: seconds the scheduler's ``adaptive_target`` aims to finish the queued
         work in; None for Dask's default (``distributed.adaptive.target-duration``, 5 s).
     :param clock: monotonic seconds; replaced in tests.
@@ -72,7 +76,7 @@ class DaskSecondaryScaler:
         region: str,
         cluster_name: str,
         config: ScalingConfig,
-        graceful_decommission_timeout: float = GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS,
+        graceful_decommission_timeout: float | str | timedelta = GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS,
         target_duration: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         log: logging.Logger | logging.LoggerAdapter | None = None,
@@ -80,13 +84,15 @@ class DaskSecondaryScaler:
         self.scaling_hook = scaling_hook
         self.where = {"project_id": project_id, "region": region, "cluster_name": cluster_name}
         self.config = config
-        self.policy = ScalingPolicy(config)
-        self.graceful_decommission_timeout = graceful_decommission_timeout
+        self.rule = ScalingRule(config)
+        self.graceful_decommission_timeout = duration_seconds(
+            "graceful_decommission_timeout", graceful_decommission_timeout, 0, MAX_SECONDS
+        )
         self.target_duration = target_duration
         self.clock = clock
         self.log = log or logging.getLogger(__name__)
         self.timeline = Timeline(start=clock())
-        self.decisions: list[Decision] = []
+        self.decisions: list[ScalingDecision] = []
         #: (secondary nodes before a shrink, the nodes whose workers were retired) until it is done.
         self._shrinking: tuple[frozenset[str], frozenset[str]] | None = None
 
@@ -122,18 +128,18 @@ class DaskSecondaryScaler:
         )
         return groups, snapshot, load.workers
 
-    def step(self) -> Decision:
+    def step(self) -> ScalingDecision:
         """Observe once, decide, carry the decision out, and return it.
 
         :raises ClusterGone: the cluster does not exist or is being deleted.
         """
         groups, snapshot, workers = self.observe()
-        decision = self.policy.decide(snapshot)
+        decision = self.rule.decide(snapshot)
         self.timeline.record(snapshot, decision)
         self.apply(decision, groups, workers)
         return decision
 
-    def apply(self, decision: Decision, groups: WorkerGroups, workers: tuple[dict, ...]) -> None:
+    def apply(self, decision: ScalingDecision, groups: WorkerGroups, workers: tuple[dict, ...]) -> None:
         """Log ``decision`` and carry it out: retire the leaving nodes' workers, then resize."""
         previous = self.decisions[-1] if self.decisions else None
         self.decisions.append(decision)
@@ -169,10 +175,10 @@ class DaskSecondaryScaler:
             groups, snapshot, workers = self.observe()
             minimum = self.config.min_secondary_workers
             if snapshot.resizing:
-                decision = Decision(snapshot.time, HOLD, snapshot.secondary_workers, snapshot.secondary_workers,
-                                    minimum, "a resize is under way")  # fmt: skip
+                current = snapshot.secondary_workers
+                decision = ScalingDecision(snapshot.time, HOLD, current, current, minimum, "a resize is under way")
             elif snapshot.secondary_workers > minimum and not shrunk:
-                decision = Decision(snapshot.time, SHRINK, snapshot.secondary_workers, minimum, minimum, reason)
+                decision = ScalingDecision(snapshot.time, SHRINK, snapshot.secondary_workers, minimum, minimum, reason)
                 shrunk = True
             else:
                 return

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airflow_dask_provider.scaling.policy import Decision, LoadSnapshot
+    from airflow_dask_provider.scaling.rule import LoadSnapshot, ScalingDecision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Timeline:
         self.rows: list[TimelineRow] = []
         self._requested: int | None = None
 
-    def record(self, snapshot: LoadSnapshot, decision: Decision) -> TimelineRow:
+    def record(self, snapshot: LoadSnapshot, decision: ScalingDecision) -> TimelineRow:
         """Add the row of one check and return it."""
         if self._requested is None or not snapshot.resizing:
             self._requested = snapshot.secondary_workers

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_dask_provider.init_action_files import init_action_path
+from airflow_dask_provider.bundled import init_action_path
 
 SCRIPTS = {name: init_action_path(name) for name in ("dask.sh", "nfs-mount.sh")}
 GIB_IN_KB = 1024 * 1024

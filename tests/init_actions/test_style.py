@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_dask_provider import init_action_files
-from airflow_dask_provider.init_action_files import init_action_path
+from airflow_dask_provider import bundled
+from airflow_dask_provider.bundled import init_action_path
 from tests.init_actions.conftest import SCRIPTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ def test_bundled_scripts_are_found_in_a_wheel_layout(tmp_path, monkeypatch):
     installed = tmp_path / "site-packages" / "airflow_dask_provider" / "init_actions"
     installed.mkdir(parents=True)
     (installed / "dask.sh").write_text("#!/usr/bin/env bash\n")
-    monkeypatch.setattr(init_action_files, "_LOCATIONS", (installed, tmp_path / "site-packages" / "init_actions"))
+    monkeypatch.setattr(bundled, "_INIT_ACTION_LOCATIONS", (installed, tmp_path / "site-packages" / "init_actions"))
 
     assert init_action_path("dask.sh") == installed / "dask.sh"
 

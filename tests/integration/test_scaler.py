@@ -9,7 +9,7 @@ import pytest
 
 from airflow_dask_provider.hooks import DaskDataprocHook
 from airflow_dask_provider.operators.cluster import DaskDataprocCreateClusterOperator, DaskDataprocDeleteClusterOperator
-from airflow_dask_provider.scaling.policy import GROW, SHRINK, ScalingConfig
+from airflow_dask_provider.scaling.rule import GROW, SHRINK, ScalingConfig
 from airflow_dask_provider.scaling.scaler import DaskSecondaryScaler
 from tests.fake_task_instance import fake_task_instance
 from tests.integration.conftest import dask_client
@@ -37,7 +37,7 @@ def scaling(cluster):
 
 
 def scaler(scaling, **config) -> DaskSecondaryScaler:
-    values = {"max_secondary_workers": 3, "wait_count": 2, "cooldown_seconds": 0, "scale_down_delay_seconds": 1}
+    values = {"max_secondary_workers": 3, "wait_count": 2, "cooldown_period": 0, "scale_down_delay": 1}
     return DaskSecondaryScaler(
         scaling_hook=scaling, **WHERE, cluster_name=CLUSTER, config=ScalingConfig(**{**values, **config}),
         graceful_decommission_timeout=60, target_duration=1,

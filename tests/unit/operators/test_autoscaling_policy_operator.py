@@ -11,7 +11,7 @@ from google.cloud import dataproc_v1
 from airflow_dask_provider.exceptions import ClusterSpecError
 from airflow_dask_provider.hooks.autoscaling import ScalingCalls, policy_from_dict
 from airflow_dask_provider.operators.autoscaling_policy import DaskDataprocCreateAutoscalingPolicyOperator
-from airflow_dask_provider.scaling.dataproc_policy import AutoscalingPolicySpec
+from airflow_dask_provider.scaling.autoscaling_policy import AutoscalingPolicySpec
 
 NAME = "projects/p/regions/r/autoscalingPolicies/dask-policy"
 

@@ -9,7 +9,7 @@ import pytest
 from airflow_dask_provider.exceptions import ClusterSpecError
 from airflow_dask_provider.hooks.resources import LabelledCluster
 from airflow_dask_provider.operators import reaper
-from airflow_dask_provider.operators.reaper import DaskDataprocReapClustersOperator, decide
+from airflow_dask_provider.operators.reaper import DaskDataprocReapClustersOperator, judge
 
 NOW = 1_800_000_000.0
 
@@ -33,8 +33,8 @@ def found(name: str, state: str = "RUNNING", expiry: float | None = NOW + 3600, 
         (found("starting", "CREATING", expiry=NOW - 60), "delete", "expired 1m ago"),
     ],
 )
-def test_decisions(cluster, action, reason):
-    assert decide(cluster, NOW) == reaper.Decision(action, reason)
+def test_verdicts(cluster, action, reason):
+    assert judge(cluster, NOW) == reaper.Verdict(action, reason)
 
 
 @pytest.fixture

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
 import pytest
 
+from airflow_dask_provider.exceptions import ClusterSpecError
 from airflow_dask_provider.hooks.dask_scheduler import SchedulerLoad
 from airflow_dask_provider.hooks.resources import WorkerGroups
-from airflow_dask_provider.scaling.policy import GROW, HOLD, SHRINK, ScalingConfig
+from airflow_dask_provider.scaling.rule import GROW, HOLD, SHRINK, ScalingConfig
 from airflow_dask_provider.scaling.scaler import ClusterGone, DaskSecondaryScaler
 
 PRIMARY = ("c-w-0", "c-w-1")
@@ -37,7 +39,7 @@ def hook(mocker):
 @pytest.fixture
 def scaler(hook):
     clock = itertools.count()
-    config = ScalingConfig(max_secondary_workers=4, wait_count=1, cooldown_seconds=0, scale_down_delay_seconds=0)
+    config = ScalingConfig(max_secondary_workers=4, wait_count=1, cooldown_period=0, scale_down_delay=0)
     return DaskSecondaryScaler(
         scaling_hook=hook, project_id="p", region="r", cluster_name="c", config=config,
         graceful_decommission_timeout=60, clock=lambda: float(next(clock)),
@@ -157,3 +159,22 @@ def test_nodes_without_a_matching_worker_are_named_in_a_warning(scaler, hook, ca
 
     hook.dask_scheduler.retire_workers.assert_not_called()
     assert "No Dask worker is named after nodes ['c-sw-aaaa']" in caplog.text
+
+
+@pytest.mark.parametrize(("given", "seconds"), [("1m", 60.0), (timedelta(seconds=90), 90.0), (30, 30.0)])
+def test_the_graceful_decommission_timeout_reads_as_the_autoscaling_policy_s_does(hook, given, seconds):
+    config = ScalingConfig(max_secondary_workers=4)
+    scaler = DaskSecondaryScaler(
+        scaling_hook=hook, project_id="p", region="r", cluster_name="c", config=config,
+        graceful_decommission_timeout=given,
+    )  # fmt: skip
+
+    assert scaler.graceful_decommission_timeout == seconds
+
+
+def test_a_graceful_decommission_timeout_over_a_day_is_refused(hook):
+    with pytest.raises(ClusterSpecError, match="Invalid graceful_decommission_timeout='2d'"):
+        DaskSecondaryScaler(
+            scaling_hook=hook, project_id="p", region="r", cluster_name="c",
+            config=ScalingConfig(max_secondary_workers=4), graceful_decommission_timeout="2d",
+        )  # fmt: skip

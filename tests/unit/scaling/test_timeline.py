@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_dask_provider.scaling.policy import GROW, HOLD, Decision, LoadSnapshot
+from airflow_dask_provider.scaling.rule import GROW, HOLD, LoadSnapshot, ScalingDecision
 from airflow_dask_provider.scaling.timeline import Timeline, integrate, read_csv
 
 
@@ -13,14 +13,14 @@ def snapshot(time: float, secondary: int, *, resizing: bool = False, queued: int
                         queued_tasks=queued, dask_workers=2 + secondary, resizing=resizing)  # fmt: skip
 
 
-def hold(time: float, secondary: int) -> Decision:
-    return Decision(time, HOLD, secondary, secondary, secondary, "load matches")
+def hold(time: float, secondary: int) -> ScalingDecision:
+    return ScalingDecision(time, HOLD, secondary, secondary, secondary, "load matches")
 
 
 @pytest.fixture
 def timeline() -> Timeline:
     timeline = Timeline(start=100.0)
-    timeline.record(snapshot(100, 0, queued=30), Decision(100, GROW, 0, 4, 4, "queued"))
+    timeline.record(snapshot(100, 0, queued=30), ScalingDecision(100, GROW, 0, 4, 4, "queued"))
     timeline.record(snapshot(102, 0, resizing=True, queued=20), hold(102, 0))
     timeline.record(snapshot(104, 4), hold(104, 4))
     timeline.record(snapshot(110, 4), hold(110, 4))

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from airflow_dask_provider.exceptions import ClusterSpecError
-from airflow_dask_provider.scaling.dataproc_policy import AutoscalingPolicySpec
+from airflow_dask_provider.scaling.autoscaling_policy import AutoscalingPolicySpec
 
 
 def spec(**changes) -> AutoscalingPolicySpec:

@@ -67,7 +67,8 @@ class AutoscalingPolicySpec:
     """Describe a Dataproc autoscaling policy with a basic YARN algorithm; every value is checked.
 
     Durations accept seconds, a ``timedelta`` or text such as ``"2m"``; numbers accept numeric text,
-    so rendered templates validate the same way.
+    so rendered templates validate the same way. The field names are Dataproc's, and the Dask-aware
+    scaling rule (:mod:`~airflow_dask_provider.scaling.rule`) names and reads its durations alike.
 
     :param policy_id: the policy's id: 3 to 50 letters, digits, '_' and '-'.
     :param worker_max_instances: most primary workers.

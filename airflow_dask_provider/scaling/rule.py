@@ -1,32 +1,40 @@
-"""The Dask-aware scaling policy of secondary workers: decisions as data, no I/O.
+"""The Dask-aware scaling rule of secondary workers: decisions as data, no I/O.
 
 In the spirit of distributed's ``deploy/adaptive_core.py``: the scheduler's ``adaptive_target()``
-says how many workers the queued and processing work wants; the policy turns it into a count of
+says how many workers the queued and processing work wants; the rule turns it into a count of
 secondary workers, clamps it to the configured bounds, grows at once (after a cooldown) and shrinks
 only after the load has stayed lower for ``wait_count`` checks in a row *and* for
-``scale_down_delay_seconds`` (hysteresis), to the highest count asked for during that wait. Each call
-returns a :class:`Decision` that says what to do and why; carrying it out is the scaler's job.
+``scale_down_delay`` (hysteresis), to the highest count asked for during that wait. Each call
+returns a :class:`ScalingDecision` that says what to do and why; carrying it out is the scaler's job.
+
+Not to be confused with a Dataproc *autoscaling policy*
+(:mod:`~airflow_dask_provider.scaling.autoscaling_policy`), which Dataproc's own autoscaler carries
+out from YARN memory. The names of the durations are the same in both (``cooldown_period``,
+``graceful_decommission_timeout``), and so is their unit: seconds, a ``timedelta`` or text such as
+``"2m"``, read by :func:`~airflow_dask_provider.cluster_spec.parse_duration`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import timedelta
 from typing import Any
 
+from airflow_dask_provider.cluster_spec import parse_duration
 from airflow_dask_provider.exceptions import ClusterSpecError
 
-#: Default seconds between two checks of the scheduler's load (the companion task's loop).
-CHECK_INTERVAL_SECONDS = 2.0
+#: Default seconds between two checks of the scheduler's load (the companion task's ``poke_interval``).
+POKE_INTERVAL_SECONDS = 2.0
 #: Default checks in a row the load must ask for fewer workers before any are removed
 #: (distributed's ``distributed.adaptive.wait-count`` is 3 as well).
 WAIT_COUNT = 3
 #: Default seconds after a resize before the next one (Dataproc's own policies allow 2 min to 1 day;
 #: a Dask-aware scaler reacts to the scheduler's queue, so seconds suffice).
-COOLDOWN_SECONDS = 10.0
+COOLDOWN_PERIOD_SECONDS = 10.0
 #: Default seconds the load must have asked for fewer workers before any are removed.
 SCALE_DOWN_DELAY_SECONDS = 30.0
-#: Largest secondary worker group the policy accepts (Dataproc's limit for the cluster spec).
+#: Largest secondary worker group the rule accepts (Dataproc's limit for the cluster spec).
 MAX_SECONDARY_WORKERS = 1000
 #: Longest cooldown and scale-down delay accepted: one day, as Dataproc's cooldown.
 MAX_SECONDS = 86400.0
@@ -50,16 +58,20 @@ def _whole(field: str, value: Any, low: int, high: int) -> int:
     return number
 
 
-def _seconds(field: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool):
-        raise ClusterSpecError(field, value, f"must be seconds from {low:g} to {high:g}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ClusterSpecError(field, value, f"must be seconds from {low:g} to {high:g}") from None
+def duration_seconds(field: str, value: Any, low: float = 0.0, high: float = math.inf) -> float:
+    """Return the duration ``value`` in seconds, checked to lie from ``low`` to ``high``.
+
+    Accepts seconds (a fraction is kept), or a ``timedelta`` or text such as ``"30s"``, ``"2m"`` or
+    ``"90"`` (in whole seconds, read by :func:`~airflow_dask_provider.cluster_spec.parse_duration`, the
+    one reader of durations), so literal and rendered template values read the same.
+
+    :raises ClusterSpecError: naming ``field``, ``value`` and the allowed range.
+    """
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else parse_duration(field, value)
     if not (math.isfinite(number) and low <= number <= high):
-        raise ClusterSpecError(field, value, f"must be seconds from {low:g} to {high:g}")
-    return number
+        allowed = f"from {low:g} to {high:g} seconds" if math.isfinite(high) else f"at least {low:g} seconds"
+        raise ClusterSpecError(field, value, f"must be {allowed}")
+    return float(number)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,16 +81,16 @@ class ScalingConfig:
     :param max_secondary_workers: most secondary workers, 0 to 1000.
     :param min_secondary_workers: fewest secondary workers, 0 to ``max_secondary_workers``.
     :param wait_count: checks in a row the load must ask for fewer workers before any are removed.
-    :param cooldown_seconds: seconds after a resize before the next one, 0 to 1 day.
-    :param scale_down_delay_seconds: seconds the load must have asked for fewer workers before
-        any are removed, 0 to 1 day.
+    :param cooldown_period: time after a resize before the next one, 0 to 1 day; held in seconds.
+    :param scale_down_delay: time the load must have asked for fewer workers before any are removed,
+        0 to 1 day; held in seconds.
     """
 
     max_secondary_workers: int
     min_secondary_workers: int = 0
     wait_count: int = WAIT_COUNT
-    cooldown_seconds: float = COOLDOWN_SECONDS
-    scale_down_delay_seconds: float = SCALE_DOWN_DELAY_SECONDS
+    cooldown_period: float | str | timedelta = COOLDOWN_PERIOD_SECONDS
+    scale_down_delay: float | str | timedelta = SCALE_DOWN_DELAY_SECONDS
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -89,12 +101,8 @@ class ScalingConfig:
         set_(self, "max_secondary_workers", maximum)
         set_(self, "min_secondary_workers", minimum)
         set_(self, "wait_count", _whole("wait_count", self.wait_count, 1, 1000))
-        set_(self, "cooldown_seconds", _seconds("cooldown_seconds", self.cooldown_seconds, 0, MAX_SECONDS))
-        set_(
-            self,
-            "scale_down_delay_seconds",
-            _seconds("scale_down_delay_seconds", self.scale_down_delay_seconds, 0, MAX_SECONDS),
-        )
+        set_(self, "cooldown_period", duration_seconds("cooldown_period", self.cooldown_period, 0, MAX_SECONDS))
+        set_(self, "scale_down_delay", duration_seconds("scale_down_delay", self.scale_down_delay, 0, MAX_SECONDS))
 
     def clamp(self, count: int) -> int:
         """Return ``count`` within the bounds."""
@@ -126,7 +134,7 @@ class LoadSnapshot:
 
 
 @dataclasses.dataclass(frozen=True)
-class Decision:
+class ScalingDecision:
     """What to do with the secondary worker group, and why.
 
     :param time: the snapshot's time.
@@ -155,8 +163,8 @@ class Decision:
 
 
 @dataclasses.dataclass(frozen=True)
-class PolicyState:
-    """What the policy remembers between checks.
+class RuleState:
+    """What the rule remembers between checks.
 
     :param last_resize: time of the last grow or shrink it decided.
     :param below_count: checks in a row the load asked for fewer workers than there are.
@@ -182,18 +190,18 @@ def _load(snapshot: LoadSnapshot) -> str:
     )
 
 
-def decide(config: ScalingConfig, state: PolicyState, snapshot: LoadSnapshot) -> tuple[Decision, PolicyState]:
+def decide(config: ScalingConfig, state: RuleState, snapshot: LoadSnapshot) -> tuple[ScalingDecision, RuleState]:
     """Return the decision for ``snapshot`` and the state to remember for the next check."""
     now = snapshot.time
     current = snapshot.secondary_workers
     wanted = wanted_secondary(config, snapshot)
     no_streak = dataclasses.replace(state, below_count=0, below_since=None, below_peak=0)
 
-    def hold(reason: str, next_state: PolicyState) -> tuple[Decision, PolicyState]:
-        return Decision(now, HOLD, current, current, wanted, reason), next_state
+    def hold(reason: str, next_state: RuleState) -> tuple[ScalingDecision, RuleState]:
+        return ScalingDecision(now, HOLD, current, current, wanted, reason), next_state
 
-    def resize(action: str, target: int, reason: str) -> tuple[Decision, PolicyState]:
-        return Decision(now, action, current, target, wanted, reason), PolicyState(last_resize=now)
+    def resize(action: str, target: int, reason: str) -> tuple[ScalingDecision, RuleState]:
+        return ScalingDecision(now, action, current, target, wanted, reason), RuleState(last_resize=now)
 
     if snapshot.resizing:
         return hold("a resize is under way", state)
@@ -202,7 +210,7 @@ def decide(config: ScalingConfig, state: PolicyState, snapshot: LoadSnapshot) ->
         return resize(GROW, config.min_secondary_workers, f"below the minimum of {config.min_secondary_workers}")
     if current > config.max_secondary_workers:
         return resize(SHRINK, config.max_secondary_workers, f"above the maximum of {config.max_secondary_workers}")
-    cooldown_left = 0.0 if state.last_resize is None else state.last_resize + config.cooldown_seconds - now
+    cooldown_left = 0.0 if state.last_resize is None else state.last_resize + config.cooldown_period - now
     capped = " (capped at the maximum)" if snapshot.adaptive_target - snapshot.primary_workers > wanted else ""
 
     if wanted == current:
@@ -215,30 +223,28 @@ def decide(config: ScalingConfig, state: PolicyState, snapshot: LoadSnapshot) ->
     count = state.below_count + 1
     since = state.below_since if state.below_count else now
     peak = max(state.below_peak, wanted) if state.below_count else wanted
-    streak = PolicyState(last_resize=state.last_resize, below_count=count, below_since=since, below_peak=peak)
+    streak = RuleState(last_resize=state.last_resize, below_count=count, below_since=since, below_peak=peak)
     waited = now - since
     if count < config.wait_count:
         return hold(f"{_load(snapshot)}; fewer wanted for {count} of {config.wait_count} checks", streak)
-    if waited < config.scale_down_delay_seconds:
-        return hold(
-            f"{_load(snapshot)}; fewer wanted for {waited:.1f} of {config.scale_down_delay_seconds:g} s", streak
-        )
+    if waited < config.scale_down_delay:
+        return hold(f"{_load(snapshot)}; fewer wanted for {waited:.1f} of {config.scale_down_delay:g} s", streak)
     if cooldown_left > 0:
         return hold(f"cooling down for {cooldown_left:.1f} s more; {_load(snapshot)}", streak)
     return resize(SHRINK, peak, f"{_load(snapshot)}; fewer wanted for {count} checks and {waited:.1f} s")
 
 
-class ScalingPolicy:
-    """Keep the policy's state between checks: ``policy.decide(snapshot)`` returns a :class:`Decision`.
+class ScalingRule:
+    """Keep the rule's state between checks: ``rule.decide(snapshot)`` returns a :class:`ScalingDecision`.
 
     :param config: bounds and pace.
     """
 
     def __init__(self, config: ScalingConfig) -> None:
         self.config = config
-        self.state = PolicyState()
+        self.state = RuleState()
 
-    def decide(self, snapshot: LoadSnapshot) -> Decision:
+    def decide(self, snapshot: LoadSnapshot) -> ScalingDecision:
         """Return the decision for ``snapshot`` and remember what the next check needs."""
         decision, self.state = decide(self.config, self.state, snapshot)
         return decision
