@@ -15,7 +15,7 @@ import re
 from typing import TYPE_CHECKING
 
 from airflow_dask_provider.cluster_spec import InitAction
-from airflow_dask_provider.exceptions import ClusterSpecError, EndpointUnreachableError
+from airflow_dask_provider.exceptions import ConfigurationError, EndpointUnreachableError
 from airflow_dask_provider.init_action_files import init_action_path
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def staging_bucket(hook: DaskDataprocHook, spec: DaskClusterSpec, *, project_id:
         from google.api_core.exceptions import Conflict
 
         if not isinstance(err, Conflict):  # Conflict: it exists, made by an earlier run
-            raise ClusterSpecError(
+            raise ConfigurationError(
                 "config_bucket", None, f"a bucket to stage init actions in; creating {name} failed: {err}"
             ) from err
     return name
