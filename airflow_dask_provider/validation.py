@@ -9,6 +9,7 @@ cluster spec, the configuration, the operators and the scaling policies import i
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -24,6 +25,7 @@ _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _SERVICE_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,99}@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$")
 _CLUSTER_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,49}[a-z0-9])?$")
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 #: Dataproc regions (``europe-west1``, ``us-central1``, ``global``); project ids, domain-scoped ones too.
 _REGION = re.compile(r"^[a-z][a-z0-9-]*$")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9.:-]*$")
@@ -67,6 +69,20 @@ def whole_number(field: str, value: Any, low: int, high: int) -> int:
         raise ClusterSpecError(field, value, f"must be a whole number from {low} to {high}") from None
     if not low <= number <= high:
         raise ClusterSpecError(field, value, f"must be from {low} to {high}")
+    return number
+
+
+def seconds_in(field: str, value: Any, low: float, high: float) -> float:
+    """Return ``value`` as a finite number of seconds from ``low`` to ``high``; numeric text counts."""
+    allowed = f"must be seconds from {low:g} to {high:g}"
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ClusterSpecError(field, value, allowed) from None
+    if not (math.isfinite(number) and low <= number <= high):
+        raise ClusterSpecError(field, value, allowed)
     return number
 
 
@@ -136,6 +152,24 @@ def validate_service_account(email: Any, field: str = "service_account") -> str:
     """Return ``email`` after checking that it is a service account's email address."""
     allowed = "must be a service account's email, e.g. dask-nodes@PROJECT.iam.gserviceaccount.com"
     return matches(field, email, _SERVICE_ACCOUNT, allowed)
+
+
+def string_list(field: str, value: Any) -> list[str] | tuple[str, ...]:
+    """Return ``value`` if it is a list (or tuple); refuse one string, which would be split into characters."""
+    if isinstance(value, (str, bytes)):
+        raise ClusterSpecError(
+            field, value, f"must be a list of strings, not one string: write {field}=[{str(value)!r}]"
+        )
+    if not isinstance(value, (list, tuple)):
+        raise ClusterSpecError(field, value, "must be a list of strings")
+    return value
+
+
+def validate_job_id(job_id: Any, field: str = "job_id") -> str:
+    """Return ``job_id`` after checking Dataproc's job id rules."""
+    if not _JOB_ID.match(str(job_id)):
+        raise ClusterSpecError(field, job_id, "must be 1 to 100 letters, digits, '_' or '-'")
+    return str(job_id)
 
 
 def check_location(*, region: Any, project_id: Any) -> None:

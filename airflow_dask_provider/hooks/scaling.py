@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_dask_provider import defaults
 from airflow_dask_provider.hooks.resources import scheduler_address, tls_credential_uri
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ SECONDARY_COUNT_PATH = "config.secondary_worker_config.num_instances"
 SCHEDULER_CONNECT_TIMEOUT_SECONDS = 30.0
 #: Dataproc's defaults of a policy, filled in when a stored policy leaves them out.
 POLICY_COOLDOWN_DEFAULT_SECONDS = 120
-POLICY_PRIMARY_MIN_DEFAULT = 2
+POLICY_PRIMARY_MIN_DEFAULT = defaults.MIN_PRIMARY_WORKERS
 POLICY_WEIGHT_DEFAULT = 1
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_dask_provider import config, defaults, driver
-from airflow_dask_provider.cluster_spec import parse_duration, validate_cluster_name, validate_labels
 from airflow_dask_provider.exceptions import (
     ClusterError,
     ClusterSpecError,
@@ -24,13 +23,19 @@ from airflow_dask_provider.hooks.resources import JobInfo
 from airflow_dask_provider.labels import provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
 from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, deadline, defer_timeout, is_literal
+from airflow_dask_provider.validation import (
+    parse_duration,
+    string_list,
+    validate_cluster_name,
+    validate_job_id,
+    validate_labels,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
 
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _INVALID_JOB_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
 #: How many job ids one task instance may use: one more each time an earlier try's job failed.
 _MAX_JOB_ATTEMPTS = 100
@@ -141,9 +146,9 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
             "cluster_name": lambda: self.cluster_name is None or validate_cluster_name(self.cluster_name),
             "labels": lambda: validate_labels(self.labels),
             "main": self._check_main,
-            "args": lambda: _check_list("args", self.args),
-            "py_files": lambda: _check_list("py_files", self.py_files),
-            "files": lambda: _check_list("files", self.files),
+            "args": lambda: string_list("args", self.args),
+            "py_files": lambda: string_list("py_files", self.py_files),
+            "files": lambda: string_list("files", self.files),
             "job_id": self._check_job_id,
         }
         for field, check in checks.items():
@@ -188,8 +193,8 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         return float(seconds)
 
     def _check_job_id(self) -> None:
-        if self.job_id is not None and not _JOB_ID.match(str(self.job_id)):
-            raise ClusterSpecError("job_id", self.job_id, "must be 1 to 100 letters, digits, '_' or '-'")
+        if self.job_id is not None:
+            validate_job_id(self.job_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.use_cluster_name(context)
@@ -393,20 +398,10 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
 
 
 def _listed(value: Any) -> Any:
-    """Return a list of the items of ``value``; a string (a template, or a mistake ``_check_list`` names) as it is."""
+    """Return a list of the items of ``value``; a string (a template, or a mistake ``string_list`` names) as it is."""
     if value is None:
         return []
     return value if isinstance(value, (str, bytes)) else list(value)
-
-
-def _check_list(field: str, value: Any) -> None:
-    """Refuse a field that must be a list of strings but is a string (which would be split into characters)."""
-    if isinstance(value, (str, bytes)):
-        raise ClusterSpecError(
-            field, value, f"must be a list of strings, not one string: write {field}=[{str(value)!r}]"
-        )
-    if not isinstance(value, (list, tuple)):
-        raise ClusterSpecError(field, value, "must be a list of strings")
 
 
 def _local_path(field: str, uri: Any, dag_folder: Path) -> Path | None:
