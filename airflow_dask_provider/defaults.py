@@ -146,3 +146,19 @@ INFORMATIVE_CALL_TIMEOUT_SECONDS = 10.0
 API_RETRY_INITIAL_SECONDS = 1.0
 API_RETRY_MAXIMUM_SECONDS = 5.0
 API_RETRY_MULTIPLIER = 2.0
+#: Seconds to wait for a connection to a Dask scheduler from Airflow (scaling, retiring workers).
+SCHEDULER_CONNECT_TIMEOUT_SECONDS = 30.0
+#: Dataproc's defaults of an autoscaling policy, filled in when a stored policy leaves them out.
+POLICY_COOLDOWN_SECONDS = 120
+POLICY_WEIGHT = 1
+#: Seconds after the start of a job at which its first progress line is due.
+FIRST_PROGRESS_SECONDS = 3.0
+#: The autoscale operator: how long it waits for the watched job to be submitted, how many checks in
+#: a row may fail (scheduler or API unreachable) before the task fails, and how long the final shrink may take.
+SCALING_JOB_START_TIMEOUT_SECONDS = 600.0
+SCALING_MAX_FAILED_CHECKS = 10
+SCALING_FINAL_SHRINK_TIMEOUT_SECONDS = 300.0
+#: How long before its DAG run the audit log entry of a trigger may be written (Airflow 2's requesting user).
+TRIGGER_LOG_WINDOW_SECONDS = 5 * 60
+#: How many job ids one submit task instance may use: one more each time an earlier try's job failed.
+MAX_JOB_ATTEMPTS = 100

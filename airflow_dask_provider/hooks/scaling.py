@@ -23,11 +23,11 @@ if TYPE_CHECKING:
 #: Update mask of a resize of the secondary worker group.
 SECONDARY_COUNT_PATH = "config.secondary_worker_config.num_instances"
 #: Seconds to wait for a connection to a Dask scheduler.
-SCHEDULER_CONNECT_TIMEOUT_SECONDS = 30.0
+SCHEDULER_CONNECT_TIMEOUT_SECONDS = defaults.SCHEDULER_CONNECT_TIMEOUT_SECONDS
 #: Dataproc's defaults of a policy, filled in when a stored policy leaves them out.
-POLICY_COOLDOWN_DEFAULT_SECONDS = 120
+POLICY_COOLDOWN_DEFAULT_SECONDS = defaults.POLICY_COOLDOWN_SECONDS
 POLICY_PRIMARY_MIN_DEFAULT = defaults.MIN_PRIMARY_WORKERS
-POLICY_WEIGHT_DEFAULT = 1
+POLICY_WEIGHT_DEFAULT = defaults.POLICY_WEIGHT
 
 
 @dataclasses.dataclass(frozen=True)

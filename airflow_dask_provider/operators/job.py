@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
 
 _INVALID_JOB_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
-#: How many job ids one task instance may use: one more each time an earlier try's job failed.
-_MAX_JOB_ATTEMPTS = 100
 #: A Python traceback's first line, and the line naming its exception: ``module.Type: message``.
 _TRACEBACK = "Traceback (most recent call last):"
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(: |$)")
@@ -361,7 +359,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     def _submit(self, context: Context, where: dict[str, str], **job: Any) -> JobInfo:
         """Submit the job, or attach to the one an earlier try submitted if it has not failed."""
         base = self.job_id or self.derived_job_id(context)
-        for attempt in range(1, _MAX_JOB_ATTEMPTS + 1):
+        for attempt in range(1, defaults.MAX_JOB_ATTEMPTS + 1):
             job_id = base if attempt == 1 else f"{base[:95]}-{attempt}"
             info = self.hook.submit_dask_job(**where, cluster_name=self.cluster_name, job_id=job_id, **job)
             if info.submitted_now:
@@ -371,7 +369,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
                 continue
             self.log.info("Attaching to job %s (state %s) submitted by an earlier try", job_id, info.state)
             return info
-        raise JobError(base, "ERROR", f"{_MAX_JOB_ATTEMPTS} earlier jobs of this task instance failed")
+        raise JobError(base, "ERROR", f"{defaults.MAX_JOB_ATTEMPTS} earlier jobs of this task instance failed")
 
     @staticmethod
     def derived_job_id(context: Context) -> str:
