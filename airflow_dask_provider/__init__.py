@@ -23,6 +23,7 @@ def get_provider_info() -> dict:
                 "integration-name": "Dask on Dataproc",
                 "python-modules": [
                     "airflow_dask_provider.operators.cluster",
+                    "airflow_dask_provider.operators.delete_cluster",
                     "airflow_dask_provider.operators.job",
                     "airflow_dask_provider.operators.scaling",
                     "airflow_dask_provider.operators.autoscaling_policy",
