@@ -94,7 +94,7 @@ def get_provider_info() -> dict:
                     },
                     "default_job_timeout": {
                         "description": (
-                            "How long the submit operator waits for a job whose task gives no job_timeout; the "
+                            "How long the submit operator waits for a job whose task gives no timeout; the "
                             "job is cancelled when the time is up. Empty: no limit but the task's "
                             "execution_timeout."
                         ),

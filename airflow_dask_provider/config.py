@@ -67,7 +67,7 @@ OPTIONS: dict[str, Option] = {
         "12h",
     ),
     "default_job_timeout": Option(
-        "How long the submit operator waits for a job whose task gives no job_timeout; the job is "
+        "How long the submit operator waits for a job whose task gives no timeout; the job is "
         "cancelled when the time is up. Empty: no limit but the task's execution_timeout.",
         format_duration(defaults.JOB_TIMEOUT_SECONDS),
         "2h",

@@ -36,7 +36,7 @@ IDLE_DELETE_TTL_SECONDS = 2 * 3600
 #: Clusters are deleted this long after their creation, busy or not (8 hours): the submit operator's
 #: default job timeout, 6 hours, plus the cluster's start, retries and teardown (see docs/lifecycle.md).
 AUTO_DELETE_TTL_SECONDS = 8 * 3600
-#: How long the submit operator waits for a job whose task gives no ``job_timeout`` (6 hours,
+#: How long the submit operator waits for a job whose task gives no ``timeout`` (6 hours,
 #: ``[dask_dataproc] default_job_timeout``); the job is cancelled when the time is up.
 JOB_TIMEOUT_SECONDS = 6 * 3600
 #: Dataproc's allowed range for idle_delete_ttl and auto_delete_ttl.

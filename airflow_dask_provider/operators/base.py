@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_dask_provider import defaults
@@ -138,3 +140,17 @@ def deadline(context: Context, task: BaseOperator, timeout: float | None) -> flo
 def defer_timeout(until: float) -> timedelta:
     """Return Airflow's own limit for a deferral that ends at ``until``: a backstop, a minute later."""
     return timedelta(seconds=max(until - time.time(), 0) + 60)
+
+
+def renamed_parameter(task_id: str, old: str, new: str, value: Any) -> Any:
+    """Return ``value``, given to task ``task_id`` under the old name of a parameter, with a deprecation warning.
+
+    The provider has users: a renamed parameter keeps its old name working, and the warning (an
+    :class:`~airflow.exceptions.AirflowProviderDeprecationWarning`, a :class:`DeprecationWarning`) names the new one.
+    """
+    warnings.warn(
+        f"Task {task_id!r}: the parameter {old} is deprecated; use {new}, its new name.",
+        AirflowProviderDeprecationWarning,
+        stacklevel=3,
+    )
+    return value

@@ -22,7 +22,13 @@ from airflow_dask_provider.exceptions import (
 from airflow_dask_provider.hooks.resources import JobInfo
 from airflow_dask_provider.labels import provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
-from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, deadline, defer_timeout, is_literal
+from airflow_dask_provider.operators.base import (
+    DaskDataprocBaseOperator,
+    deadline,
+    defer_timeout,
+    is_literal,
+    renamed_parameter,
+)
 from airflow_dask_provider.validation import (
     parse_duration,
     string_list,
@@ -69,9 +75,10 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     :param properties: job properties (templated).
     :param labels: labels of the job (templated).
     :param job_id: the job's id; derived from the DAG run and task when omitted (templated).
-    :param job_timeout: seconds to wait for the job; ``[dask_dataproc] default_job_timeout`` (6 hours)
+    :param timeout: seconds to wait for the job; ``[dask_dataproc] default_job_timeout`` (6 hours)
         when omitted, ``float("inf")`` for no limit. The task's ``execution_timeout`` applies too.
-        Either way, the job is cancelled when the time is up.
+        Either way, the job is cancelled when the time is up. The name is the create and delete
+        operators' and the sensors': how long the task waits for what it started.
     :param progress_interval: seconds between the Dask progress lines in the task log; 0 for none.
     :param no_worker_timeout: seconds (or text such as ``"5m"``) the job's cluster may have no Dask
         worker while the job runs; then the job is cancelled and the task fails with
@@ -82,6 +89,8 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         driver, the scheduler and the workers agree on Python, dask and distributed, and fails the job
         with a table of the differences otherwise (default True). Without it, a job with ``py_files``
         still runs through the driver, which puts them on the workers' path, but checks nothing.
+    :param job_timeout: deprecated: the old name of ``timeout``, still honoured (over ``timeout``, as
+        before, when both are given) with an :class:`~airflow.exceptions.AirflowProviderDeprecationWarning`.
 
     While the job runs, its driver output is copied into the task log as it is written, with a line
     of Dask progress (tasks done out of total, workers, memory) every ``progress_interval`` seconds,
@@ -114,10 +123,11 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         properties: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
         job_id: str | None = None,
-        job_timeout: float | None = None,
+        timeout: float | None = None,
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
         no_worker_timeout: float | str | None = None,
         check_versions: bool = True,
+        job_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -129,7 +139,9 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         self.properties = dict(properties or {})
         self.labels = dict(labels or {})
         self.job_id = job_id
-        self.job_timeout = job_timeout
+        if job_timeout is not None:
+            timeout = renamed_parameter(self.task_id, "job_timeout", "timeout", job_timeout)
+        self.timeout = timeout
         self.progress_interval = progress_interval
         self.no_worker_timeout = no_worker_timeout
         self.check_versions = check_versions
@@ -210,7 +222,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
 
         dag_folder = Path(context["dag"].fileloc).parent
         stage = lambda field, uri: self._staged(field, uri, cluster.config_bucket, dag_folder)  # noqa: E731
-        until = deadline(context, self, self.effective_job_timeout)
+        until = deadline(context, self, self.effective_timeout)
         no_worker_timeout = self._no_worker_seconds()
         job = self._submit(
             context,
@@ -252,7 +264,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         if event["status"] == "timeout":
             self._cancel(job)
             budget = self.execution_timeout.total_seconds() if self.execution_timeout else 0
-            raise WaitTimeoutError(f"Dask job {job.job_id}", self.effective_job_timeout or budget, job.state)
+            raise WaitTimeoutError(f"Dask job {job.job_id}", self.effective_timeout or budget, job.state)
         if event["status"] == "error":
             raise JobError(job.job_id, job.state, event["message"])
         from airflow_dask_provider.monitoring import NO_WORKERS
@@ -263,13 +275,16 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         return self._finish(job)
 
     @property
-    def effective_job_timeout(self) -> float | None:
-        """Return the job's time limit in seconds: ``job_timeout``, else ``[dask_dataproc] default_job_timeout``
-        (None: no limit but the task's ``execution_timeout``)."""
-        if self.job_timeout is not None:
-            return float(self.job_timeout)
-        from airflow_dask_provider import config
+    def job_timeout(self) -> float | None:
+        """The old name of :attr:`timeout`, read by DAGs and callbacks that knew it."""
+        return self.timeout
 
+    @property
+    def effective_timeout(self) -> float | None:
+        """Return the job's time limit in seconds: ``timeout``, else ``[dask_dataproc] default_job_timeout``
+        (None: no limit but the task's ``execution_timeout``)."""
+        if self.timeout is not None:
+            return float(self.timeout)
         configured = config.get_duration("default_job_timeout")
         return float(configured) if configured is not None else None
 

@@ -134,7 +134,7 @@ def test_a_job_whose_workers_all_die_fails_within_the_timeout_and_is_cancelled(
         cluster_name=cluster,
         main=str(main),
         job_id=job_id,
-        job_timeout=SAFETY_TIMEOUT,
+        timeout=SAFETY_TIMEOUT,
         deferrable=deferrable,
         **timeout,
         **WHERE,
