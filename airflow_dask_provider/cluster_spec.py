@@ -239,7 +239,7 @@ class DaskClusterSpec:
             )
 
         init_actions = self.init_actions or (InitAction(defaults.PUBLIC_DASK_INIT_ACTION.format(region=region)),)
-        config = dataproc_v1.ClusterConfig(
+        cluster_config = dataproc_v1.ClusterConfig(
             config_bucket=self.config_bucket or "",
             temp_bucket=self.temp_bucket or "",
             gce_cluster_config=dataproc_v1.GceClusterConfig(
@@ -277,19 +277,19 @@ class DaskClusterSpec:
             ),
         )
         if self.num_secondary_workers:
-            config.secondary_worker_config = dataproc_v1.InstanceGroupConfig(
+            cluster_config.secondary_worker_config = dataproc_v1.InstanceGroupConfig(
                 num_instances=self.num_secondary_workers,
                 machine_type_uri=self.secondary_machine_type or self.worker_machine_type,
                 disk_config=disk(self.num_local_ssds),
                 preemptibility=_SECONDARY_TYPES[self.secondary_worker_type],
             )
         if self.auto_delete_ttl is not None:
-            config.lifecycle_config.auto_delete_ttl = duration_pb2.Duration(seconds=int(self.auto_delete_ttl))
+            cluster_config.lifecycle_config.auto_delete_ttl = duration_pb2.Duration(seconds=int(self.auto_delete_ttl))
         if self.kms_key_name:
-            config.encryption_config = dataproc_v1.EncryptionConfig(gce_pd_kms_key_name=self.kms_key_name)
+            cluster_config.encryption_config = dataproc_v1.EncryptionConfig(gce_pd_kms_key_name=self.kms_key_name)
         if self.autoscaling_policy_uri:
-            config.autoscaling_config = dataproc_v1.AutoscalingConfig(policy_uri=self.autoscaling_policy_uri)
-        return config
+            cluster_config.autoscaling_config = dataproc_v1.AutoscalingConfig(policy_uri=self.autoscaling_policy_uri)
+        return cluster_config
 
 
 def with_node_service_account(spec: DaskClusterSpec) -> DaskClusterSpec:
@@ -301,12 +301,12 @@ def with_node_service_account(spec: DaskClusterSpec) -> DaskClusterSpec:
     allow_default_service_account`` is True.
 
     :raises ClusterSpecError: naming ``service_account`` and both options.
+    :raises ConfigurationError: ``[dask_dataproc] default_service_account`` is no service account's email.
     """
     if spec.service_account:
         return spec
-    default = config.get("default_service_account")
+    default = config.get_service_account("default_service_account")
     if default:
-        validate_service_account(default, f"[{config.SECTION}] default_service_account")
         return dataclasses.replace(spec, service_account=default)
     if config.get_bool("allow_default_service_account"):
         return spec

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_dask_provider import defaults
-from airflow_dask_provider.exceptions import ClusterSpecError
-from airflow_dask_provider.validation import format_duration, parse_duration, ttl_seconds
+from airflow_dask_provider.exceptions import ClusterSpecError, ConfigurationError
+from airflow_dask_provider.validation import format_duration, parse_duration, ttl_seconds, validate_service_account
+
+T = TypeVar("T")
 
 #: The section's name.
 SECTION = "dask_dataproc"
@@ -158,9 +161,29 @@ def get(option: str) -> str:
 
 
 def get_duration(option: str) -> int | None:
-    """Return a duration option in seconds, or None when it is empty."""
+    """Return a duration option in seconds, or None when it is empty.
+
+    :raises ConfigurationError: naming the option, its value and what is allowed.
+    """
     text = get(option)
-    return parse_duration(f"[{SECTION}] {option}", text) if text else None
+    return _checked(option, text, parse_duration) if text else None
+
+
+def get_service_account(option: str) -> str:
+    """Return an option that names a service account by its email ('' when it is empty).
+
+    :raises ConfigurationError: naming the option, its value and what is allowed.
+    """
+    text = get(option)
+    return _checked(option, text, lambda field, value: validate_service_account(value, field)) if text else ""
+
+
+def _checked(option: str, text: str, check: Callable[[str, str], T]) -> T:
+    """Return ``check(field, text)`` for an option; a refusal is the administrator's to fix, not the task's."""
+    try:
+        return check(f"[{SECTION}] {option}", text)
+    except ClusterSpecError as err:
+        raise ConfigurationError(err.field, err.value, err.allowed) from err
 
 
 def get_bool(option: str) -> bool:
@@ -249,16 +272,19 @@ def _at_most(default: int | None, ceiling: int | None) -> int | None:
 
 
 def price_table_override() -> dict[str, Any]:
-    """Return the ``price_table`` option as a dict: inline JSON, or the JSON file it names ({} if unset)."""
+    """Return the ``price_table`` option as a dict: inline JSON, or the JSON file it names ({} if unset).
+
+    :raises ConfigurationError: naming the option, its value and what is allowed.
+    """
     text = get("price_table")
     if not text:
         return {}
     try:
         table = json.loads(text if text.startswith("{") else Path(text).read_text())
     except (OSError, ValueError) as err:
-        raise ClusterSpecError(
+        raise ConfigurationError(
             f"[{SECTION}] price_table", text, f"must be a JSON object or a JSON file's path ({err})"
         ) from err
     if not isinstance(table, dict):
-        raise ClusterSpecError(f"[{SECTION}] price_table", text, "must hold a JSON object")
+        raise ConfigurationError(f"[{SECTION}] price_table", text, "must hold a JSON object")
     return table

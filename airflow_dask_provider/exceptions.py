@@ -38,8 +38,9 @@ class ClusterSpecError(InvalidValueError, ValueError):
 
 
 class ConfigurationError(InvalidValueError):
-    """What the provider's setup must give is missing or unusable: a project in the connection, a bucket
-    to stage files in (given, configured or one the connection may create)."""
+    """What the provider's setup must give is missing or unusable, for the administrator to fix: a value of
+    Airflow's ``[dask_dataproc]`` section, a project in the connection, a bucket to stage files in (given,
+    configured or one the connection may create)."""
 
 
 class MissingExtraError(DaskDataprocError, ImportError):

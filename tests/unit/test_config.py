@@ -13,7 +13,7 @@ import pytest
 
 from airflow_dask_provider import config, get_provider_info
 from airflow_dask_provider.config import OPTIONS, TtlPolicy
-from airflow_dask_provider.exceptions import ClusterSpecError
+from airflow_dask_provider.exceptions import ConfigurationError
 
 
 def env_name(option: str) -> str:
@@ -58,7 +58,7 @@ def test_environment_variables_set_the_policy(monkeypatch):
 def test_a_bad_duration_names_the_option(monkeypatch):
     monkeypatch.setenv(env_name("max_idle_delete_ttl"), "soon")
 
-    with pytest.raises(ClusterSpecError, match=r"\[dask_dataproc\] max_idle_delete_ttl='soon'"):
+    with pytest.raises(ConfigurationError, match=r"\[dask_dataproc\] max_idle_delete_ttl='soon'"):
         TtlPolicy.from_config()
 
 
@@ -81,7 +81,7 @@ def test_price_table_is_inline_json_or_a_file(monkeypatch, tmp_path):
 def test_a_missing_price_file_names_the_option(monkeypatch, tmp_path):
     monkeypatch.setenv(env_name("price_table"), str(tmp_path / "missing.json"))
 
-    with pytest.raises(ClusterSpecError, match="price_table"):
+    with pytest.raises(ConfigurationError, match="price_table"):
         config.price_table_override()
 
 
