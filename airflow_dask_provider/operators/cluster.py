@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider import defaults
+from airflow_dask_provider import config, defaults
 from airflow_dask_provider.cluster_spec import (
     DaskClusterSpec,
     validate_cluster_name,
@@ -293,13 +293,11 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
             )
 
     def _create(self, context: Context) -> None:
-        from airflow_dask_provider.config import TtlPolicy
-
         from airflow_dask_provider.quotas import check_quota, owner_label, requesting_user
 
         spec = with_node_service_account(self.build_spec())
         owner = owner_label(requesting_user(context, fallback=self.owner))
-        lifetime = spec.auto_delete_ttl or TtlPolicy.from_config().default_expiry
+        lifetime = spec.auto_delete_ttl or config.TtlPolicy.from_config().default_expiry
         labels = validate_labels(
             {**spec.labels, **provenance_labels(context, owner=owner, expiry=time.time() + lifetime)}
         )

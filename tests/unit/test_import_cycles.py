@@ -166,7 +166,9 @@ def test_imports_for_type_hints_only_are_no_cycle(tmp_path, guard):
         {
             "pkg/__init__.py": "",
             "pkg/spec.py": "import typing\nfrom typing import TYPE_CHECKING\nfrom pkg import settings\n",
-            "pkg/settings.py": f"import typing\nfrom typing import TYPE_CHECKING\nif {guard}:\n    from pkg import spec\n",
+            "pkg/settings.py": (
+                f"import typing\nfrom typing import TYPE_CHECKING\nif {guard}:\n    from pkg import spec\n"
+            ),
         },
     )
 
