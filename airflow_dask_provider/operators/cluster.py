@@ -22,7 +22,7 @@ from airflow_dask_provider.cluster_spec import (
 )
 from airflow_dask_provider.exceptions import ClusterError
 from airflow_dask_provider.hooks.resources import ClusterInfo
-from airflow_dask_provider.labels import provenance_labels
+from airflow_dask_provider.labels import context_run_key, describe_run, provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink
 from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, deadline, defer_timeout, is_literal
 from airflow_dask_provider.operators.delete_cluster import USAGE_XCOM_KEY, DaskDataprocDeleteClusterOperator
@@ -270,8 +270,6 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
 
     def _check_owner(self, context: Context, info: ClusterInfo) -> None:
         """Go on with a cluster this run created; with another's, only when ``share_cluster`` says so."""
-        from airflow_dask_provider.labels import context_run_key, describe_run
-
         if info.labels.get(defaults.RUN_KEY_LABEL) == context_run_key(context):
             return
         owner = describe_run(info.labels)

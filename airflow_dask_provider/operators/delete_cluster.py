@@ -6,8 +6,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider import defaults
+from airflow_dask_provider import config, defaults
 from airflow_dask_provider.exceptions import ClusterError
+from airflow_dask_provider.labels import context_run_key, describe_run
 from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, deadline, defer_timeout, is_literal
 from airflow_dask_provider.validation import validate_cluster_name
 
@@ -110,8 +111,6 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
     def _other_runs_jobs(self, context: Context, where: dict[str, str]) -> list[str]:
         """Return the jobs of other runs (or of anything but this provider) pending or running on the cluster,
         each as ``job_id (state, whose)``."""
-        from airflow_dask_provider.labels import context_run_key, describe_run
-
         own = context_run_key(context)
         return [
             f"{job.job_id} ({job.state}, {describe_run(job.labels)})"
@@ -157,7 +156,7 @@ class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
 
     def _cost(self, usage: ClusterUsage) -> dict[str, Any] | None:
         """Log and return the cost line of a cluster that is gone now."""
-        from airflow_dask_provider import config, cost
+        from airflow_dask_provider import cost
 
         try:
             table = cost.merged_table(config.price_table_override(), self.price_table)

@@ -344,8 +344,6 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         (each named by ``--py-file``) on the scheduler's and every worker's import path while the script
         runs. Without ``check_versions`` and Python files, the script is the main file itself.
         """
-        from airflow_dask_provider import driver
-
         args = [str(arg) for arg in self.args]
         python_files = [stage("py_files", uri) for uri in self.python_files()]
         if not self.check_versions and not python_files:
