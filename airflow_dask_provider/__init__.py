@@ -23,6 +23,7 @@ def get_provider_info() -> dict:
                 "integration-name": "Dask on Dataproc",
                 "python-modules": [
                     "airflow_dask_provider.operators.cluster",
+                    "airflow_dask_provider.operators.delete_cluster",
                     "airflow_dask_provider.operators.job",
                     "airflow_dask_provider.operators.scaling",
                     "airflow_dask_provider.operators.autoscaling_policy",
@@ -93,7 +94,7 @@ def get_provider_info() -> dict:
                     },
                     "default_job_timeout": {
                         "description": (
-                            "How long the submit operator waits for a job whose task gives no job_timeout; the "
+                            "How long the submit operator waits for a job whose task gives no timeout; the "
                             "job is cancelled when the time is up. Empty: no limit but the task's "
                             "execution_timeout."
                         ),

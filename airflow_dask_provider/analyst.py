@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_dask_provider.defaults import MIN_PRIMARY_WORKERS
 from airflow_dask_provider.exceptions import ClusterSpecError
 
 if TYPE_CHECKING:
@@ -24,17 +25,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Dataproc's fewest primary workers of a cluster that has workers: they are never preemptible.
-MIN_PRIMARY_WORKERS = 2
 _KINDS = {"integer": "a whole number", "number": "a number", "string": "text", "boolean": "true or false"}
 
 
 def split_workers(total: int, preemptible_share: float) -> tuple[int, int]:
     """Return ``(primary, secondary)`` workers for ``total`` workers, ``preemptible_share`` of them preemptible.
 
-    The share is rounded half up to whole workers; at least :data:`MIN_PRIMARY_WORKERS` stay primary,
-    so ``split_workers(4, 0.5) == (2, 2)``, ``split_workers(5, 0.5) == (2, 3)`` and
-    ``split_workers(2, 1.0) == (2, 0)``.
+    The share is rounded half up to whole workers; at least :data:`MIN_PRIMARY_WORKERS` stay primary
+    (Dataproc's rule: primary workers are never preemptible), so ``split_workers(4, 0.5) == (2, 2)``,
+    ``split_workers(5, 0.5) == (2, 3)`` and ``split_workers(2, 1.0) == (2, 0)``.
     """
     secondary = int(total * preemptible_share + 0.5)
     secondary = max(0, min(secondary, total - MIN_PRIMARY_WORKERS))

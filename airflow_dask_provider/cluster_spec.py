@@ -13,157 +13,42 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider import defaults
+from airflow_dask_provider import config, defaults
 from airflow_dask_provider.exceptions import ClusterSpecError
+from airflow_dask_provider.validation import (
+    format_duration,
+    matches,
+    one_of,
+    parse_duration,
+    primary_workers,
+    validate_cluster_name,
+    validate_labels,
+    validate_service_account,
+    whole_number,
+)
 
 if TYPE_CHECKING:
     from google.cloud.dataproc_v1 import ClusterConfig
 
-    from airflow_dask_provider.config import TtlPolicy
+#: The spec, and the checks it uses that live in :mod:`airflow_dask_provider.validation` now: importable from
+#: here as before, for DAGs and modules that do.
+__all__ = [
+    "DaskClusterSpec",
+    "InitAction",
+    "format_duration",
+    "parse_duration",
+    "validate_cluster_name",
+    "validate_labels",
+    "validate_service_account",
+    "with_node_service_account",
+]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _IMAGE = re.compile(r"^(\d+)\.(\d+)(?:\.\d+)?(?:-[a-z0-9]+)?$")
 _MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _KMS_KEY = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 _NETWORK_TAG = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
-_SERVICE_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,99}@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$")
-_CLUSTER_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,49}[a-z0-9])?$")
 _SECONDARY_TYPES = {"preemptible": "PREEMPTIBLE", "spot": "SPOT", "non-preemptible": "NON_PREEMPTIBLE"}
 _DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced")
-
-
-def parse_duration(field: str, value: Any) -> int:
-    """Return ``value`` in whole seconds; accept seconds, a ``timedelta`` or text such as ``"90m"``."""
-    if isinstance(value, timedelta):
-        return int(value.total_seconds())
-    if isinstance(value, bool):
-        raise ClusterSpecError(field, value, "expected seconds, a timedelta or text like '2h', '90m', '3600s'")
-    if isinstance(value, (int, float)):
-        return int(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return int(float(match.group(1)) * _DURATION_UNITS[match.group(2)])
-    raise ClusterSpecError(field, value, "expected seconds, a timedelta or text like '2h', '90m', '3600s'")
-
-
-def _int_in(field: str, value: Any, low: int, high: int) -> int:
-    try:
-        number = int(value)
-        if isinstance(value, bool) or (isinstance(value, float) and number != value):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ClusterSpecError(field, value, f"must be a whole number from {low} to {high}") from None
-    if not low <= number <= high:
-        raise ClusterSpecError(field, value, f"must be from {low} to {high}")
-    return number
-
-
-def _ttl(field: str, value: Any) -> int:
-    seconds = parse_duration(field, value)
-    if not defaults.MIN_TTL_SECONDS <= seconds <= defaults.MAX_TTL_SECONDS:
-        raise ClusterSpecError(field, value, "must be from 10 minutes to 14 days (Dataproc's range)")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """Return ``seconds`` as the shortest exact text of days, hours, minutes or seconds, e.g. ``"90m"``."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
-def _ceiling(field: str, value: Any, seconds: int, ceiling: int | None) -> int:
-    if ceiling is not None and seconds > ceiling:
-        allowed = f"must be at most {format_duration(ceiling)} ([dask_dataproc] max_{field} in Airflow's config)"
-        raise ClusterSpecError(field, value, allowed)
-    return seconds
-
-
-def _at_most(default: int | None, ceiling: int | None) -> int | None:
-    """Return a configured default, lowered to the configured ceiling."""
-    if default is None or ceiling is None:
-        return default
-    return min(default, ceiling)
-
-
-def _idle_delete_ttl(value: Any, policy: TtlPolicy) -> int:
-    """Return the idle-delete TTL in seconds: the given one, else the default, lowered to the ceiling."""
-    if isinstance(value, str) and value == defaults.CONFIGURED:
-        value = _at_most(policy.default_idle_delete_ttl, policy.max_idle_delete_ttl)
-    if value is None:
-        most = format_duration(policy.max_idle_delete_ttl or defaults.MAX_TTL_SECONDS)
-        raise ClusterSpecError(
-            "idle_delete_ttl", None, f"required: every cluster the provider creates has one, from 10 minutes to {most}"
-        )
-    return _ceiling("idle_delete_ttl", value, _ttl("idle_delete_ttl", value), policy.max_idle_delete_ttl)
-
-
-def _auto_delete_ttl(value: Any, policy: TtlPolicy) -> int | None:
-    """Return the maximum age in seconds: the given one, else the configured default, else the ceiling."""
-    if isinstance(value, str) and value == defaults.CONFIGURED:
-        value = _at_most(policy.default_auto_delete_ttl, policy.max_auto_delete_ttl) or policy.max_auto_delete_ttl
-    if value is None:
-        if policy.max_auto_delete_ttl is not None:
-            most = format_duration(policy.max_auto_delete_ttl)
-            raise ClusterSpecError(
-                "auto_delete_ttl",
-                None,
-                f"required: [dask_dataproc] max_auto_delete_ttl is {most}; give one from 10 minutes to {most}",
-            )
-        return None
-    return _ceiling("auto_delete_ttl", value, _ttl("auto_delete_ttl", value), policy.max_auto_delete_ttl)
-
-
-def _one_of(field: str, value: Any, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ClusterSpecError(field, value, f"must be one of {', '.join(allowed)}")
-    return value
-
-
-def _matches(field: str, value: Any, pattern: re.Pattern[str], allowed: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
-        raise ClusterSpecError(field, value, allowed)
-    return value
-
-
-def validate_cluster_name(name: Any) -> str:
-    """Return ``name`` after checking Dataproc's cluster name rules."""
-    return _matches(
-        "cluster_name",
-        name,
-        _CLUSTER_NAME,
-        "must start with a lowercase letter, use only a-z, 0-9 and '-', not end with '-', at most 51 characters",
-    )
-
-
-def validate_labels(labels: Mapping[str, Any], field: str = "labels") -> dict[str, str]:
-    """Return ``labels`` as strings after checking Dataproc's label rules."""
-    if not isinstance(labels, Mapping):
-        raise ClusterSpecError(field, labels, "must be a mapping of label keys to values")
-    if len(labels) > defaults.MAX_LABELS:
-        allowed = f"at most {defaults.MAX_LABELS} labels (Dataproc's limit)"
-        raise ClusterSpecError(field, f"{len(labels)} labels", allowed)
-    rules = "keys start with a lowercase letter; keys and values use only a-z, 0-9, '_', '-', at most 63 characters"
-    checked = {}
-    for key, value in labels.items():
-        text = "" if value is None else str(value)
-        if not isinstance(key, str) or not _LABEL_KEY.match(key):
-            raise ClusterSpecError(f"{field} key", key, rules)
-        if not _LABEL_VALUE.match(text):
-            raise ClusterSpecError(f"{field}[{key}]", value, rules)
-        checked[key] = text
-    return checked
-
-
-def validate_service_account(email: Any, field: str = "service_account") -> str:
-    """Return ``email`` after checking that it is a service account's email address."""
-    allowed = "must be a service account's email, e.g. dask-nodes@PROJECT.iam.gserviceaccount.com"
-    return _matches(field, email, _SERVICE_ACCOUNT, allowed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,27 +137,26 @@ class DaskClusterSpec:
     temp_bucket: str | None = None
 
     def __post_init__(self) -> None:
-        num_workers = _int_in("num_workers", self.num_workers, 0, 1000)
-        if num_workers == 1:
-            raise ClusterSpecError("num_workers", self.num_workers, "must be 0 (single node) or from 2 to 1000")
+        num_workers = primary_workers("num_workers", self.num_workers)
         set_ = object.__setattr__
         set_(self, "num_workers", num_workers)
-        set_(self, "num_secondary_workers", _int_in("num_secondary_workers", self.num_secondary_workers, 0, 1000))
+        secondary = whole_number("num_secondary_workers", self.num_secondary_workers, 0, defaults.MAX_INSTANCES)
+        set_(self, "num_secondary_workers", secondary)
         if num_workers == 0 and self.num_secondary_workers:
             raise ClusterSpecError(
                 "num_secondary_workers", self.num_secondary_workers, "must be 0 on a single-node cluster"
             )
-        _one_of("secondary_worker_type", self.secondary_worker_type, tuple(_SECONDARY_TYPES))
+        one_of("secondary_worker_type", self.secondary_worker_type, tuple(_SECONDARY_TYPES))
         machine_rule = "must be a Compute Engine machine type such as n2-standard-4"
         for field in ("master_machine_type", "worker_machine_type"):
-            _matches(field, getattr(self, field), _MACHINE_TYPE, machine_rule)
+            matches(field, getattr(self, field), _MACHINE_TYPE, machine_rule)
         if self.secondary_machine_type is not None:
-            _matches("secondary_machine_type", self.secondary_machine_type, _MACHINE_TYPE, machine_rule)
-        _one_of("boot_disk_type", self.boot_disk_type, _DISK_TYPES)
-        set_(self, "boot_disk_size_gb", _int_in("boot_disk_size_gb", self.boot_disk_size_gb, 30, 65536))
-        set_(self, "num_local_ssds", _int_in("num_local_ssds", self.num_local_ssds, 0, 8))
+            matches("secondary_machine_type", self.secondary_machine_type, _MACHINE_TYPE, machine_rule)
+        one_of("boot_disk_type", self.boot_disk_type, _DISK_TYPES)
+        set_(self, "boot_disk_size_gb", whole_number("boot_disk_size_gb", self.boot_disk_size_gb, 30, 65536))
+        set_(self, "num_local_ssds", whole_number("num_local_ssds", self.num_local_ssds, 0, 8))
         self._check_image()
-        _one_of("dask_runtime", self.dask_runtime, defaults.DASK_RUNTIMES)
+        one_of("dask_runtime", self.dask_runtime, defaults.DASK_RUNTIMES)
         metadata = self.metadata if isinstance(self.metadata, Mapping) else {}
         if self.dask_runtime == "yarn" and metadata.get(defaults.ALLOW_PLAINTEXT_METADATA_KEY) != "true":
             raise ClusterSpecError(
@@ -281,13 +165,11 @@ class DaskClusterSpec:
                 "the yarn runtime's Dask (dask-yarn 0.9) accepts any client that reaches it, without TLS: use "
                 f"'standalone', or accept that with metadata {{'{defaults.ALLOW_PLAINTEXT_METADATA_KEY}': 'true'}}",
             )
-        from airflow_dask_provider.config import TtlPolicy
-
-        policy = TtlPolicy.from_config()
-        set_(self, "idle_delete_ttl", _idle_delete_ttl(self.idle_delete_ttl, policy))
-        set_(self, "auto_delete_ttl", _auto_delete_ttl(self.auto_delete_ttl, policy))
+        policy = config.TtlPolicy.from_config()
+        set_(self, "idle_delete_ttl", policy.resolve_idle_delete_ttl(self.idle_delete_ttl))
+        set_(self, "auto_delete_ttl", policy.resolve_auto_delete_ttl(self.auto_delete_ttl))
         if self.kms_key_name is not None:
-            _matches(
+            matches(
                 "kms_key_name",
                 self.kms_key_name,
                 _KMS_KEY,
@@ -299,7 +181,7 @@ class DaskClusterSpec:
             raise ClusterSpecError("network_tags", self.network_tags, "must be a list of tags, not one string")
         tags = tuple(self.network_tags)
         for tag in tags:
-            _matches("network_tags", tag, _NETWORK_TAG, "each must be 1-63 of a-z, 0-9 and '-', starting with a letter")
+            matches("network_tags", tag, _NETWORK_TAG, "each must be 1-63 of a-z, 0-9 and '-', starting with a letter")
         set_(self, "network_tags", tags)
         if not isinstance(self.internal_ip_only, bool):
             raise ClusterSpecError("internal_ip_only", self.internal_ip_only, "must be true or false")
@@ -331,7 +213,7 @@ class DaskClusterSpec:
         if not isinstance(action, InitAction) or not action.uri.startswith("gs://"):
             shown = action.uri if isinstance(action, InitAction) else action
             raise ClusterSpecError("init_actions", shown, "each must be a gs:// URI of an executable script")
-        _int_in("init_actions timeout_seconds", action.timeout_seconds, 1, 3600)
+        whole_number("init_actions timeout_seconds", action.timeout_seconds, 1, 3600)
         return action
 
     def software_properties(self) -> dict[str, str]:
@@ -357,7 +239,7 @@ class DaskClusterSpec:
             )
 
         init_actions = self.init_actions or (InitAction(defaults.PUBLIC_DASK_INIT_ACTION.format(region=region)),)
-        config = dataproc_v1.ClusterConfig(
+        cluster_config = dataproc_v1.ClusterConfig(
             config_bucket=self.config_bucket or "",
             temp_bucket=self.temp_bucket or "",
             gce_cluster_config=dataproc_v1.GceClusterConfig(
@@ -395,19 +277,19 @@ class DaskClusterSpec:
             ),
         )
         if self.num_secondary_workers:
-            config.secondary_worker_config = dataproc_v1.InstanceGroupConfig(
+            cluster_config.secondary_worker_config = dataproc_v1.InstanceGroupConfig(
                 num_instances=self.num_secondary_workers,
                 machine_type_uri=self.secondary_machine_type or self.worker_machine_type,
                 disk_config=disk(self.num_local_ssds),
                 preemptibility=_SECONDARY_TYPES[self.secondary_worker_type],
             )
         if self.auto_delete_ttl is not None:
-            config.lifecycle_config.auto_delete_ttl = duration_pb2.Duration(seconds=int(self.auto_delete_ttl))
+            cluster_config.lifecycle_config.auto_delete_ttl = duration_pb2.Duration(seconds=int(self.auto_delete_ttl))
         if self.kms_key_name:
-            config.encryption_config = dataproc_v1.EncryptionConfig(gce_pd_kms_key_name=self.kms_key_name)
+            cluster_config.encryption_config = dataproc_v1.EncryptionConfig(gce_pd_kms_key_name=self.kms_key_name)
         if self.autoscaling_policy_uri:
-            config.autoscaling_config = dataproc_v1.AutoscalingConfig(policy_uri=self.autoscaling_policy_uri)
-        return config
+            cluster_config.autoscaling_config = dataproc_v1.AutoscalingConfig(policy_uri=self.autoscaling_policy_uri)
+        return cluster_config
 
 
 def with_node_service_account(spec: DaskClusterSpec) -> DaskClusterSpec:
@@ -419,14 +301,12 @@ def with_node_service_account(spec: DaskClusterSpec) -> DaskClusterSpec:
     allow_default_service_account`` is True.
 
     :raises ClusterSpecError: naming ``service_account`` and both options.
+    :raises ConfigurationError: ``[dask_dataproc] default_service_account`` is no service account's email.
     """
-    from airflow_dask_provider import config
-
     if spec.service_account:
         return spec
-    default = config.get("default_service_account")
+    default = config.get_service_account("default_service_account")
     if default:
-        validate_service_account(default, f"[{config.SECTION}] default_service_account")
         return dataclasses.replace(spec, service_account=default)
     if config.get_bool("allow_default_service_account"):
         return spec

@@ -13,17 +13,26 @@ or ``AIRFLOW__DASK_DATAPROC__MAX_IDLE_DELETE_TTL=4h``. Durations take seconds or
 ``"90m"``, ``"2h"``, ``"1d"``; lists are comma-separated. An empty value means "not set".
 
 The values are read when they are used (when a cluster spec is built, when the reaper runs), never
-cached, so a changed setting applies to the next task.
+cached, so a changed setting applies to the next task. An option's default is the value of
+:mod:`~airflow_dask_provider.defaults` the provider applies, so the two cannot drift.
+
+This module imports :mod:`~airflow_dask_provider.validation`, :mod:`~airflow_dask_provider.defaults` and
+:mod:`~airflow_dask_provider.exceptions` only: the cluster spec and the operators read it, it reads none of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.exceptions import ClusterSpecError, ConfigurationError
+from airflow_dask_provider.validation import format_duration, parse_duration, ttl_seconds, validate_service_account
+
+T = TypeVar("T")
 
 #: The section's name.
 SECTION = "dask_dataproc"
@@ -44,7 +53,7 @@ OPTIONS: dict[str, Option] = {
     "default_idle_delete_ttl": Option(
         "Idle-delete TTL of a cluster whose task gives none: Dataproc deletes the cluster after this long "
         "without a running job (lowered to max_idle_delete_ttl). Every cluster the provider creates has one.",
-        "2h",
+        format_duration(defaults.IDLE_DELETE_TTL_SECONDS),
         "1h",
     ),
     "max_idle_delete_ttl": Option(
@@ -57,13 +66,13 @@ OPTIONS: dict[str, Option] = {
         "Maximum age of a cluster whose task gives none (auto_delete_ttl): Dataproc deletes the cluster "
         "this long after its creation, busy or not, so a cluster whose job never ends is deleted even when "
         "Airflow is gone (lowered to max_auto_delete_ttl). Empty: none, unless max_auto_delete_ttl is set.",
-        "8h",
+        format_duration(defaults.AUTO_DELETE_TTL_SECONDS),
         "12h",
     ),
     "default_job_timeout": Option(
-        "How long the submit operator waits for a job whose task gives no job_timeout; the job is "
+        "How long the submit operator waits for a job whose task gives no timeout; the job is "
         "cancelled when the time is up. Empty: no limit but the task's execution_timeout.",
-        "6h",
+        format_duration(defaults.JOB_TIMEOUT_SECONDS),
         "2h",
     ),
     "max_auto_delete_ttl": Option(
@@ -75,7 +84,7 @@ OPTIONS: dict[str, Option] = {
     "default_expiry": Option(
         "The orphan reaper may delete a cluster this long after its creation (the cluster's expiry "
         "label) when the cluster has no auto_delete_ttl; with one, the expiry is its end of life.",
-        "1d",
+        format_duration(defaults.DEFAULT_EXPIRY_SECONDS),
         "12h",
     ),
     "reaper_projects": Option(
@@ -136,7 +145,7 @@ OPTIONS: dict[str, Option] = {
         "A running Dask job whose cluster has had no Dask worker this long (all crashed, preempted or "
         "killed) is cancelled and its task fails, for a submit task that gives no no_worker_timeout. "
         "0 turns the check off; empty: 5m.",
-        "5m",
+        format_duration(defaults.NO_WORKER_TIMEOUT_SECONDS),
         "10m",
     ),
 }
@@ -152,11 +161,29 @@ def get(option: str) -> str:
 
 
 def get_duration(option: str) -> int | None:
-    """Return a duration option in seconds, or None when it is empty."""
-    from airflow_dask_provider.cluster_spec import parse_duration
+    """Return a duration option in seconds, or None when it is empty.
 
+    :raises ConfigurationError: naming the option, its value and what is allowed.
+    """
     text = get(option)
-    return parse_duration(f"[{SECTION}] {option}", text) if text else None
+    return _checked(option, text, parse_duration) if text else None
+
+
+def get_service_account(option: str) -> str:
+    """Return an option that names a service account by its email ('' when it is empty).
+
+    :raises ConfigurationError: naming the option, its value and what is allowed.
+    """
+    text = get(option)
+    return _checked(option, text, lambda field, value: validate_service_account(value, field)) if text else ""
+
+
+def _checked(option: str, text: str, check: Callable[[str, str], T]) -> T:
+    """Return ``check(field, text)`` for an option; a refusal is the administrator's to fix, not the task's."""
+    try:
+        return check(f"[{SECTION}] {option}", text)
+    except ClusterSpecError as err:
+        raise ConfigurationError(err.field, err.value, err.allowed) from err
 
 
 def get_bool(option: str) -> bool:
@@ -190,20 +217,74 @@ class TtlPolicy:
             default_expiry=get_duration("default_expiry") or defaults.DEFAULT_EXPIRY_SECONDS,
         )
 
+    def resolve_idle_delete_ttl(self, value: Any) -> int:
+        """Return a cluster's idle-delete TTL in seconds: ``value``, else the default lowered to the ceiling.
+
+        :param value: the task's TTL, or :data:`~airflow_dask_provider.defaults.CONFIGURED` for the default.
+        :raises ClusterSpecError: for None (every cluster has one), or a TTL out of Dataproc's range or
+            above ``max_idle_delete_ttl``.
+        """
+        if isinstance(value, str) and value == defaults.CONFIGURED:
+            value = _at_most(self.default_idle_delete_ttl, self.max_idle_delete_ttl)
+        if value is None:
+            most = format_duration(self.max_idle_delete_ttl or defaults.MAX_TTL_SECONDS)
+            raise ClusterSpecError(
+                "idle_delete_ttl",
+                None,
+                f"required: every cluster the provider creates has one, from 10 minutes to {most}",
+            )
+        return _ceiling("idle_delete_ttl", value, ttl_seconds("idle_delete_ttl", value), self.max_idle_delete_ttl)
+
+    def resolve_auto_delete_ttl(self, value: Any) -> int | None:
+        """Return a cluster's maximum age in seconds: ``value``, else the default, else the ceiling (None: none).
+
+        :param value: the task's TTL, None for none, or :data:`~airflow_dask_provider.defaults.CONFIGURED`.
+        :raises ClusterSpecError: for None while ``max_auto_delete_ttl`` is set, or a TTL out of Dataproc's
+            range or above that ceiling.
+        """
+        if isinstance(value, str) and value == defaults.CONFIGURED:
+            value = _at_most(self.default_auto_delete_ttl, self.max_auto_delete_ttl) or self.max_auto_delete_ttl
+        if value is None:
+            if self.max_auto_delete_ttl is not None:
+                most = format_duration(self.max_auto_delete_ttl)
+                raise ClusterSpecError(
+                    "auto_delete_ttl",
+                    None,
+                    f"required: [{SECTION}] max_auto_delete_ttl is {most}; give one from 10 minutes to {most}",
+                )
+            return None
+        return _ceiling("auto_delete_ttl", value, ttl_seconds("auto_delete_ttl", value), self.max_auto_delete_ttl)
+
+
+def _ceiling(field: str, value: Any, seconds: int, ceiling: int | None) -> int:
+    """Return ``seconds`` if no ceiling is set or it is not above it."""
+    if ceiling is not None and seconds > ceiling:
+        allowed = f"must be at most {format_duration(ceiling)} ([{SECTION}] max_{field} in Airflow's config)"
+        raise ClusterSpecError(field, value, allowed)
+    return seconds
+
+
+def _at_most(default: int | None, ceiling: int | None) -> int | None:
+    """Return a configured default, lowered to the configured ceiling."""
+    if default is None or ceiling is None:
+        return default
+    return min(default, ceiling)
+
 
 def price_table_override() -> dict[str, Any]:
-    """Return the ``price_table`` option as a dict: inline JSON, or the JSON file it names ({} if unset)."""
-    from airflow_dask_provider.exceptions import ClusterSpecError
+    """Return the ``price_table`` option as a dict: inline JSON, or the JSON file it names ({} if unset).
 
+    :raises ConfigurationError: naming the option, its value and what is allowed.
+    """
     text = get("price_table")
     if not text:
         return {}
     try:
         table = json.loads(text if text.startswith("{") else Path(text).read_text())
     except (OSError, ValueError) as err:
-        raise ClusterSpecError(
+        raise ConfigurationError(
             f"[{SECTION}] price_table", text, f"must be a JSON object or a JSON file's path ({err})"
         ) from err
     if not isinstance(table, dict):
-        raise ClusterSpecError(f"[{SECTION}] price_table", text, "must hold a JSON object")
+        raise ConfigurationError(f"[{SECTION}] price_table", text, "must hold a JSON object")
     return table

@@ -9,8 +9,12 @@ from __future__ import annotations
 MASTER_MACHINE_TYPE = "n2-standard-4"
 #: Machine type of primary and secondary worker nodes, each running one Dask worker.
 WORKER_MACHINE_TYPE = "n2-standard-4"
-#: Primary workers. Dataproc needs 0 (single node) or at least 2.
+#: Primary workers. Dataproc needs 0 (single node) or at least MIN_PRIMARY_WORKERS.
 NUM_WORKERS = 2
+#: Fewest primary workers of a cluster that has any (Dataproc's rule; a single-node cluster has none),
+#: and the largest count of primary or secondary workers accepted.
+MIN_PRIMARY_WORKERS = 2
+MAX_INSTANCES = 1000
 #: Secondary workers, preemptible by default: the elastic part of the cluster.
 NUM_SECONDARY_WORKERS = 0
 SECONDARY_WORKER_TYPE = "preemptible"
@@ -32,6 +36,9 @@ IDLE_DELETE_TTL_SECONDS = 2 * 3600
 #: Clusters are deleted this long after their creation, busy or not (8 hours): the submit operator's
 #: default job timeout, 6 hours, plus the cluster's start, retries and teardown (see docs/lifecycle.md).
 AUTO_DELETE_TTL_SECONDS = 8 * 3600
+#: How long the submit operator waits for a job whose task gives no ``timeout`` (6 hours,
+#: ``[dask_dataproc] default_job_timeout``); the job is cancelled when the time is up.
+JOB_TIMEOUT_SECONDS = 6 * 3600
 #: Dataproc's allowed range for idle_delete_ttl and auto_delete_ttl.
 MIN_TTL_SECONDS = 10 * 60
 MAX_TTL_SECONDS = 14 * 24 * 3600
@@ -139,3 +146,19 @@ INFORMATIVE_CALL_TIMEOUT_SECONDS = 10.0
 API_RETRY_INITIAL_SECONDS = 1.0
 API_RETRY_MAXIMUM_SECONDS = 5.0
 API_RETRY_MULTIPLIER = 2.0
+#: Seconds to wait for a connection to a Dask scheduler from Airflow (scaling, retiring workers).
+SCHEDULER_CONNECT_TIMEOUT_SECONDS = 30.0
+#: Dataproc's defaults of an autoscaling policy, filled in when a stored policy leaves them out.
+POLICY_COOLDOWN_SECONDS = 120
+POLICY_WEIGHT = 1
+#: Seconds after the start of a job at which its first progress line is due.
+FIRST_PROGRESS_SECONDS = 3.0
+#: The autoscale operator: how long it waits for the watched job to be submitted, how many checks in
+#: a row may fail (scheduler or API unreachable) before the task fails, and how long the final shrink may take.
+SCALING_JOB_START_TIMEOUT_SECONDS = 600.0
+SCALING_MAX_FAILED_CHECKS = 10
+SCALING_FINAL_SHRINK_TIMEOUT_SECONDS = 300.0
+#: How long before its DAG run the audit log entry of a trigger may be written (Airflow 2's requesting user).
+TRIGGER_LOG_WINDOW_SECONDS = 5 * 60
+#: How many job ids one submit task instance may use: one more each time an earlier try's job failed.
+MAX_JOB_ATTEMPTS = 100

@@ -16,14 +16,31 @@ class DaskDataprocError(AirflowException):
     """Base class of every error this provider raises."""
 
 
-class ClusterSpecError(AirflowFailException, ValueError):
-    """A cluster or job parameter is invalid; raised before any API call, and never retried."""
+class InvalidValueError(DaskDataprocError, AirflowFailException):
+    """A value is missing or refused before any API call; never retried, since a retry would meet it again.
+
+    The message names the field, the value and what is allowed: ``Invalid FIELD=VALUE: ALLOWED.``
+
+    :param field: the parameter or option, such as ``num_workers`` or ``[dask_dataproc] max_idle_delete_ttl``.
+    :param value: the value given (None when it is missing).
+    :param allowed: what is allowed, or what to set.
+    """
 
     def __init__(self, field: str, value: Any, allowed: str) -> None:
         self.field = field
         self.value = value
         self.allowed = allowed
         super().__init__(f"Invalid {field}={value!r}: {allowed}.")
+
+
+class ClusterSpecError(InvalidValueError, ValueError):
+    """A cluster or job parameter of a task is invalid (a :class:`ValueError` too)."""
+
+
+class ConfigurationError(InvalidValueError):
+    """What the provider's setup must give is missing or unusable, for the administrator to fix: a value of
+    Airflow's ``[dask_dataproc]`` section, a project in the connection, a bucket to stage files in (given,
+    configured or one the connection may create)."""
 
 
 class MissingExtraError(DaskDataprocError, ImportError):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 #: Prefix of every driver output line in the task log, so a reader tells them from Airflow's own.
 DRIVER_PREFIX = "[driver] "
 #: Seconds after the start of a job at which its first progress line is due.
-FIRST_PROGRESS_SECONDS = 3.0
+FIRST_PROGRESS_SECONDS = defaults.FIRST_PROGRESS_SECONDS
 #: The state a job trigger's event names when the job's cluster has had no Dask worker for too long.
 NO_WORKERS = "NO_WORKERS"
 

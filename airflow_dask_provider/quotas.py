@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider import defaults
+from airflow_dask_provider import config, defaults
 from airflow_dask_provider.exceptions import ClusterSpecError, QuotaExceededError
 from airflow_dask_provider.labels import label_value
 from airflow_dask_provider.states import CLUSTER_NOT_COUNTED_STATES
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from airflow_dask_provider.hooks.resources import LabelledCluster
 
 #: The configuration section and options of the limits, with their defaults.
-SECTION = "dask_dataproc"
+SECTION = config.SECTION
 MAX_CLUSTERS_OPTION = "max_clusters_per_user"
 MAX_SECONDARY_WORKERS_OPTION = "max_secondary_workers_per_user"
 #: Cluster states that no longer count against a quota.
@@ -51,7 +51,7 @@ NOT_COUNTED_STATES = CLUSTER_NOT_COUNTED_STATES
 #: Airflow 2's audit log events of a DAG run's trigger: the UI's form, the REST API, the CLI.
 TRIGGER_EVENTS = ("trigger", "api.post_dag_run", "ui.post_dag_run", "cli_trigger")
 #: How long before its DAG run the audit log entry of a trigger may be written.
-TRIGGER_LOG_WINDOW = timedelta(minutes=5)
+TRIGGER_LOG_WINDOW = timedelta(seconds=defaults.TRIGGER_LOG_WINDOW_SECONDS)
 #: User names Airflow records when nobody is known.
 _NOBODY = frozenset({"", "anonymous"})
 
@@ -73,8 +73,6 @@ class QuotaLimits:
 
 
 def _limit(option: str) -> int | None:
-    from airflow_dask_provider import config
-
     text = config.get(option)
     if not text:
         return None

@@ -7,7 +7,6 @@ import this module; it imports neither.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -16,31 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_dask_provider import defaults
 from airflow_dask_provider.checks import job_failure
-from airflow_dask_provider.exceptions import ClusterSpecError
 from airflow_dask_provider.states import DONE
-
-#: Dataproc regions (``europe-west1``, ``us-central1``, ``global``); project ids, domain-scoped ones too.
-_REGION = re.compile(r"^[a-z][a-z0-9-]*$")
-_PROJECT = re.compile(r"^[a-z0-9][a-z0-9.:-]*$")
+from airflow_dask_provider.validation import check_location
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, Context
 
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
     from airflow_dask_provider.hooks.resources import JobInfo
-
-
-def check_location(*, region: Any, project_id: Any) -> None:
-    """Refuse an empty or malformed ``region``, and an empty ``project_id`` (None: the connection's project).
-
-    :raises ClusterSpecError: naming the field, the value and what is allowed.
-    """
-    if not isinstance(region, str) or not _REGION.match(region):
-        raise ClusterSpecError("region", region, "must name a Dataproc region, such as europe-west1")
-    if project_id is not None and (not isinstance(project_id, str) or not _PROJECT.match(project_id)):
-        raise ClusterSpecError(
-            "project_id", project_id, "must name a Google Cloud project, or be left out for the connection's project"
-        )
 
 
 def is_literal(value: Any) -> bool:

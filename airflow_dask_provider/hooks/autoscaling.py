@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_dask_provider import defaults
+
 if TYPE_CHECKING:
     from google.cloud.dataproc_v1 import AutoscalingPolicy
 
 #: Update mask of a resize of the secondary worker group.
 SECONDARY_COUNT_PATH = "config.secondary_worker_config.num_instances"
 #: Dataproc's defaults of a policy, filled in when a stored policy leaves them out.
-POLICY_COOLDOWN_DEFAULT_SECONDS = 120
-POLICY_PRIMARY_MIN_DEFAULT = 2
-POLICY_WEIGHT_DEFAULT = 1
+POLICY_COOLDOWN_DEFAULT_SECONDS = defaults.POLICY_COOLDOWN_SECONDS
+POLICY_PRIMARY_MIN_DEFAULT = defaults.MIN_PRIMARY_WORKERS
+POLICY_WEIGHT_DEFAULT = defaults.POLICY_WEIGHT
 
 
 def policy_name(*, project_id: str, region: str, policy_id: str) -> str:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
 
 #: Seconds to wait for a connection to a Dask scheduler.
-SCHEDULER_CONNECT_TIMEOUT_SECONDS = 30.0
+SCHEDULER_CONNECT_TIMEOUT_SECONDS = defaults.SCHEDULER_CONNECT_TIMEOUT_SECONDS
 #: Seconds each HTTP request to a scheduler's pages may take.
 HTTP_TIMEOUT_SECONDS = 10.0
 

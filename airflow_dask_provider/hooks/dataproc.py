@@ -11,7 +11,7 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
 
 from airflow_dask_provider import defaults
-from airflow_dask_provider.exceptions import ClusterSpecError, ConnectionNotFoundError, WaitTimeoutError
+from airflow_dask_provider.exceptions import ConfigurationError, ConnectionNotFoundError, WaitTimeoutError
 from airflow_dask_provider.hooks.autoscaling import ScalingCalls
 from airflow_dask_provider.hooks.bounded import BoundedCalls, BoundedClient
 from airflow_dask_provider.hooks.clusters import ClusterCalls
@@ -128,13 +128,13 @@ class DaskDataprocHook(ClusterCalls, JobCalls, StorageCalls, ScalingCalls, Googl
         The emulator has no credentials to take a project from: Google's default credentials would
         fail with ``DefaultCredentialsError``, which does not say what to set.
 
-        :raises ClusterSpecError: with the emulator, no project in the connection or the environment.
+        :raises ConfigurationError: with the emulator, no project in the connection or the environment.
         """
         if not self.emulator_host:
             return super().project_id
         project = self._get_field("project", None) or os.environ.get("GOOGLE_CLOUD_PROJECT")
         if not project:
-            raise ClusterSpecError(
+            raise ConfigurationError(
                 "project_id",
                 None,
                 "with the Dataproc emulator, name the project in the task (project_id; the reaper's "

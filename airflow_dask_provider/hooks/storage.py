@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_dask_provider import defaults
-from airflow_dask_provider.exceptions import ClusterSpecError, EndpointUnreachableError
+from airflow_dask_provider.exceptions import ConfigurationError, EndpointUnreachableError
 from airflow_dask_provider.hooks.bounded import teardown
 from airflow_dask_provider.staging import bundled_actions, own_bucket_name
 
@@ -109,7 +109,7 @@ class StorageCalls:
         Dataproc creates with the first cluster there); else a bucket named after the project and region,
         created in the region (the connection needs ``storage.buckets.create`` for that last case only).
 
-        :raises ClusterSpecError: the provider's own bucket was needed and could not be created.
+        :raises ConfigurationError: the provider's own bucket was needed and could not be created.
         """
         if config_bucket:
             return config_bucket
@@ -135,7 +135,7 @@ class StorageCalls:
             from google.api_core.exceptions import Conflict
 
             if not isinstance(err, Conflict):  # Conflict: it exists, made by an earlier run
-                raise ClusterSpecError(
+                raise ConfigurationError(
                     "config_bucket", None, f"a bucket to stage init actions in; creating {name} failed: {err}"
                 ) from err
         return name
@@ -178,8 +178,8 @@ class StorageCalls:
         The bundled actions run before the user's own ones; the spec's ``config_bucket`` is set to the
         bucket used, so the cluster's staging files (driver output included) live beside them.
         """
-        from airflow_dask_provider.cluster_spec import InitAction
         from airflow_dask_provider.bundled import init_action_path
+        from airflow_dask_provider.cluster_spec import InitAction
 
         names = bundled_actions(spec)
         if not names:

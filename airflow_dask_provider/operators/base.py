@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_dask_provider.tasks import DataprocLocationMixin
@@ -40,3 +42,17 @@ class DaskDataprocBaseOperator(DataprocLocationMixin, BaseOperator):
         self.impersonation_chain = impersonation_chain
         self.deferrable = deferrable
         self.check_literal_location()
+
+
+def renamed_parameter(task_id: str, old: str, new: str, value: Any) -> Any:
+    """Return ``value``, given to task ``task_id`` under the old name of a parameter, with a deprecation warning.
+
+    The provider has users: a renamed parameter keeps its old name working, and the warning (an
+    :class:`~airflow.exceptions.AirflowProviderDeprecationWarning`, a :class:`DeprecationWarning`) names the new one.
+    """
+    warnings.warn(
+        f"Task {task_id!r}: the parameter {old} is deprecated; use {new}, its new name.",
+        AirflowProviderDeprecationWarning,
+        stacklevel=3,
+    )
+    return value

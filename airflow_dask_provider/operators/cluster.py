@@ -1,14 +1,19 @@
-"""Operators that create and delete Dask clusters on Dataproc."""
+"""Operators that create and delete Dask clusters on Dataproc.
+
+The create operator lives here; the delete operator in :mod:`airflow_dask_provider.operators.delete_cluster`,
+importable from here as well, as DAGs have always imported both.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider import defaults
+from airflow_dask_provider import config, defaults
 from airflow_dask_provider.cluster_spec import (
     DaskClusterSpec,
     validate_cluster_name,
@@ -17,21 +22,68 @@ from airflow_dask_provider.cluster_spec import (
 )
 from airflow_dask_provider.exceptions import ClusterError
 from airflow_dask_provider.hooks.resources import ClusterInfo
-from airflow_dask_provider.states import CLUSTER_START_FAILED_STATES, CLUSTER_TRANSIENT_STATES
-from airflow_dask_provider.labels import provenance_labels
+from airflow_dask_provider.labels import context_run_key, describe_run, provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink
 from airflow_dask_provider.operators.base import DaskDataprocBaseOperator
+from airflow_dask_provider.operators.delete_cluster import USAGE_XCOM_KEY, DaskDataprocDeleteClusterOperator
+from airflow_dask_provider.states import (
+    CLUSTER_START_FAILED_STATES,
+    CLUSTER_TRANSIENT_STATES,
+    DELETED,
+    DELETING,
+    ERROR,
+    RUNNING,
+)
 from airflow_dask_provider.tasks import deadline, defer_timeout, is_literal
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_dask_provider.cost import ClusterUsage
+__all__ = [
+    "SPEC_FIELDS",
+    "USAGE_XCOM_KEY",
+    "DaskDataprocCreateClusterOperator",
+    "DaskDataprocDeleteClusterOperator",
+    "Phase",
+    "next_phase",
+]
 
-#: XCom key under which the delete operator keeps the cluster's usage across a deferral.
-USAGE_XCOM_KEY = "cluster_usage"
 #: Every field of :class:`DaskClusterSpec`; each can be given to the create operator directly.
 SPEC_FIELDS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(DaskClusterSpec))
+
+
+class Phase(enum.Enum):
+    """What the create operator does next with the cluster it found; :func:`next_phase` decides."""
+
+    #: No cluster of that name: create it, then wait for it to run.
+    CREATE = "create"
+    #: The cluster this task created is gone before it ran: fail.
+    VANISHED = "vanished"
+    #: RUNNING: use it (after the ownership check) and return its details.
+    ADOPT = "adopt"
+    #: DELETING: wait until it is gone, then create it anew.
+    AWAIT_DELETION = "await_deletion"
+    #: ERROR: delete it, then create it anew, or fail if this task created it.
+    REPLACE_FAILED = "replace_failed"
+    #: Being created, updated, started or repaired: wait for it to run.
+    AWAIT_READY = "await_ready"
+    #: Any other state (STOPPED): fail.
+    UNUSABLE = "unusable"
+
+
+def next_phase(info: ClusterInfo | None, *, created: bool) -> Phase:
+    """Return the phase for the cluster as found (None: it does not exist); ``created``: this task created it."""
+    if info is None:
+        return Phase.VANISHED if created else Phase.CREATE
+    if info.state == RUNNING:
+        return Phase.ADOPT
+    if info.state == DELETING:
+        return Phase.AWAIT_DELETION
+    if info.state == ERROR:
+        return Phase.REPLACE_FAILED
+    if info.state in CLUSTER_TRANSIENT_STATES:
+        return Phase.AWAIT_READY
+    return Phase.UNUSABLE
 
 
 class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
@@ -149,47 +201,76 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         return {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}
 
     def _proceed(self, context: Context, info: ClusterInfo | None, *, created: bool) -> dict[str, Any]:
-        """Take the cluster one step towards RUNNING; every wait defers in deferrable mode.
+        """Take the cluster one phase at a time towards RUNNING (:func:`next_phase`); every wait defers in
+        deferrable mode, and the method the task resumes in comes back here with what the wait found.
 
         None: create it. Being changed: wait until it settles. Being deleted: wait until it is gone,
         then create. ERROR: delete it, then create it anew if it was not ours, or fail if it was.
         """
-        where = self._where
+        steps = {
+            Phase.CREATE: self._phase_create,
+            Phase.VANISHED: self._phase_vanished,
+            Phase.AWAIT_DELETION: self._phase_await_deletion,
+            Phase.REPLACE_FAILED: self._phase_replace_failed,
+            Phase.AWAIT_READY: self._phase_await_ready,
+            Phase.UNUSABLE: self._phase_unusable,
+        }
         while True:
-            if info is not None and info.state != "DELETING":
+            if info is not None and info.state != DELETING:
                 self._check_owner(context, info)
-            if info is None:
-                if created:
-                    raise ClusterError(self.cluster_name, "DELETED", "it was deleted while it was being created")
-                self._create(context)
-                created = True
-                info = self._wait(context, ["RUNNING"], list(CLUSTER_START_FAILED_STATES), created=True)
-            elif info.state == "RUNNING":
+            phase = next_phase(info, created=created)
+            if phase is Phase.ADOPT:
+                assert info is not None
                 return self._running(context, info, created=created)
-            elif info.state == "DELETING":
-                self.log.warning("Cluster %s is being deleted; creating it anew once it is gone", self.cluster_name)
-                info = self._wait(context, ["DELETED"], [], created=created)
-            elif info.state == "ERROR":
-                if created and not self.delete_on_error:
-                    raise ClusterError(self.cluster_name, info.state, info.detail)
-                self.log.warning("Cluster %s is in ERROR (%s); deleting it", self.cluster_name, info.detail)
-                self.hook.delete_dask_cluster(**where)
-                if created:
-                    self._wait(context, ["DELETED"], [], created=True, then_fail=True)
-                    raise ClusterError(self.cluster_name, info.state, info.detail)
-                info = self._wait(context, ["DELETED"], [], created=False)
-            elif info.state in CLUSTER_TRANSIENT_STATES:
-                self.log.info("Cluster %s is %s; waiting for it", self.cluster_name, info.state)
-                info = self._wait(context, ["RUNNING"], list(CLUSTER_START_FAILED_STATES), created=created)
-            else:
-                raise ClusterError(
-                    self.cluster_name, info.state, "a cluster of this name exists in a state this operator cannot reuse"
-                )
+            info, created = steps[phase](context, info, created=created)
+
+    def _phase_create(self, context: Context, info: None, *, created: bool) -> tuple[ClusterInfo | None, bool]:
+        """No cluster of that name: create it, then wait for it to run."""
+        self._create(context)
+        return self._wait(context, [RUNNING], list(CLUSTER_START_FAILED_STATES), created=True), True
+
+    def _phase_vanished(self, context: Context, info: None, *, created: bool) -> tuple[ClusterInfo | None, bool]:
+        """The cluster this task created is gone before it ran: fail."""
+        raise ClusterError(self.cluster_name, DELETED, "it was deleted while it was being created")
+
+    def _phase_await_deletion(
+        self, context: Context, info: ClusterInfo, *, created: bool
+    ) -> tuple[ClusterInfo | None, bool]:
+        """The cluster is being deleted: wait until it is gone, to create it anew."""
+        self.log.warning("Cluster %s is being deleted; creating it anew once it is gone", self.cluster_name)
+        return self._wait(context, [DELETED], [], created=created), created
+
+    def _phase_replace_failed(
+        self, context: Context, info: ClusterInfo, *, created: bool
+    ) -> tuple[ClusterInfo | None, bool]:
+        """The cluster is in ERROR: delete it; then create it anew if this task did not create it, else fail.
+
+        A cluster this task created and ``delete_on_error=False`` keeps is left for inspection.
+        """
+        if created and not self.delete_on_error:
+            raise ClusterError(self.cluster_name, info.state, info.detail)
+        self.log.warning("Cluster %s is in ERROR (%s); deleting it", self.cluster_name, info.detail)
+        self.hook.delete_dask_cluster(**self._where)
+        if created:
+            self._wait(context, [DELETED], [], created=True, then_fail=True)
+            raise ClusterError(self.cluster_name, info.state, info.detail)
+        return self._wait(context, [DELETED], [], created=False), created
+
+    def _phase_await_ready(
+        self, context: Context, info: ClusterInfo, *, created: bool
+    ) -> tuple[ClusterInfo | None, bool]:
+        """Dataproc is changing the cluster (creating, updating, starting...): wait for it to run."""
+        self.log.info("Cluster %s is %s; waiting for it", self.cluster_name, info.state)
+        return self._wait(context, [RUNNING], list(CLUSTER_START_FAILED_STATES), created=created), created
+
+    def _phase_unusable(self, context: Context, info: ClusterInfo, *, created: bool) -> tuple[ClusterInfo | None, bool]:
+        """The cluster is in a state this operator cannot take further (STOPPED): fail."""
+        raise ClusterError(
+            self.cluster_name, info.state, "a cluster of this name exists in a state this operator cannot reuse"
+        )
 
     def _check_owner(self, context: Context, info: ClusterInfo) -> None:
         """Go on with a cluster this run created; with another's, only when ``share_cluster`` says so."""
-        from airflow_dask_provider.labels import context_run_key, describe_run
-
         if info.labels.get(defaults.RUN_KEY_LABEL) == context_run_key(context):
             return
         owner = describe_run(info.labels)
@@ -211,13 +292,11 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
             )
 
     def _create(self, context: Context) -> None:
-        from airflow_dask_provider.config import TtlPolicy
-
         from airflow_dask_provider.quotas import check_quota, owner_label, requesting_user
 
         spec = with_node_service_account(self.build_spec())
         owner = owner_label(requesting_user(context, fallback=self.owner))
-        lifetime = spec.auto_delete_ttl or TtlPolicy.from_config().default_expiry
+        lifetime = spec.auto_delete_ttl or config.TtlPolicy.from_config().default_expiry
         labels = validate_labels(
             {**spec.labels, **provenance_labels(context, owner=owner, expiry=time.time() + lifetime)}
         )
@@ -340,150 +419,3 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
             self.hook.delete_dask_cluster(
                 project_id=self.resolved_project_id, region=self.region, cluster_name=self.cluster_name
             )
-
-
-class DaskDataprocDeleteClusterOperator(DaskDataprocBaseOperator):
-    """Delete a Dask cluster and wait until it is gone; a cluster that does not exist counts as done.
-
-    Use it as a teardown task (``delete.as_teardown(setups=create)``) so the cluster is deleted
-    whatever happened upstream.
-
-    A cluster on which a job of another DAG run is pending or running (a shared cluster, see the
-    create operator's ``share_cluster``) is left as it is, with a log line that names those jobs: its
-    idle-delete TTL, its maximum life and the orphan reaper delete it later. This run's own jobs never
-    hold it back.
-
-    Once the cluster is gone, a cost line is logged and returned under ``cost``: the cluster's
-    node-hours by machine type and preemptibility, and an estimated cost from a price table (see
-    :mod:`airflow_dask_provider.cost`). The cluster is read before it is deleted for that; a failure
-    to read or price it is logged and never fails the deletion.
-
-    :param cluster_name: name of the cluster (templated); derived from the DAG, the run and the task
-        group when omitted, as the create operator derives it.
-    :param cluster_uuid: delete only if the cluster has this uuid (templated).
-    :param timeout: seconds to wait for the deletion.
-    :param price_table: prices merged over the built-in table and ``[dask_dataproc] price_table``.
-    :param report_cost: log and return the cost line (default True).
-    """
-
-    template_fields: Sequence[str] = (*DaskDataprocBaseOperator.template_fields, "cluster_name", "cluster_uuid")
-    ui_color = "#f4a6a6"
-
-    def __init__(
-        self,
-        *,
-        cluster_name: str | None = None,
-        cluster_uuid: str | None = None,
-        timeout: float = defaults.CLUSTER_WAIT_TIMEOUT_SECONDS,
-        price_table: dict[str, Any] | None = None,
-        report_cost: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.cluster_name = cluster_name
-        self.cluster_uuid = cluster_uuid
-        self.timeout = timeout
-        self.price_table = price_table
-        self.report_cost = report_cost
-        if cluster_name is not None and is_literal(cluster_name):
-            validate_cluster_name(cluster_name)
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_dask_provider.hooks.bounded import teardown
-
-        with teardown():  # an endpoint that does not answer is retried a little longer, as for every teardown
-            return self._delete(context)
-
-    def _delete(self, context: Context) -> dict[str, Any]:
-        self.use_cluster_name(context)
-        where = {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}
-        others = self._other_runs_jobs(context, where)
-        if others:
-            self.log.warning(
-                "Leaving cluster %s: jobs of other runs are pending or running on it (%s). Its idle-delete "
-                "TTL, its maximum life and the orphan reaper delete it once they are done",
-                self.cluster_name,
-                "; ".join(others),
-            )
-            return {**where, "deleted": False, "left_for_jobs": others}
-        usage = self._read_usage(where) if self.report_cost else None
-        existed = self.hook.delete_dask_cluster(**where, cluster_uuid=self.cluster_uuid)
-        if not existed:
-            self.log.info("Cluster %s does not exist; nothing to delete", self.cluster_name)
-            return {**where, "deleted": False}
-        self.log.info("Deleting cluster %s", self.cluster_name)
-        if self.deferrable:
-            if usage is not None:
-                context["ti"].xcom_push(key=USAGE_XCOM_KEY, value=usage.as_dict())
-            from airflow_dask_provider.triggers.dataproc import DaskDataprocClusterTrigger
-
-            until = deadline(context, self, self.timeout)
-            trigger = DaskDataprocClusterTrigger(
-                **self.trigger_location(),
-                cluster_name=self.cluster_name,
-                target_states=["DELETED"],
-                failure_states=[],
-                deadline=until,
-            )
-            self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout(until))
-        self.hook.wait_for_cluster_deleted(**where, timeout=self.timeout)
-        return self._deleted(where, usage)
-
-    def _other_runs_jobs(self, context: Context, where: dict[str, str]) -> list[str]:
-        """Return the jobs of other runs (or of anything but this provider) pending or running on the cluster,
-        each as ``job_id (state, whose)``."""
-        from airflow_dask_provider.labels import context_run_key, describe_run
-
-        own = context_run_key(context)
-        return [
-            f"{job.job_id} ({job.state}, {describe_run(job.labels)})"
-            for job in self.hook.list_active_jobs(**where)
-            if job.labels.get(defaults.RUN_KEY_LABEL) != own
-        ]
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Finish once the deferred wait for the deletion ended."""
-        self.use_cluster_name(context)
-        if event["status"] != "success":
-            raise ClusterError(self.cluster_name, event["state"], event["message"])
-        where = {"project_id": self.resolved_project_id, "region": self.region, "cluster_name": self.cluster_name}
-        return self._deleted(where, self._kept_usage(context) if self.report_cost else None)
-
-    def _deleted(self, where: dict[str, str], usage: ClusterUsage | None) -> dict[str, Any]:
-        self.log.info("Cluster %s is deleted", self.cluster_name)
-        result: dict[str, Any] = {**where, "deleted": True}
-        if usage is not None:
-            result["cost"] = self._cost(usage)
-        return result
-
-    def _read_usage(self, where: dict[str, str]) -> ClusterUsage | None:
-        """Read the cluster's nodes and creation time for the cost line; None if that fails."""
-        try:
-            return self.hook.get_cluster_usage(**where)
-        except Exception as err:  # the cost line only informs; never let it stop a deletion
-            self.log.warning("Cannot read cluster %s for its cost line: %s", self.cluster_name, err)
-            return None
-
-    def _kept_usage(self, context: Context) -> ClusterUsage | None:
-        """Return the usage :meth:`execute` kept in XCom before it deferred."""
-        from airflow_dask_provider.cost import ClusterUsage
-
-        try:
-            data = context["ti"].xcom_pull(task_ids=self.task_id, key=USAGE_XCOM_KEY)
-            return ClusterUsage.from_dict(data) if data else None
-        except Exception as err:  # likewise: a lost usage costs the line, not the deletion
-            self.log.warning("Cannot read the usage of cluster %s kept before deferring: %s", self.cluster_name, err)
-            return None
-
-    def _cost(self, usage: ClusterUsage) -> dict[str, Any] | None:
-        """Log and return the cost line of a cluster that is gone now."""
-        from airflow_dask_provider import config, cost
-
-        try:
-            table = cost.merged_table(config.price_table_override(), self.price_table)
-            estimate = cost.estimate(usage, ended_at=time.time(), price_table=table)
-        except Exception as err:  # likewise: a bad price table costs the line, not the deletion
-            self.log.warning("Cannot estimate the cost of cluster %s: %s", self.cluster_name, err)
-            return None
-        self.log.info("%s", estimate["message"])
-        return estimate

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider import config, defaults
-from airflow_dask_provider.cluster_spec import parse_duration, validate_cluster_name, validate_labels
+from airflow_dask_provider import config, defaults, driver
+from airflow_dask_provider.bundled import driver_path
 from airflow_dask_provider.exceptions import (
     ClusterError,
     ClusterSpecError,
@@ -23,16 +23,21 @@ from airflow_dask_provider.exceptions import (
 from airflow_dask_provider.hooks.resources import JobInfo
 from airflow_dask_provider.labels import provenance_labels
 from airflow_dask_provider.links import DaskDashboardLink, DataprocClusterLink, DataprocJobLink
-from airflow_dask_provider.operators.base import DaskDataprocBaseOperator
+from airflow_dask_provider.operators.base import DaskDataprocBaseOperator, renamed_parameter
 from airflow_dask_provider.tasks import deadline, defer_timeout, is_literal, job_result
+from airflow_dask_provider.validation import (
+    parse_duration,
+    string_list,
+    validate_cluster_name,
+    validate_job_id,
+    validate_labels,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
 _INVALID_JOB_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
-#: How many job ids one task instance may use: one more each time an earlier try's job failed.
-_MAX_JOB_ATTEMPTS = 100
 
 
 class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
@@ -62,9 +67,10 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     :param properties: job properties (templated).
     :param labels: labels of the job (templated).
     :param job_id: the job's id; derived from the DAG run and task when omitted (templated).
-    :param job_timeout: seconds to wait for the job; ``[dask_dataproc] default_job_timeout`` (6 hours)
+    :param timeout: seconds to wait for the job; ``[dask_dataproc] default_job_timeout`` (6 hours)
         when omitted, ``float("inf")`` for no limit. The task's ``execution_timeout`` applies too.
-        Either way, the job is cancelled when the time is up.
+        Either way, the job is cancelled when the time is up. The name is the create and delete
+        operators' and the sensors': how long the task waits for what it started.
     :param progress_interval: seconds between the Dask progress lines in the task log; 0 for none.
     :param no_worker_timeout: seconds (or text such as ``"5m"``) the job's cluster may have no Dask
         worker while the job runs; then the job is cancelled and the task fails with
@@ -75,6 +81,8 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         driver, the scheduler and the workers agree on Python, dask and distributed, and fails the job
         with a table of the differences otherwise (default True). Without it, a job with ``py_files``
         still runs through the driver, which puts them on the workers' path, but checks nothing.
+    :param job_timeout: deprecated: the old name of ``timeout``, still honoured (over ``timeout``, as
+        before, when both are given) with an :class:`~airflow.exceptions.AirflowProviderDeprecationWarning`.
 
     While the job runs, its driver output is copied into the task log as it is written, with a line
     of Dask progress (tasks done out of total, workers, memory) every ``progress_interval`` seconds,
@@ -107,10 +115,11 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         properties: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
         job_id: str | None = None,
-        job_timeout: float | None = None,
+        timeout: float | None = None,
         progress_interval: float = defaults.PROGRESS_INTERVAL_SECONDS,
         no_worker_timeout: float | str | None = None,
         check_versions: bool = True,
+        job_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -122,7 +131,9 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         self.properties = dict(properties or {})
         self.labels = dict(labels or {})
         self.job_id = job_id
-        self.job_timeout = job_timeout
+        if job_timeout is not None:
+            timeout = renamed_parameter(self.task_id, "job_timeout", "timeout", job_timeout)
+        self.timeout = timeout
         self.progress_interval = progress_interval
         self.no_worker_timeout = no_worker_timeout
         self.check_versions = check_versions
@@ -137,9 +148,9 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
             "cluster_name": lambda: self.cluster_name is None or validate_cluster_name(self.cluster_name),
             "labels": lambda: validate_labels(self.labels),
             "main": self._check_main,
-            "args": lambda: _check_list("args", self.args),
-            "py_files": lambda: _check_list("py_files", self.py_files),
-            "files": lambda: _check_list("files", self.files),
+            "args": lambda: string_list("args", self.args),
+            "py_files": lambda: string_list("py_files", self.py_files),
+            "files": lambda: string_list("files", self.files),
             "job_id": self._check_job_id,
         }
         for field, check in checks.items():
@@ -184,8 +195,8 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         return float(seconds)
 
     def _check_job_id(self) -> None:
-        if self.job_id is not None and not _JOB_ID.match(str(self.job_id)):
-            raise ClusterSpecError("job_id", self.job_id, "must be 1 to 100 letters, digits, '_' or '-'")
+        if self.job_id is not None:
+            validate_job_id(self.job_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.use_cluster_name(context)
@@ -203,7 +214,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
 
         dag_folder = Path(context["dag"].fileloc).parent
         stage = lambda field, uri: self._staged(field, uri, cluster.config_bucket, dag_folder)  # noqa: E731
-        until = deadline(context, self, self.effective_job_timeout)
+        until = deadline(context, self, self.effective_timeout)
         no_worker_timeout = self._no_worker_seconds()
         job = self._submit(
             context,
@@ -245,7 +256,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         if event["status"] == "timeout":
             self._cancel(job)
             budget = self.execution_timeout.total_seconds() if self.execution_timeout else 0
-            raise WaitTimeoutError(f"Dask job {job.job_id}", self.effective_job_timeout or budget, job.state)
+            raise WaitTimeoutError(f"Dask job {job.job_id}", self.effective_timeout or budget, job.state)
         if event["status"] == "error":
             raise JobError(job.job_id, job.state, event["message"])
         from airflow_dask_provider.monitoring import NO_WORKERS
@@ -256,13 +267,16 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         return self._finish(job)
 
     @property
-    def effective_job_timeout(self) -> float | None:
-        """Return the job's time limit in seconds: ``job_timeout``, else ``[dask_dataproc] default_job_timeout``
-        (None: no limit but the task's ``execution_timeout``)."""
-        if self.job_timeout is not None:
-            return float(self.job_timeout)
-        from airflow_dask_provider import config
+    def job_timeout(self) -> float | None:
+        """The old name of :attr:`timeout`, read by DAGs and callbacks that knew it."""
+        return self.timeout
 
+    @property
+    def effective_timeout(self) -> float | None:
+        """Return the job's time limit in seconds: ``timeout``, else ``[dask_dataproc] default_job_timeout``
+        (None: no limit but the task's ``execution_timeout``)."""
+        if self.timeout is not None:
+            return float(self.timeout)
         configured = config.get_duration("default_job_timeout")
         return float(configured) if configured is not None else None
 
@@ -322,9 +336,6 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         (each named by ``--py-file``) on the scheduler's and every worker's import path while the script
         runs. Without ``check_versions`` and Python files, the script is the main file itself.
         """
-        from airflow_dask_provider import driver
-        from airflow_dask_provider.bundled import driver_path
-
         args = [str(arg) for arg in self.args]
         python_files = [stage("py_files", uri) for uri in self.python_files()]
         if not self.check_versions and not python_files:
@@ -353,7 +364,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
     def _submit(self, context: Context, where: dict[str, str], **job: Any) -> JobInfo:
         """Submit the job, or attach to the one an earlier try submitted if it has not failed."""
         base = self.job_id or self.derived_job_id(context)
-        for attempt in range(1, _MAX_JOB_ATTEMPTS + 1):
+        for attempt in range(1, defaults.MAX_JOB_ATTEMPTS + 1):
             job_id = base if attempt == 1 else f"{base[:95]}-{attempt}"
             info = self.hook.submit_dask_job(**where, cluster_name=self.cluster_name, job_id=job_id, **job)
             if info.submitted_now:
@@ -363,7 +374,7 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
                 continue
             self.log.info("Attaching to job %s (state %s) submitted by an earlier try", job_id, info.state)
             return info
-        raise JobError(base, "ERROR", f"{_MAX_JOB_ATTEMPTS} earlier jobs of this task instance failed")
+        raise JobError(base, "ERROR", f"{defaults.MAX_JOB_ATTEMPTS} earlier jobs of this task instance failed")
 
     @staticmethod
     def derived_job_id(context: Context) -> str:
@@ -390,20 +401,10 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
 
 
 def _listed(value: Any) -> Any:
-    """Return a list of the items of ``value``; a string (a template, or a mistake ``_check_list`` names) as it is."""
+    """Return a list of the items of ``value``; a string (a template, or a mistake ``string_list`` names) as it is."""
     if value is None:
         return []
     return value if isinstance(value, (str, bytes)) else list(value)
-
-
-def _check_list(field: str, value: Any) -> None:
-    """Refuse a field that must be a list of strings but is a string (which would be split into characters)."""
-    if isinstance(value, (str, bytes)):
-        raise ClusterSpecError(
-            field, value, f"must be a list of strings, not one string: write {field}=[{str(value)!r}]"
-        )
-    if not isinstance(value, (list, tuple)):
-        raise ClusterSpecError(field, value, "must be a list of strings")
 
 
 def _local_path(field: str, uri: Any, dag_folder: Path) -> Path | None:

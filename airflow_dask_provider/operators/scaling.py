@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from airflow_dask_provider import defaults
 from airflow_dask_provider.cluster_spec import validate_cluster_name
 from airflow_dask_provider.exceptions import ClusterSpecError, JobError
 from airflow_dask_provider.operators.base import DaskDataprocBaseOperator
@@ -48,11 +49,11 @@ _RENAMED_DEFAULTS = {
     "poke_interval": rule.POKE_INTERVAL_SECONDS,
 }
 #: Seconds to wait for the watched job to be submitted before giving up.
-JOB_START_TIMEOUT_SECONDS = 600.0
+JOB_START_TIMEOUT_SECONDS = defaults.SCALING_JOB_START_TIMEOUT_SECONDS
 #: Failed checks in a row (scheduler or API unreachable) after which the task fails.
-MAX_FAILED_CHECKS = 10
+MAX_FAILED_CHECKS = defaults.SCALING_MAX_FAILED_CHECKS
 #: Seconds the final shrink may take.
-FINAL_SHRINK_TIMEOUT_SECONDS = 300.0
+FINAL_SHRINK_TIMEOUT_SECONDS = defaults.SCALING_FINAL_SHRINK_TIMEOUT_SECONDS
 
 
 def _take_renamed(kwargs: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

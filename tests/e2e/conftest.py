@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.devtools import airflow_environment, migrate_db
 from dask_dataproc_emulator.testing import dask_processes, run_emulator
+from tests.devtools import airflow_environment, migrate_db
 
 REPO = Path(__file__).resolve().parents[2]
 

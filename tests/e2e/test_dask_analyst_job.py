@@ -12,8 +12,8 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.devtools import dags_test, newest_run_id, xcom_value
 from dask_dataproc_emulator.testing import dask_processes
+from tests.devtools import dags_test, newest_run_id, xcom_value
 
 from .conftest import REPO, environment
 

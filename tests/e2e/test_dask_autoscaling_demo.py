@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.devtools import DagTestRun, airflow
-from dask_dataproc_emulator.testing import dask_processes
 from airflow_dask_provider.scaling.timeline import read_csv
+from dask_dataproc_emulator.testing import dask_processes
+from tests.devtools import DagTestRun, airflow
 
 from .conftest import REPO, environment
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.devtools import dags_test
 from dask_dataproc_emulator.testing import dask_processes
+from tests.devtools import dags_test
 
 from .conftest import REPO, environment
 

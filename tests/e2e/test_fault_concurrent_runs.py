@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 import pytest
 
-from tests.devtools import DagTestProcess, DagTestRun, airflow_environment, migrate_db
 from dask_dataproc_emulator.testing import dask_processes, run_emulator
+from tests.devtools import DagTestProcess, DagTestRun, airflow_environment, migrate_db
 
 from .conftest import REPO
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.devtools import dags_test, xcom_value
 from dask_dataproc_emulator.testing import dask_processes
+from tests.devtools import dags_test, xcom_value
 
 from .conftest import REPO, environment
 

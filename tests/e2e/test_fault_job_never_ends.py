@@ -13,9 +13,9 @@ import time
 import pytest
 from google.api_core.exceptions import NotFound
 
-from tests.devtools import DagTestProcess, airflow_environment, migrate_db
 from dask_dataproc_emulator.processes import tail
 from dask_dataproc_emulator.testing import dask_processes, run_emulator
+from tests.devtools import DagTestProcess, airflow_environment, migrate_db
 
 from .conftest import REPO
 

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.devtools import DagTestRun, ExtraLinkReader, dags_test, extra_link, newest_run_id, xcom_value
 from dask_dataproc_emulator.testing import dask_processes
+from tests.devtools import DagTestRun, ExtraLinkReader, dags_test, extra_link, newest_run_id, xcom_value
 
 from .conftest import REPO, environment
 

@@ -10,9 +10,9 @@ import time
 import pytest
 from google.api_core.exceptions import GoogleAPICallError, NotFound
 
-from tests.devtools import dags_test, xcom_value
-from dask_dataproc_emulator.testing import dask_processes
 from airflow_dask_provider.labels import expiry_value
+from dask_dataproc_emulator.testing import dask_processes
+from tests.devtools import dags_test, xcom_value
 
 from .conftest import REPO, environment
 

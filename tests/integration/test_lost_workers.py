@@ -19,7 +19,6 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_dask_provider import defaults
-from dask_dataproc_emulator.testing import dask_processes
 from airflow_dask_provider.exceptions import NoWorkersError
 from airflow_dask_provider.hooks import DaskDataprocHook
 from airflow_dask_provider.operators import (
@@ -27,6 +26,7 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
+from dask_dataproc_emulator.testing import dask_processes
 from tests.fake_task_instance import fake_task_instance
 from tests.integration.test_triggers import run_deferred
 
@@ -134,7 +134,7 @@ def test_a_job_whose_workers_all_die_fails_within_the_timeout_and_is_cancelled(
         cluster_name=cluster,
         main=str(main),
         job_id=job_id,
-        job_timeout=SAFETY_TIMEOUT,
+        timeout=SAFETY_TIMEOUT,
         deferrable=deferrable,
         **timeout,
         **WHERE,

@@ -177,7 +177,7 @@ def test_a_worker_tasks_exception_is_the_first_line_of_the_error(cluster, contex
 
 def test_job_past_its_timeout_is_cancelled(cluster, context, tmp_path):
     main = script(tmp_path, "import time\ntime.sleep(600)\n")
-    operator = submit(main, job_timeout=5)
+    operator = submit(main, timeout=5)
 
     with pytest.raises(WaitTimeoutError):
         operator.execute(context)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_dask_provider.hooks import DaskDataprocHook
 from airflow_dask_provider.bundled import init_action_path
+from airflow_dask_provider.hooks import DaskDataprocHook
 from airflow_dask_provider.operators import DaskDataprocCreateClusterOperator, DaskDataprocDeleteClusterOperator
 from tests.fake_task_instance import fake_task_instance
 

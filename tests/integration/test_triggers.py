@@ -110,7 +110,7 @@ def test_deferred_job_streams_driver_lines_and_progress_while_it_runs(deferred_c
 
 
 def test_deferred_job_past_its_timeout_is_cancelled(deferred_cluster, context, tmp_path):
-    operator = submit(tmp_path, "import time\ntime.sleep(600)\n", job_timeout=4)
+    operator = submit(tmp_path, "import time\ntime.sleep(600)\n", timeout=4)
 
     with pytest.raises(WaitTimeoutError):
         run_deferred(operator, context, lambda: operator.execute(context))

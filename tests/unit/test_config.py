@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from airflow_dask_provider import config, get_provider_info
 from airflow_dask_provider.config import OPTIONS, TtlPolicy
-from airflow_dask_provider.exceptions import ClusterSpecError
+from airflow_dask_provider.exceptions import ConfigurationError
 
 
 def env_name(option: str) -> str:
@@ -56,7 +58,7 @@ def test_environment_variables_set_the_policy(monkeypatch):
 def test_a_bad_duration_names_the_option(monkeypatch):
     monkeypatch.setenv(env_name("max_idle_delete_ttl"), "soon")
 
-    with pytest.raises(ClusterSpecError, match=r"\[dask_dataproc\] max_idle_delete_ttl='soon'"):
+    with pytest.raises(ConfigurationError, match=r"\[dask_dataproc\] max_idle_delete_ttl='soon'"):
         TtlPolicy.from_config()
 
 
@@ -79,7 +81,7 @@ def test_price_table_is_inline_json_or_a_file(monkeypatch, tmp_path):
 def test_a_missing_price_file_names_the_option(monkeypatch, tmp_path):
     monkeypatch.setenv(env_name("price_table"), str(tmp_path / "missing.json"))
 
-    with pytest.raises(ClusterSpecError, match="price_table"):
+    with pytest.raises(ConfigurationError, match="price_table"):
         config.price_table_override()
 
 
@@ -121,3 +123,25 @@ def test_airflow_3_lists_no_value_of_any_section_unless_asked_and_get_value_prin
         assert "# dags_folder = \n" in core.stdout, core.stdout  # Airflow's own options are hidden alike
     else:
         assert "default_idle_delete_ttl = 2h" in listed.stdout, listed.stdout
+
+
+def test_only_the_config_module_reads_the_section():
+    """One place reads ``[dask_dataproc]``: every other module asks :mod:`airflow_dask_provider.config`."""
+    package = Path(config.__file__).parent
+    readers = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if path != Path(config.__file__)
+        and re.search(r"conf\.(get\w*|has_option)\(\s*(['\"]dask_dataproc|SECTION)", path.read_text())
+    ]
+
+    assert readers == []
+
+
+def test_the_duration_defaults_are_the_ones_the_provider_applies():
+    from airflow_dask_provider import defaults
+
+    assert config.TtlPolicy.from_config().default_idle_delete_ttl == defaults.IDLE_DELETE_TTL_SECONDS
+    assert config.TtlPolicy.from_config().default_auto_delete_ttl == defaults.AUTO_DELETE_TTL_SECONDS
+    assert config.get_duration("default_job_timeout") == defaults.JOB_TIMEOUT_SECONDS
+    assert config.get_duration("no_worker_timeout") == defaults.NO_WORKER_TIMEOUT_SECONDS

@@ -6,7 +6,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import dataproc_v1
 
 from airflow_dask_provider.cluster_spec import DaskClusterSpec
-from airflow_dask_provider.exceptions import ClusterSpecError, WaitTimeoutError
+from airflow_dask_provider.exceptions import ConfigurationError, WaitTimeoutError
 from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
 from airflow_dask_provider.hooks.resources import dashboard_url, scheduler_address
 
@@ -97,7 +97,7 @@ def test_with_the_emulator_and_no_project_the_error_says_where_to_name_one(emula
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     default_credentials = mocker.patch("google.auth.default")
 
-    with pytest.raises(ClusterSpecError) as raised:
+    with pytest.raises(ConfigurationError) as raised:
         emulated.project_id  # noqa: B018
 
     assert raised.value.field == "project_id"

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_dask_provider.cluster_spec import DaskClusterSpec
-from airflow_dask_provider.exceptions import ClusterSpecError
+from airflow_dask_provider.exceptions import ConfigurationError
 from airflow_dask_provider.hooks.dataproc import DaskDataprocHook
 
 WHERE = {"project_id": "my-project", "region": "europe-west1"}
@@ -65,7 +65,7 @@ def test_a_bucket_that_cannot_be_created_is_a_clear_error(mocker):
     hook = hook_with_buckets(mocker)
     hook.storage_client.create_bucket.side_effect = PermissionError("403 storage.buckets.create denied")
 
-    with pytest.raises(ClusterSpecError, match="config_bucket.*storage.buckets.create"):
+    with pytest.raises(ConfigurationError, match="config_bucket.*storage.buckets.create"):
         hook.staging_bucket(**WHERE)
 
 

@@ -151,3 +151,31 @@ def test_staging_can_be_turned_off(hook, context):
     create(stage_init_actions=False).execute(context)
 
     hook.stage_file.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("state", "created", "phase"),
+    [
+        (None, False, "CREATE"),
+        (None, True, "VANISHED"),
+        ("RUNNING", False, "ADOPT"),
+        ("RUNNING", True, "ADOPT"),
+        ("DELETING", False, "AWAIT_DELETION"),
+        ("ERROR", True, "REPLACE_FAILED"),
+        ("CREATING", False, "AWAIT_READY"),
+        ("UPDATING", True, "AWAIT_READY"),
+        ("REPAIRING", False, "AWAIT_READY"),
+        ("STOPPED", False, "UNUSABLE"),
+    ],
+)
+def test_the_create_operator_names_its_next_phase_from_the_cluster_it_found(state, created, phase):
+    from airflow_dask_provider.operators.cluster import Phase, next_phase
+
+    assert next_phase(None if state is None else cluster(state), created=created) is Phase[phase]
+
+
+def test_the_delete_operator_keeps_its_import_path():
+    from airflow_dask_provider.operators import cluster, delete_cluster
+
+    assert cluster.DaskDataprocDeleteClusterOperator is delete_cluster.DaskDataprocDeleteClusterOperator
+    assert cluster.USAGE_XCOM_KEY == delete_cluster.USAGE_XCOM_KEY

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_dask_provider.exceptions import ClusterSpecError
+from airflow_dask_provider.exceptions import ClusterSpecError, ConfigurationError
 from airflow_dask_provider.operators import DaskDataprocCreateClusterOperator
 
 from .conftest import cluster
@@ -124,6 +124,6 @@ def test_a_malformed_service_account_fails_at_parse_time(account):
 def test_a_malformed_configured_default_names_the_option(hook, context, monkeypatch):
     monkeypatch.setenv(DEFAULT_ACCOUNT, "not-an-email")
 
-    with pytest.raises(ClusterSpecError, match=r"\[dask_dataproc\] default_service_account"):
+    with pytest.raises(ConfigurationError, match=r"\[dask_dataproc\] default_service_account"):
         create().execute(context)
     assert hook.mock_calls == []

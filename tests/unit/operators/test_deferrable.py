@@ -182,7 +182,7 @@ def test_submit_cancels_the_job_when_the_deadline_passes(hook, context):
     late = event("timeout", state="RUNNING", message="", resource=job("RUNNING").as_dict(), output_offset=0)
 
     with pytest.raises(WaitTimeoutError):
-        submit(job_timeout=60).execute_complete(context, late)
+        submit(timeout=60).execute_complete(context, late)
 
     hook.cancel_dask_job.assert_called_once_with(project_id="p", region="r", job_id="j")
 

@@ -313,3 +313,24 @@ def test_a_users_own_relative_jobs_script_is_not_taken_for_a_bundled_one(hook, c
     assert not is_job_script("jobs/word_count.py")
     assert kwargs["python_file_uris"] == ["gs://staging/h/own_job.py"]
     assert kwargs["args"] == ["own_job.py"]
+
+
+def test_timeout_is_the_job_wait_and_the_configured_default_applies_without_it():
+    assert submit(timeout=60).effective_timeout == 60.0
+    assert submit().effective_timeout == 6 * 3600.0
+
+
+def test_the_old_name_job_timeout_still_works_with_a_warning_naming_timeout():
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+
+    with pytest.warns(AirflowProviderDeprecationWarning, match="job_timeout is deprecated; use timeout"):
+        operator = submit(job_timeout=90)
+
+    assert (operator.timeout, operator.job_timeout, operator.effective_timeout) == (90, 90, 90.0)
+
+
+def test_the_old_name_wins_over_timeout_as_it_did_over_default_args():
+    with pytest.warns(DeprecationWarning):
+        operator = submit(job_timeout=90, timeout=30)
+
+    assert operator.effective_timeout == 90.0

@@ -15,7 +15,6 @@ from airflow_dask_provider.operators import (
     DaskDataprocDeleteClusterOperator,
     DaskDataprocSubmitJobOperator,
 )
-
 from tests.recording_log import RecordingLog
 
 from .conftest import cluster

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from airflow_dask_provider.exceptions import ClusterSpecError
+from airflow_dask_provider.exceptions import ClusterSpecError, ConfigurationError
 from airflow_dask_provider.hooks.resources import LabelledCluster
 from airflow_dask_provider.operators import reaper
 from airflow_dask_provider.operators.reaper import DaskDataprocReapClustersOperator, judge
@@ -121,7 +121,7 @@ def test_on_the_emulator_without_a_project_the_reaper_fails_naming_where_to_set_
     monkeypatch.setenv("AIRFLOW__DASK_DATAPROC__REAPER_REGIONS", "europe-west1")
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
 
-    with pytest.raises(ClusterSpecError, match=r"reaper_projects.*extra 'project'"):
+    with pytest.raises(ConfigurationError, match=r"reaper_projects.*extra 'project'"):
         reap(project_ids=None, regions=None, gcp_conn_id="no_such_connection").execute(context)
     listed.assert_not_called()
 

@@ -142,7 +142,7 @@ def test_jobs_are_labelled_with_run_owner_and_their_deadline(hook, context):
     hook.wait_for_dask_job.return_value = job("DONE")
     operator = DaskDataprocSubmitJobOperator(
         task_id="run", cluster_name="c", main="gs://b/main.py", project_id="p", region="r", owner="ops",
-        job_timeout=timedelta(hours=2).total_seconds(),
+        timeout=timedelta(hours=2).total_seconds(),
     )  # fmt: skip
 
     operator.execute(context)
