@@ -162,3 +162,21 @@ SCALING_FINAL_SHRINK_TIMEOUT_SECONDS = 300.0
 TRIGGER_LOG_WINDOW_SECONDS = 5 * 60
 #: How many job ids one submit task instance may use: one more each time an earlier try's job failed.
 MAX_JOB_ATTEMPTS = 100
+#: The Dask-aware scaling rule (the autoscale operator): seconds between two checks of the scheduler's load,
+#: checks in a row that must ask for fewer workers before any are removed (distributed's
+#: ``distributed.adaptive.wait-count`` is 3 as well), seconds after a resize before the next one (Dataproc's
+#: own policies allow 2 min to 1 day; a Dask-aware scaler reacts to the scheduler's queue, so seconds suffice),
+#: seconds the load must have asked for fewer workers before any are removed, and the longest cooldown and
+#: scale-down delay accepted (one day, as Dataproc's cooldown).
+SCALING_POKE_INTERVAL_SECONDS = 2.0
+SCALING_WAIT_COUNT = 3
+SCALING_COOLDOWN_PERIOD_SECONDS = 10.0
+SCALING_SCALE_DOWN_DELAY_SECONDS = 30.0
+SCALING_MAX_SECONDS = 86400.0
+#: Seconds Dataproc gives the nodes a resize removes to finish (``graceful_decommission_timeout``).
+GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS = 120.0
+#: Dataproc's bounds and defaults of an autoscaling policy's cooldown and graceful decommission timeout.
+POLICY_COOLDOWN_BOUNDS_SECONDS = (2 * 60, 24 * 3600)
+POLICY_COOLDOWN_DEFAULT = "2m"
+POLICY_DECOMMISSION_BOUNDS_SECONDS = (0, 24 * 3600)
+POLICY_DECOMMISSION_DEFAULT = "1h"

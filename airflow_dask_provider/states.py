@@ -30,6 +30,8 @@ CLUSTER_STATES = (
 )
 #: States in which Dataproc is still changing the cluster.
 CLUSTER_TRANSIENT_STATES = frozenset({"CREATING", "UPDATING", DELETING, "STARTING", "STOPPING", "REPAIRING"})
+#: States in which Dataproc has stopped changing the cluster, and DELETED: what a settling wait waits for.
+CLUSTER_SETTLED_STATES = tuple(state for state in CLUSTER_STATES if state not in CLUSTER_TRANSIENT_STATES)
 #: States in which a cluster serves its Dask scheduler and dashboard.
 CLUSTER_SERVING_STATES = (RUNNING, "UPDATING")
 #: States after which a cluster serves no more jobs: the autoscaler stops.

@@ -183,3 +183,19 @@ def check_location(*, region: Any, project_id: Any) -> None:
         raise ClusterSpecError(
             "project_id", project_id, "must name a Google Cloud project, or be left out for the connection's project"
         )
+
+
+def duration_seconds(field: str, value: Any, low: float = 0.0, high: float = math.inf) -> float:
+    """Return the duration ``value`` in seconds, checked to lie from ``low`` to ``high``.
+
+    Accepts seconds (a fraction is kept), or a ``timedelta`` or text such as ``"30s"``, ``"2m"`` or
+    ``"90"`` (in whole seconds, read by :func:`parse_duration`, the
+    one reader of durations), so literal and rendered template values read the same.
+
+    :raises ClusterSpecError: naming ``field``, ``value`` and the allowed range.
+    """
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else parse_duration(field, value)
+    if not (math.isfinite(number) and low <= number <= high):
+        allowed = f"from {low:g} to {high:g} seconds" if math.isfinite(high) else f"at least {low:g} seconds"
+        raise ClusterSpecError(field, value, f"must be {allowed}")
+    return float(number)

@@ -6,10 +6,11 @@ clients (``get_cluster_client``), its bounded polling (``poll``) and its log.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.checks import cluster_state_of, cluster_verdict
 from airflow_dask_provider.exceptions import ClusterReplacedError
 from airflow_dask_provider.hooks.bounded import teardown
 from airflow_dask_provider.hooks.resources import (
@@ -21,7 +22,7 @@ from airflow_dask_provider.hooks.resources import (
     labelled_cluster,
     worker_groups,
 )
-from airflow_dask_provider.states import CLUSTER_TRANSIENT_STATES
+from airflow_dask_provider.states import CLUSTER_SETTLED_STATES, DELETED
 
 if TYPE_CHECKING:
     from google.cloud.dataproc_v1 import Cluster, ClusterConfig
@@ -171,17 +172,12 @@ class ClusterCalls:
         self, *, project_id: str, region: str, cluster_name: str, timeout: float
     ) -> ClusterInfo | None:
         """Wait until Dataproc stops changing the cluster; return it, or None once it is gone."""
-        return self._poll_cluster(
-            project_id, region, cluster_name, timeout, "to settle",
-            until=lambda info: info is None or info.state not in CLUSTER_TRANSIENT_STATES,
-        )  # fmt: skip
+        return self._poll_cluster(project_id, region, cluster_name, timeout, "to settle", CLUSTER_SETTLED_STATES)
 
     def wait_for_cluster_deleted(self, *, project_id: str, region: str, cluster_name: str, timeout: float) -> None:
         """Wait until the cluster no longer exists (a teardown, like :meth:`delete_dask_cluster`)."""
         with teardown():
-            self._poll_cluster(
-                project_id, region, cluster_name, timeout, "to be deleted", until=lambda info: info is None
-            )
+            self._poll_cluster(project_id, region, cluster_name, timeout, "to be deleted", (DELETED,))
 
     def _poll_cluster(
         self,
@@ -190,13 +186,13 @@ class ClusterCalls:
         cluster_name: str,
         timeout: float,
         goal: str,
-        *,
-        until: Callable[[ClusterInfo | None], bool],
+        target_states: Collection[str],
     ) -> ClusterInfo | None:
+        """Poll the cluster until it is in one of ``target_states``, as the cluster sensor and trigger judge it."""
         return self.poll(
             lambda: self.get_cluster_info(project_id=project_id, region=region, cluster_name=cluster_name),
-            until=until,
+            until=lambda info: cluster_verdict(info, cluster_name=cluster_name, target_states=target_states).done,
             timeout=timeout,
             what=f"cluster {cluster_name} {goal}",
-            state_of=lambda info: info.state if info else "DELETED",
+            state_of=cluster_state_of,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from airflow_dask_provider import defaults
+from airflow_dask_provider.checks import job_verdict
 from airflow_dask_provider.hooks.bounded import teardown
 from airflow_dask_provider.hooks.resources import JobInfo, job_info
 
@@ -121,7 +122,7 @@ class JobCalls:
 
         return self.poll(
             fetch,
-            until=lambda info: info.done,
+            until=lambda info: job_verdict(info, job_id=job_id).done,
             timeout=timeout,
             what=f"Dask job {job_id}",
             state_of=lambda info: info.state,

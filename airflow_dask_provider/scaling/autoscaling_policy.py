@@ -14,33 +14,19 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from airflow_dask_provider.cluster_spec import parse_duration, validate_labels
+from airflow_dask_provider import defaults
 from airflow_dask_provider.exceptions import ClusterSpecError
+from airflow_dask_provider.validation import parse_duration, validate_labels, whole_number
 
 #: Dataproc's rule for policy ids: 3 to 50 letters, digits, '_' and '-', not starting or ending with '_' or '-'.
 POLICY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,48}[A-Za-z0-9]$")
 #: Dataproc's bounds and defaults.
-COOLDOWN_BOUNDS_SECONDS = (2 * 60, 24 * 3600)
-COOLDOWN_DEFAULT = "2m"
-DECOMMISSION_BOUNDS_SECONDS = (0, 24 * 3600)
-DECOMMISSION_DEFAULT = "1h"
-PRIMARY_MIN_DEFAULT = 2
-MAX_INSTANCES = 1000
-
-
-def _count(field: str, value: Any, low: int, high: int = MAX_INSTANCES) -> int:
-    allowed = f"must be a whole number from {low} to {high}"
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ClusterSpecError(field, value, allowed)
-    try:
-        number = int(value)
-        if isinstance(value, float) and number != value:
-            raise ValueError
-    except ValueError:
-        raise ClusterSpecError(field, value, allowed) from None
-    if not low <= number <= high:
-        raise ClusterSpecError(field, value, f"must be from {low} to {high}")
-    return number
+COOLDOWN_BOUNDS_SECONDS = defaults.POLICY_COOLDOWN_BOUNDS_SECONDS
+COOLDOWN_DEFAULT = defaults.POLICY_COOLDOWN_DEFAULT
+DECOMMISSION_BOUNDS_SECONDS = defaults.POLICY_DECOMMISSION_BOUNDS_SECONDS
+DECOMMISSION_DEFAULT = defaults.POLICY_DECOMMISSION_DEFAULT
+PRIMARY_MIN_DEFAULT = defaults.MIN_PRIMARY_WORKERS
+MAX_INSTANCES = defaults.MAX_INSTANCES
 
 
 def _fraction(field: str, value: Any) -> float:
@@ -109,14 +95,14 @@ class AutoscalingPolicySpec:
                 self.policy_id,
                 "must be 3 to 50 letters, digits, '_' or '-', not starting or ending with '_' or '-'",
             )
-        worker_min = _count("worker_min_instances", self.worker_min_instances, PRIMARY_MIN_DEFAULT)
-        worker_max = _count("worker_max_instances", self.worker_max_instances, PRIMARY_MIN_DEFAULT)
+        worker_min = whole_number("worker_min_instances", self.worker_min_instances, PRIMARY_MIN_DEFAULT, MAX_INSTANCES)
+        worker_max = whole_number("worker_max_instances", self.worker_max_instances, PRIMARY_MIN_DEFAULT, MAX_INSTANCES)
         if worker_min > worker_max:
             raise ClusterSpecError(
                 "worker_min_instances", self.worker_min_instances, f"must not exceed worker_max_instances={worker_max}"
             )
-        secondary_min = _count("secondary_min_instances", self.secondary_min_instances, 0)
-        secondary_max = _count("secondary_max_instances", self.secondary_max_instances, 0)
+        secondary_min = whole_number("secondary_min_instances", self.secondary_min_instances, 0, MAX_INSTANCES)
+        secondary_max = whole_number("secondary_max_instances", self.secondary_max_instances, 0, MAX_INSTANCES)
         if secondary_min > secondary_max:
             raise ClusterSpecError(
                 "secondary_min_instances",
@@ -128,8 +114,8 @@ class AutoscalingPolicySpec:
             ("worker_max_instances", worker_max),
             ("secondary_min_instances", secondary_min),
             ("secondary_max_instances", secondary_max),
-            ("worker_weight", _count("worker_weight", self.worker_weight, 1)),
-            ("secondary_weight", _count("secondary_weight", self.secondary_weight, 1)),
+            ("worker_weight", whole_number("worker_weight", self.worker_weight, 1, MAX_INSTANCES)),
+            ("secondary_weight", whole_number("secondary_weight", self.secondary_weight, 1, MAX_INSTANCES)),
         ):
             set_(self, field, value)
         for field in (

@@ -11,67 +11,30 @@ Not to be confused with a Dataproc *autoscaling policy*
 (:mod:`~airflow_dask_provider.scaling.autoscaling_policy`), which Dataproc's own autoscaler carries
 out from YARN memory. The names of the durations are the same in both (``cooldown_period``,
 ``graceful_decommission_timeout``), and so is their unit: seconds, a ``timedelta`` or text such as
-``"2m"``, read by :func:`~airflow_dask_provider.cluster_spec.parse_duration`.
+``"2m"``, read by :func:`~airflow_dask_provider.validation.parse_duration`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from datetime import timedelta
 from typing import Any
 
-from airflow_dask_provider.cluster_spec import parse_duration
+from airflow_dask_provider import defaults
 from airflow_dask_provider.exceptions import ClusterSpecError
+from airflow_dask_provider.validation import duration_seconds, whole_number
 
-#: Default seconds between two checks of the scheduler's load (the companion task's ``poke_interval``).
-POKE_INTERVAL_SECONDS = 2.0
-#: Default checks in a row the load must ask for fewer workers before any are removed
-#: (distributed's ``distributed.adaptive.wait-count`` is 3 as well).
-WAIT_COUNT = 3
-#: Default seconds after a resize before the next one (Dataproc's own policies allow 2 min to 1 day;
-#: a Dask-aware scaler reacts to the scheduler's queue, so seconds suffice).
-COOLDOWN_PERIOD_SECONDS = 10.0
-#: Default seconds the load must have asked for fewer workers before any are removed.
-SCALE_DOWN_DELAY_SECONDS = 30.0
-#: Largest secondary worker group the rule accepts (Dataproc's limit for the cluster spec).
-MAX_SECONDARY_WORKERS = 1000
-#: Longest cooldown and scale-down delay accepted: one day, as Dataproc's cooldown.
-MAX_SECONDS = 86400.0
+#: The rule's defaults and bounds (:mod:`airflow_dask_provider.defaults` holds them).
+POKE_INTERVAL_SECONDS = defaults.SCALING_POKE_INTERVAL_SECONDS
+WAIT_COUNT = defaults.SCALING_WAIT_COUNT
+COOLDOWN_PERIOD_SECONDS = defaults.SCALING_COOLDOWN_PERIOD_SECONDS
+SCALE_DOWN_DELAY_SECONDS = defaults.SCALING_SCALE_DOWN_DELAY_SECONDS
+MAX_SECONDARY_WORKERS = defaults.MAX_INSTANCES
+MAX_SECONDS = defaults.SCALING_MAX_SECONDS
 
 GROW = "grow"
 SHRINK = "shrink"
 HOLD = "hold"
-
-
-def _whole(field: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ClusterSpecError(field, value, f"must be a whole number from {low} to {high}")
-    try:
-        number = int(value)
-        if isinstance(value, float) and number != value:
-            raise ValueError
-    except ValueError:
-        raise ClusterSpecError(field, value, f"must be a whole number from {low} to {high}") from None
-    if not low <= number <= high:
-        raise ClusterSpecError(field, value, f"must be from {low} to {high}")
-    return number
-
-
-def duration_seconds(field: str, value: Any, low: float = 0.0, high: float = math.inf) -> float:
-    """Return the duration ``value`` in seconds, checked to lie from ``low`` to ``high``.
-
-    Accepts seconds (a fraction is kept), or a ``timedelta`` or text such as ``"30s"``, ``"2m"`` or
-    ``"90"`` (in whole seconds, read by :func:`~airflow_dask_provider.cluster_spec.parse_duration`, the
-    one reader of durations), so literal and rendered template values read the same.
-
-    :raises ClusterSpecError: naming ``field``, ``value`` and the allowed range.
-    """
-    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else parse_duration(field, value)
-    if not (math.isfinite(number) and low <= number <= high):
-        allowed = f"from {low:g} to {high:g} seconds" if math.isfinite(high) else f"at least {low:g} seconds"
-        raise ClusterSpecError(field, value, f"must be {allowed}")
-    return float(number)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,13 +57,13 @@ class ScalingConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        maximum = _whole("max_secondary_workers", self.max_secondary_workers, 0, MAX_SECONDARY_WORKERS)
-        minimum = _whole("min_secondary_workers", self.min_secondary_workers, 0, MAX_SECONDARY_WORKERS)
+        maximum = whole_number("max_secondary_workers", self.max_secondary_workers, 0, MAX_SECONDARY_WORKERS)
+        minimum = whole_number("min_secondary_workers", self.min_secondary_workers, 0, MAX_SECONDARY_WORKERS)
         if minimum > maximum:
             raise ClusterSpecError("min_secondary_workers", minimum, f"must not exceed max_secondary_workers={maximum}")
         set_(self, "max_secondary_workers", maximum)
         set_(self, "min_secondary_workers", minimum)
-        set_(self, "wait_count", _whole("wait_count", self.wait_count, 1, 1000))
+        set_(self, "wait_count", whole_number("wait_count", self.wait_count, 1, 1000))
         set_(self, "cooldown_period", duration_seconds("cooldown_period", self.cooldown_period, 0, MAX_SECONDS))
         set_(self, "scale_down_delay", duration_seconds("scale_down_delay", self.scale_down_delay, 0, MAX_SECONDS))
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from airflow_dask_provider import defaults
 from airflow_dask_provider.scaling.nodes import node_of, nodes_to_remove, workers_on_nodes
 from airflow_dask_provider.scaling.rule import (
     GROW,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from airflow_dask_provider.hooks.resources import WorkerGroups
 
 #: Default seconds Dataproc gives removed nodes to finish (``graceful_decommission_timeout``).
-GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS = 120.0
+GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS = defaults.GRACEFUL_DECOMMISSION_TIMEOUT_SECONDS
 #: The numbers in a decision's reason, ignored when telling whether two holds say the same.
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 
