@@ -13,13 +13,14 @@ PYTEST_RUN = -m pytest -n $(PYTEST_WORKERS) --dist loadscope --durations=25
 # Byte-code caches make the many Python processes of the tests (Airflow, Dask) start much faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help venv venv-af2 system-packages test test-af3 test-af2 test-jobs-lower-bounds demo emulator local-airflow benchmark benchmark-jobs benchmark-tls constraints clean
+.PHONY: help venv venv-af2 system-packages lint test test-af3 test-af2 test-jobs-lower-bounds demo emulator local-airflow benchmark benchmark-jobs benchmark-tls constraints clean
 
 help:
 	@echo "make demo       run the example DAG end to end on a local emulator with real Dask processes"
 	@echo "make test       run the whole test suite on Airflow 3 (.venv) and Airflow 2 (.venv-af2),"
 	@echo "                and the job scripts at the lowest releases they accept (.venv-jobs-low)"
 	@echo "make test-af3   run the suite on Airflow 3 only"
+	@echo "make lint       ruff check and ruff format --check over the checkout (part of make test)"
 	@echo "make emulator   serve the Dataproc emulator on 127.0.0.1:8790 (data in .emulator/) until Ctrl-C"
 	@echo "make local-airflow  run docker-compose.yaml's stack as local processes (UI on 127.0.0.1:8080) until Ctrl-C"
 	@echo "make benchmark  run the benchmarks in benchmarks/, the jobs' last"
@@ -59,7 +60,12 @@ venv-af2: $(VENV_AF2)/.installed
 system-packages:
 	bash scripts/system_packages.sh
 
-test: test-af3 test-af2 test-jobs-lower-bounds
+test: lint test-af3 test-af2 test-jobs-lower-bounds
+
+# ruff's rules and format (pyproject.toml's [tool.ruff]) over the whole checkout, the emulator included.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test-af3: venv system-packages
 	$(VENV)/bin/python $(PYTEST_RUN) $(PYTEST_ARGS)

@@ -15,7 +15,10 @@ def get_provider_info() -> dict:
         "hooks": [
             {
                 "integration-name": "Dask on Dataproc",
-                "python-modules": ["airflow_dask_provider.hooks.dataproc", "airflow_dask_provider.hooks.dask_scheduler"],
+                "python-modules": [
+                    "airflow_dask_provider.hooks.dataproc",
+                    "airflow_dask_provider.hooks.dask_scheduler",
+                ],
             }
         ],
         "operators": [

@@ -135,6 +135,9 @@ def plan_request(context: Any, *, cluster_name: str, hook: DaskDataprocHook | No
     }
     log.info(
         "Request of %s accepted: cluster %s with %d primary and %d preemptible workers",
-        user, cluster_name, primary, secondary,
-    )  # fmt: skip
+        user,
+        cluster_name,
+        primary,
+        secondary,
+    )
     return plan

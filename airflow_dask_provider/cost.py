@@ -70,9 +70,13 @@ BUILT_IN_PRICES: dict[str, Any] = {
 
 #: Memory per vCPU (GB) of predefined machine types: (family, kind) or kind alone for every other family.
 _MEMORY_PER_VCPU = {
-    ("n1", "standard"): 3.75, ("n1", "highmem"): 6.5, ("n1", "highcpu"): 0.9,
-    "standard": 4.0, "highmem": 8.0, "highcpu": 1.0,
-}  # fmt: skip
+    ("n1", "standard"): 3.75,
+    ("n1", "highmem"): 6.5,
+    ("n1", "highcpu"): 0.9,
+    "standard": 4.0,
+    "highmem": 8.0,
+    "highcpu": 1.0,
+}
 _PREDEFINED = re.compile(r"^(?P<family>[a-z0-9]+)-(?P<kind>standard|highmem|highcpu)-(?P<vcpus>\d+)$")
 _CUSTOM = re.compile(r"^(?:(?P<family>[a-z0-9]+)-)?custom-(?P<vcpus>\d+)-(?P<memory_mb>\d+)(?:-ext)?$")
 

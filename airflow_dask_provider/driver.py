@@ -64,8 +64,10 @@ def scheduler_address() -> str:
     """Return where the driver finds the scheduler: the environment, Dask's config, else the master."""
     import dask
 
-    return os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address", None) or (
-        "tcp://localhost:8786"
+    return (
+        os.environ.get("DASK_SCHEDULER_ADDRESS")
+        or dask.config.get("scheduler-address", None)
+        or ("tcp://localhost:8786")
     )
 
 
@@ -108,7 +110,10 @@ def check_client_versions(client: Any) -> None:
         summary = ", ".join(f"{name} {next(iter(row.values()))}" for name, row in table.items())
         print(f"[dask-driver] Driver, scheduler and {len(next(iter(table.values()))) - 2} workers agree: {summary}")
         return
-    lines = [f"  {name}: " + ", ".join(f"{party}={version}" for party, version in row.items()) for name, row in different.items()]
+    lines = [
+        f"  {name}: " + ", ".join(f"{party}={version}" for party, version in row.items())
+        for name, row in different.items()
+    ]
     print(
         "[dask-driver] Version mismatch between the driver and the cluster; the job would fail in obscure ways.\n"
         + "\n".join(lines)

@@ -50,9 +50,12 @@ def run_job(emulator, cluster: str, args: argparse.Namespace) -> tuple[float, fl
 
     jobs = emulator.job_client()
     job_args = [
-        f"--min-workers={PRIMARY}", f"--phases={args.phases}", f"--tasks-per-phase={args.tasks_per_phase}",
-        f"--task-seconds={args.task_seconds}", f"--quiet-seconds={args.quiet_seconds}",
-    ]  # fmt: skip
+        f"--min-workers={PRIMARY}",
+        f"--phases={args.phases}",
+        f"--tasks-per-phase={args.tasks_per_phase}",
+        f"--task-seconds={args.task_seconds}",
+        f"--quiet-seconds={args.quiet_seconds}",
+    ]
     start = time.monotonic()
     job = jobs.submit_job(
         **WHERE,
@@ -84,12 +87,19 @@ def measure(emulator, name: str, secondary: int, minimum: int, args: argparse.Na
     scaling = DaskDataprocHook()
     # With minimum == maximum the scaler only observes: the fixed cluster's timeline, no resize.
     scaler = DaskSecondaryScaler(
-        scaling_hook=scaling, **WHERE, cluster_name=name, graceful_decommission_timeout=60, target_duration=1.0,
+        scaling_hook=scaling,
+        **WHERE,
+        cluster_name=name,
+        graceful_decommission_timeout=60,
+        target_duration=1.0,
         config=ScalingConfig(
-            min_secondary_workers=minimum, max_secondary_workers=args.max_secondary, wait_count=2,
-            cooldown_period=2, scale_down_delay=1,
+            min_secondary_workers=minimum,
+            max_secondary_workers=args.max_secondary,
+            wait_count=2,
+            cooldown_period=2,
+            scale_down_delay=1,
         ),
-    )  # fmt: skip
+    )
     stop = threading.Event()
 
     def loop() -> None:
@@ -114,14 +124,16 @@ def measure(emulator, name: str, secondary: int, minimum: int, args: argparse.Na
 def main() -> int:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from dask_dataproc_emulator.testing import dask_processes, run_emulator
     from airflow_dask_provider.scaling.timeline import plot
+    from dask_dataproc_emulator.testing import dask_processes, run_emulator
 
     with tempfile.TemporaryDirectory(prefix="bench-autoscaling-") as data_dir, run_emulator(data_dir) as emulator:
         os.environ["DATAPROC_EMULATOR_HOST"] = emulator.grpc_target
         os.environ["STORAGE_EMULATOR_HOST"] = emulator.storage_url
-        print(f"Workload: {args.phases} bursts of {args.tasks_per_phase} tasks x {args.task_seconds} s, "
-              f"{args.quiet_seconds} s quiet after each; {PRIMARY} primary + 0..{args.max_secondary} secondary workers")  # fmt: skip
+        print(
+            f"Workload: {args.phases} bursts of {args.tasks_per_phase} tasks x {args.task_seconds} s, "
+            f"{args.quiet_seconds} s quiet after each; {PRIMARY} primary + 0..{args.max_secondary} secondary workers"
+        )
         fixed, fixed_timeline = measure(emulator, "bench-fixed", args.max_secondary, args.max_secondary, args)
         scaled, scaled_timeline = measure(emulator, "bench-scaled", 0, 0, args)
         leftovers = dask_processes(parent=emulator.pid)
@@ -132,20 +144,32 @@ def main() -> int:
         print("The scaled run's result differs from the fixed run's", file=sys.stderr)
         return 1
     for label, run in (("fixed at maximum", fixed), ("Dask-aware scaler", scaled)):
-        print(f"{label:>18}: {run['worker_seconds']:7.1f} worker-seconds, {run['seconds']:6.1f} s to complete, "
-              f"{run['summary']['workers_used']} workers used")  # fmt: skip
+        print(
+            f"{label:>18}: {run['worker_seconds']:7.1f} worker-seconds, {run['seconds']:6.1f} s to complete, "
+            f"{run['summary']['workers_used']} workers used"
+        )
     if args.csv_dir:
         fixed_timeline.write_csv(args.csv_dir / "fixed.csv")
         scaled_timeline.write_csv(args.csv_dir / "scaled.csv")
     plot(
         [
-            ((f"Fixed at {PRIMARY}+{args.max_secondary} workers: {fixed['worker_seconds']:.0f} worker-s, "
-              f"{fixed['seconds']:.0f} s"), fixed_timeline.rows),
-            ((f"Dask-aware scaler, {PRIMARY}+0..{args.max_secondary}: {scaled['worker_seconds']:.0f} worker-s, "
-              f"{scaled['seconds']:.0f} s"), scaled_timeline.rows),
+            (
+                (
+                    f"Fixed at {PRIMARY}+{args.max_secondary} workers: {fixed['worker_seconds']:.0f} worker-s, "
+                    f"{fixed['seconds']:.0f} s"
+                ),
+                fixed_timeline.rows,
+            ),
+            (
+                (
+                    f"Dask-aware scaler, {PRIMARY}+0..{args.max_secondary}: {scaled['worker_seconds']:.0f} worker-s, "
+                    f"{scaled['seconds']:.0f} s"
+                ),
+                scaled_timeline.rows,
+            ),
         ],
         args.png,
-    )  # fmt: skip
+    )
     print(f"Timeline: {args.png}")
     worker_ratio = scaled["worker_seconds"] / fixed["worker_seconds"]
     completion_ratio = scaled["seconds"] / fixed["seconds"]

@@ -86,9 +86,7 @@ print(json.dumps({"seconds": elapsed}))
 
 def parse_seconds(path: Path) -> float:
     """Return the seconds one fresh interpreter takes to parse the DAG file at ``path``."""
-    output = subprocess.run(
-        [sys.executable, "-c", PARSE, str(path)], check=True, capture_output=True, text=True
-    ).stdout
+    output = subprocess.run([sys.executable, "-c", PARSE, str(path)], check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])["seconds"]
 
 

@@ -217,9 +217,7 @@ def ml_training(
 # -- graph analytics ----------------------------------------------------------------------------
 
 
-def pagerank(
-    folder: str | Path, *, alpha: float = 0.85, tol: float = 1.0e-6, max_iter: int = 100
-) -> pd.DataFrame:
+def pagerank(folder: str | Path, *, alpha: float = 0.85, tol: float = 1.0e-6, max_iter: int = 100) -> pd.DataFrame:
     """Return ``node``, ``rank`` by networkx's PageRank; parallel edges add up as the edge's weight."""
     import networkx as nx
 
@@ -263,7 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _import_ahead(job: str) -> None:
     """Import what a reference needs before its clock starts: the jobs' timings exclude imports too."""
-    import pyarrow.csv  # noqa: F401
+    import pyarrow.csv
     import pyarrow.parquet  # noqa: F401
 
     if job == "ml_training":

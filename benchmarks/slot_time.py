@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+import sys
 import tempfile
 import threading
-import sys
 import time
 from contextlib import closing
 from datetime import datetime
@@ -29,7 +29,6 @@ sys.path.insert(0, str(REPO))  # the checkout's dev tooling lives with its tests
 
 from dask_dataproc_emulator.testing import run_emulator  # noqa: E402
 from tests.devtools import airflow_environment, dags_test, migrate_db, xcom_value  # noqa: E402
-
 
 DAG_ID = "dask_ephemeral_etl"
 SAMPLE_SECONDS = 0.05
@@ -82,7 +81,10 @@ def job_seconds(emulator, env) -> float:
 
 def measure(emulator, home: Path, *, deferrable: bool, rows: int) -> dict[str, float]:
     env = airflow_environment(
-        airflow_home=home, dags_folder=REPO / "dags", emulator_host=emulator.grpc_target, storage_url=emulator.storage_url
+        airflow_home=home,
+        dags_folder=REPO / "dags",
+        emulator_host=emulator.grpc_target,
+        storage_url=emulator.storage_url,
     )
     env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = str(deferrable)
     sampler = SlotSampler(home / "airflow.db")

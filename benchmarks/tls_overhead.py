@@ -103,8 +103,11 @@ def credential_files(security: Any) -> Iterator[dict[str, str]]:
     folder = Path(tempfile.mkdtemp(prefix="tls-overhead-credential-"))  # mode 0700
     try:
         files = {"ca-file": "ca.pem", "client.cert": "client.pem", "client.key": "client-key.pem"}
-        contents = {"ca-file": security.tls_ca_file, "client.cert": security.tls_client_cert,
-                    "client.key": security.tls_client_key}  # fmt: skip
+        contents = {
+            "ca-file": security.tls_ca_file,
+            "client.cert": security.tls_client_cert,
+            "client.key": security.tls_client_key,
+        }
         config: dict[str, Any] = {"distributed.comm.require-encryption": True}
         for key, name in files.items():
             path = folder / name
@@ -128,7 +131,7 @@ def _refusal(attempt: Any) -> str:
     """Return how ``attempt()`` was refused, or '' if it connected."""
     try:
         attempt()
-    except Exception as err:  # noqa: BLE001  # any failure to connect is a refusal: say which
+    except Exception as err:  # any failure to connect is a refusal: say which
         return f"{type(err).__name__}: {' '.join(str(err).split())[:160]}"
     return ""
 
@@ -162,9 +165,11 @@ def prove_tls(malloc: dict[str, str], security: Any) -> list[str]:
         no_certificate.check_hostname = False
         stranger = Security.temporary()
         impostor = Security(
-            require_encryption=True, tls_ca_file=security.tls_ca_file,
-            tls_client_cert=stranger.tls_client_cert, tls_client_key=stranger.tls_client_key,
-        )  # fmt: skip
+            require_encryption=True,
+            tls_ca_file=security.tls_ca_file,
+            tls_client_cert=stranger.tls_client_cert,
+            tls_client_key=stranger.tls_client_key,
+        )
         plain_address = "tcp://" + address.split("://", 1)[1]
         timeout = REFUSAL_TIMEOUT_SECONDS
         refusals = {
@@ -198,9 +203,17 @@ def prove_tls(malloc: dict[str, str], security: Any) -> list[str]:
 
 
 def run_setup(
-    setup: str, bench: Bench, folder: Path, output: Path, *, quick: bool, malloc: dict[str, str], pin: bool,
-    security: Any, credential: dict[str, Any],
-) -> dict[str, Any]:  # fmt: skip
+    setup: str,
+    bench: Bench,
+    folder: Path,
+    output: Path,
+    *,
+    quick: bool,
+    malloc: dict[str, str],
+    pin: bool,
+    security: Any,
+    credential: dict[str, Any],
+) -> dict[str, Any]:
     """Run the job once on a fresh cluster of ``setup``; return its summary."""
     import dask
 
@@ -247,8 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     output = Path(tempfile.mkdtemp(prefix="_tls-overhead-out-", dir=root)) / JOB  # apart from jobs.py's _out
     pinning = "each worker on a core of its own" if args.pin and pinned_cores(WORKERS) else "not pinned"
-    print(f"TLS overhead benchmark: {JOB} on {WORKERS} workers x 1 thread, {os.cpu_count()} cores ({pinning}), "
-          f"{args.rounds} round(s), malloc {args.malloc}, {ssl.OPENSSL_VERSION}, inputs in {root}")  # fmt: skip
+    print(
+        f"TLS overhead benchmark: {JOB} on {WORKERS} workers x 1 thread, {os.cpu_count()} cores ({pinning}), "
+        f"{args.rounds} round(s), malloc {args.malloc}, {ssl.OPENSSL_VERSION}, inputs in {root}"
+    )
     times: dict[str, list[float]] = {setup: [] for setup in SETUPS}
     try:
         with page_reporting_held_off(keep=args.keep_page_reporting or args.quick) as reporting:
@@ -267,17 +282,27 @@ def main(argv: list[str] | None = None) -> int:
                     order = SETUPS if number % 2 == 0 else SETUPS[::-1]
                     for setup in order:
                         summary = run_setup(
-                            setup, bench, folder, output, quick=args.quick, malloc=malloc, pin=args.pin,
-                            security=security, credential=credential,
-                        )  # fmt: skip
+                            setup,
+                            bench,
+                            folder,
+                            output,
+                            quick=args.quick,
+                            malloc=malloc,
+                            pin=args.pin,
+                            security=security,
+                            credential=credential,
+                        )
                         problem = check(bench, reference, summary)
                         if problem:
                             sys.exit(f"{JOB} on the {setup} cluster, round {number + 1}: {problem}")
                         times[setup].append(float(summary["seconds"]))
                     ratio = times["tls"][-1] / times["plain"][-1]
-                    print(f"  round {number + 1} ({' then '.join(order)}): "
-                          + ", ".join(f"{setup} {times[setup][-1]:.2f} s" for setup in SETUPS)
-                          + f", tls / plain {ratio:.3f}, load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
+                    print(
+                        f"  round {number + 1} ({' then '.join(order)}): "
+                        + ", ".join(f"{setup} {times[setup][-1]:.2f} s" for setup in SETUPS)
+                        + f", tls / plain {ratio:.3f}, load average {os.getloadavg()[0]:.2f}",
+                        flush=True,
+                    )
     finally:
         shutil.rmtree(output.parent, ignore_errors=True)
         if temporary:
@@ -293,13 +318,17 @@ def main(argv: list[str] | None = None) -> int:
         "tls_overhead_pct": overhead_pct(median["tls"], median["plain"]),
         "tls_overhead_best_pct": overhead_pct(best["tls"], best["plain"]),
     }
-    print(f"  TLS overhead: {figures['tls_overhead_pct']:+.1f} % by the medians, "
-          f"{figures['tls_overhead_best_pct']:+.1f} % by the bests, {paired:+.1f} % the median of the rounds' ratios "
-          "(target: at most 5 %)")  # fmt: skip
+    print(
+        f"  TLS overhead: {figures['tls_overhead_pct']:+.1f} % by the medians, "
+        f"{figures['tls_overhead_best_pct']:+.1f} % by the bests, {paired:+.1f} % the median of the rounds' ratios "
+        "(target: at most 5 %)"
+    )
     print(f"Load average at the end: {load()}")
-    print(f"RESULT tls_overhead_pct={figures['tls_overhead_pct']:.1f} "
-          f"tls_overhead_best_pct={figures['tls_overhead_best_pct']:.1f} "
-          f"plain_median_s={median['plain']:.3f} tls_median_s={median['tls']:.3f}")  # fmt: skip
+    print(
+        f"RESULT tls_overhead_pct={figures['tls_overhead_pct']:.1f} "
+        f"tls_overhead_best_pct={figures['tls_overhead_best_pct']:.1f} "
+        f"plain_median_s={median['plain']:.3f} tls_median_s={median['tls']:.3f}"
+    )
     return 0
 
 

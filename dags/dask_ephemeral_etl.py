@@ -22,7 +22,6 @@ from airflow_dask_provider.operators import (
 )
 from airflow_dask_provider.templating import FILTERS, location_params, node_service_account
 
-
 WHERE = {"project_id": "{{ params.project_id }}", "region": "{{ params.region }}"}
 OUTPUT = (
     "{{ params.output_uri or ('gs://' ~ ti.xcom_pull(task_ids='create_cluster')['config_bucket']"

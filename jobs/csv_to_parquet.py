@@ -282,9 +282,7 @@ def convert(args: argparse.Namespace) -> dict[str, Any]:
         "columns": [str(column) for column in frame.columns],
         "seconds": round(time.monotonic() - started, 3),
         "workers": workers,
-        "checksum": f"{sum(int(value) for value in per_partition['checksum']) % 2**64:016x}"
-        if args.checksum
-        else None,
+        "checksum": f"{sum(int(value) for value in per_partition['checksum']) % 2**64:016x}" if args.checksum else None,
     }
 
 

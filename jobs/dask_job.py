@@ -75,6 +75,7 @@ def require_libraries(
     (``importlib.metadata.version`` by default).
     """
     from importlib.metadata import PackageNotFoundError, version
+
     from packaging.version import Version
 
     installed = installed or version

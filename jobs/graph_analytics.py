@@ -153,7 +153,7 @@ def read_edges(args: argparse.Namespace) -> dd.DataFrame:
         if args.format == "csv":
             named = args.input.endswith(".csv") or "*" in args.input
             pattern = args.input if named else args.input.rstrip("/") + "/*.csv"
-            return dd.read_csv(pattern, usecols=columns, dtype={column: "int64" for column in columns})
+            return dd.read_csv(pattern, usecols=columns, dtype=dict.fromkeys(columns, "int64"))
         return dd.read_parquet(args.input, columns=columns)
     except (OSError, ValueError, KeyError) as err:
         raise dask_job.JobFailure(f"cannot read the edges --input {args.input!r}: {err}") from err

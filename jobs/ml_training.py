@@ -37,7 +37,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-
 if __package__:  # imported from the provider's package (tests, generate.py)
     from . import dask_job
 else:  # run as a script beside dask_job.py: from jobs/, or on Dataproc with it in py_files
@@ -101,7 +100,7 @@ def read_features(url: str, label: str, id_column: str) -> dd.DataFrame:
     if missing:
         raise dask_job.JobFailure(f"--input {url!r} has no column(s) {missing}; columns: {list(frame.columns)}")
     features = split_columns(list(frame.columns), label, id_column)
-    return frame.astype({**{column: "float32" for column in features}, label: "int8"})
+    return frame.astype({**dict.fromkeys(features, "float32"), label: "int8"})
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:

@@ -197,8 +197,10 @@ def country_month_sums(prepared: Prepared) -> pd.DataFrame:
     cells, size = prepared.cells, len(prepared.countries.categories) * len(prepared.months)
     sums = {"orders": np.bincount(cells, minlength=size)}
     for name, values in (
-        ("items", prepared.quantity), ("revenue_cents", prepared.revenue_cents), ("amount_cents", prepared.amount_cents)
-    ):  # fmt: skip
+        ("items", prepared.quantity),
+        ("revenue_cents", prepared.revenue_cents),
+        ("amount_cents", prepared.amount_cents),
+    ):
         sums[name] = np.zeros(size, dtype="int64")
         np.add.at(sums[name], cells, values)
     sums["max_cents"] = np.full(size, np.iinfo("int64").min)
@@ -291,10 +293,14 @@ def read_events(url: str, filters: list[tuple[str, str, Any]] | None, blocksize:
 
     try:
         return dd.read_parquet(
-            url, columns=[*COLUMNS, PARTITION_COLUMN], filters=filters,
-            dataset={"partitioning": partitioning()}, split_row_groups="adaptive", blocksize=blocksize,
+            url,
+            columns=[*COLUMNS, PARTITION_COLUMN],
+            filters=filters,
+            dataset={"partitioning": partitioning()},
+            split_row_groups="adaptive",
+            blocksize=blocksize,
             aggregate_files=True,
-        )  # fmt: skip
+        )
     except (OSError, ValueError) as err:
         raise dask_job.JobFailure(f"cannot read the Parquet dataset --input {url!r}: {err}") from err
 
@@ -365,8 +371,12 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
         events = read_events(args.input, filters, args.blocksize)
         log.info(
             "Reading %d file(s) of %s in %d partition(s), filters %s, %d worker(s)",
-            files, args.input, events.npartitions, filters, workers,
-        )  # fmt: skip
+            files,
+            args.input,
+            events.npartitions,
+            filters,
+            workers,
+        )
         # One task per partition reads it and computes both partial aggregations; only those small sums travel.
         # Without string conversion: dask 2024.8 made the object Series of sums a string Series of their repr.
         with dask.config.set({"dataframe.convert-string": False}):

@@ -23,7 +23,6 @@ sys.path.insert(0, str(REPO))  # the checkout's dev tooling lives with its tests
 from dask_dataproc_emulator.testing import EmulatorProcessError, dask_processes, run_emulator  # noqa: E402
 from tests.devtools import airflow_environment, dags_test, migrate_db  # noqa: E402
 
-
 DAG_ID = "dask_ephemeral_etl"
 #: The file that marks a folder as made by the demo, which a later run may then delete.
 MARKER = ".made-by-make-demo"

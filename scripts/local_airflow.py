@@ -215,8 +215,15 @@ COMPOSE: dict[str, Any] = {
     "max_clusters_per_user": "${MAX_CLUSTERS_PER_USER:-3}",
     "max_secondary_workers_per_user": "${MAX_SECONDARY_WORKERS_PER_USER:-3}",
 }
-PORTS = ("postgres_port", "apiserver_port", "scheduler_health_port", "worker_log_port", "trigger_log_port",
-         "emulator_port", "storage_port")  # fmt: skip
+PORTS = (
+    "postgres_port",
+    "apiserver_port",
+    "scheduler_health_port",
+    "worker_log_port",
+    "trigger_log_port",
+    "emulator_port",
+    "storage_port",
+)
 #: Seconds a service may take to become healthy, and between two looks.
 HEALTH_TIMEOUT = 240.0
 HEALTH_INTERVAL = 2.0
@@ -582,16 +589,20 @@ class Stack:
         options = " ".join(render(SERVICES["postgres"].command[1:] + SERVICES["postgres"].local_args, values))
         started = subprocess.run(
             argv(("pg_ctl", "start", "-w", "-t", "60", "-D", str(data), "-l", str(log), "-o", options)),
-            env=env, capture_output=True, text=True,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if started.returncode:
             raise SystemExit(f"PostgreSQL did not start:\n{started.stdout}{started.stderr}\n{tail(log)}")
         state["pids"]["postgres"] = int((data / "postmaster.pid").read_text().split()[0])
         self.save(state)
         check = subprocess.run(
             argv(("createdb", "-h", "127.0.0.1", "-p", str(values["postgres_port"]), "-U", "airflow", "airflow")),
-            env=env, capture_output=True, text=True,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if check.returncode and "already exists" not in check.stderr:
             raise SystemExit(f"createdb failed: {check.stderr}")
 
@@ -657,8 +668,9 @@ class Stack:
             print("Stopping postgres ...", flush=True)
             subprocess.run(
                 argv(("pg_ctl", "stop", "-w", "-m", "fast", "-D", values["postgres_data"])),
-                env=service_env(values), capture_output=True,
-            )  # fmt: skip
+                env=service_env(values),
+                capture_output=True,
+            )
         if state:
             state["pids"] = {}
             self.save(state)
@@ -715,13 +727,18 @@ def main(args: list[str] | None = None) -> int:
     parser.add_argument("--foreground", action="store_true", help="start, wait for Ctrl-C, then stop everything")
     parser.add_argument("--purge", action="store_true", help="stop: also delete the state directory (and the secrets)")
     parser.add_argument(
-        "--postgres-password-file", type=Path, metavar="FILE",
+        "--postgres-password-file",
+        type=Path,
+        metavar="FILE",
         help="secrets: the database's password is in FILE (by default it is made, and kept in secrets/pgpass)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--quota", action="append", default=[], metavar="OPTION=VALUE",
+        "--quota",
+        action="append",
+        default=[],
+        metavar="OPTION=VALUE",
         help="a [dask_dataproc] quota, e.g. max_clusters_per_user=1",
-    )  # fmt: skip
+    )
     options = parser.parse_args(args)
     stack = Stack(options.state_dir)
     if options.action == "secrets":

@@ -136,8 +136,13 @@ class BoundedCalls:
                 return
             self.log.warning(
                 "%s to %s failed (attempt %d; no answer for %.0fs of the %.0fs allowed): %s",
-                name, endpoint, attempts, waited, budget, _one_line(err),
-            )  # fmt: skip
+                name,
+                endpoint,
+                attempts,
+                waited,
+                budget,
+                _one_line(err),
+            )
 
         policy = Retry(
             predicate=is_transient,

@@ -255,6 +255,8 @@ class DaskDataprocReapClustersOperator(BaseOperator):
             deleting.append(cluster)
         for cluster in deleting:
             self.hook.wait_for_cluster_deleted(
-                project_id=cluster.project_id, region=cluster.region, cluster_name=cluster.cluster_name,
+                project_id=cluster.project_id,
+                region=cluster.region,
+                cluster_name=cluster.cluster_name,
                 timeout=self.timeout,
-            )  # fmt: skip
+            )

@@ -223,8 +223,11 @@ class DaskDataprocAutoscaleOperator(DaskDataprocBaseOperator):
         )
         self.log.info(
             "Scaling secondary workers of %s between %s and %s while job %s runs",
-            self.cluster_name, config.min_secondary_workers, config.max_secondary_workers, job_id,
-        )  # fmt: skip
+            self.cluster_name,
+            config.min_secondary_workers,
+            config.max_secondary_workers,
+            job_id,
+        )
         try:
             ended_because, job_state = self._loop(scaler, project_id, job_id)
         finally:

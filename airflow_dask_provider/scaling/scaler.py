@@ -201,8 +201,9 @@ class DaskSecondaryScaler:
             self.log.warning(
                 "Dataproc removed nodes %s, but the Dask workers of %s were retired: workers of removed nodes "
                 "lost their data (Dask recomputes it), retired workers on kept nodes are gone until restarted",
-                sorted(removed), sorted(retired),
-            )  # fmt: skip
+                sorted(removed),
+                sorted(retired),
+            )
 
     def _retire(self, groups: WorkerGroups, target: int, workers: tuple[dict, ...]) -> None:
         leaving = nodes_to_remove(groups.secondary, target)

@@ -132,13 +132,21 @@ def plot(series: list[tuple[str, list[TimelineRow]]], path: str | Path) -> Path:
         seconds = [row.seconds for row in rows]
         ax.step(seconds, [row.dask_workers for row in rows], where="post", label="Dask workers", color="tab:blue")
         ax.step(
-            seconds, [row.billed_workers for row in rows], where="post", label="nodes (billed)",
-            color="tab:orange", linestyle="--",
-        )  # fmt: skip
+            seconds,
+            [row.billed_workers for row in rows],
+            where="post",
+            label="nodes (billed)",
+            color="tab:orange",
+            linestyle="--",
+        )
         ax.step(
-            seconds, [row.primary_workers for row in rows], where="post", label="primary", color="tab:gray",
+            seconds,
+            [row.primary_workers for row in rows],
+            where="post",
+            label="primary",
+            color="tab:gray",
             linestyle=":",
-        )  # fmt: skip
+        )
         ax.set_ylabel("workers")
         ax.set_ylim(bottom=0)
         ax.set_title(title)

@@ -54,7 +54,6 @@ class DaskDataprocIdleTrigger(DaskDataprocBaseTrigger):
         }
 
     async def wait(self) -> dict[str, Any]:
-
         where = {"project_id": self.project_id, "region": self.region, "cluster_name": self.cluster_name}
         pauses = self.pauses()
         while True:

@@ -41,29 +41,29 @@ def parse_args(argv: Sequence[str] | None = None) -> EmulatorSettings:
         help="storage HTTP port (default: gRPC port + 1 when --port is given, else a free one)",
     )
     parser.add_argument("--data-dir", type=Path, required=True, help="buckets, cluster logs and job files")
-    parser.add_argument(
-        "--worker-threads", type=int, default=defaults.WORKER_THREADS, help="threads per Dask worker"
-    )
-    parser.add_argument(
-        "--worker-memory", default=defaults.WORKER_MEMORY_LIMIT, help="memory limit per Dask worker"
-    )
+    parser.add_argument("--worker-threads", type=int, default=defaults.WORKER_THREADS, help="threads per Dask worker")
+    parser.add_argument("--worker-memory", default=defaults.WORKER_MEMORY_LIMIT, help="memory limit per Dask worker")
     parser.add_argument(
         "--worker-nanny",
         action="store_true",
         help="run Dask workers under a nanny (slower start; Client.restart works)",
     )
     parser.add_argument(
-        "--start-timeout", type=float, default=defaults.CLUSTER_START_TIMEOUT_SECONDS,
+        "--start-timeout",
+        type=float,
+        default=defaults.CLUSTER_START_TIMEOUT_SECONDS,
         help="seconds a cluster may take to start before it goes to ERROR",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--stop-grace", type=float, default=defaults.STOP_GRACE_SECONDS, help="seconds between SIGTERM and SIGKILL"
     )
     parser.add_argument(
-        "--time-scale", type=float, default=defaults.TIME_SCALE,
+        "--time-scale",
+        type=float,
+        default=defaults.TIME_SCALE,
         help="emulated seconds per real second for idle_delete_ttl, auto_delete_ttl and auto_delete_time "
         "(60: a 10-minute TTL passes in 10 s; default %(default)s)",
-    )  # fmt: skip
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default %(default)s)")
     args = parser.parse_args(argv)
     if args.time_scale <= 0:

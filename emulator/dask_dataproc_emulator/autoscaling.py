@@ -149,9 +149,7 @@ class AutoscalingService:
         _, _, policy_id = split_policy_name(policy.name)
         policy.id = policy.id or policy_id
         if policy.id != policy_id:
-            raise InvalidArgumentError(
-                f"Invalid policy.id {policy.id!r}: does not match policy.name {policy.name!r}"
-            )
+            raise InvalidArgumentError(f"Invalid policy.id {policy.id!r}: does not match policy.name {policy.name!r}")
         check_policy(policy)
         with self.store.lock:
             existing = self._get(policy.name)
@@ -159,9 +157,7 @@ class AutoscalingService:
             self.store.policies[policy_key(policy.name)] = policy
             return clone(policy)
 
-    def list(
-        self, request: dataproc_v1.ListAutoscalingPoliciesRequest
-    ) -> dataproc_v1.ListAutoscalingPoliciesResponse:
+    def list(self, request: dataproc_v1.ListAutoscalingPoliciesRequest) -> dataproc_v1.ListAutoscalingPoliciesResponse:
         """ListAutoscalingPolicies of a parent; all in one page."""
         parent = check_parent(request.parent)
         project, region = parent.split("/")[1], parent.split("/")[3]
@@ -198,8 +194,6 @@ class AutoscalingService:
                 "ListAutoscalingPolicies": rpc.unary(
                     self.list, d.ListAutoscalingPoliciesRequest, d.ListAutoscalingPoliciesResponse
                 ),
-                "DeleteAutoscalingPolicy": rpc.unary(
-                    self.delete, d.DeleteAutoscalingPolicyRequest, empty_pb2.Empty
-                ),
+                "DeleteAutoscalingPolicy": rpc.unary(self.delete, d.DeleteAutoscalingPolicyRequest, empty_pb2.Empty),
             },
         )

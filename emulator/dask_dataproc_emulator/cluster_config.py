@@ -153,9 +153,7 @@ def prepare(cluster: dataproc_v1.Cluster, *, project: str, region: str) -> datap
     config.software_config.image_version = config.software_config.image_version or DEFAULT_IMAGE_VERSION
     masters = config.master_config.num_instances or 1
     config.master_config.num_instances = masters
-    config.master_config.instance_names = (
-        [f"{name}-m"] if masters == 1 else [f"{name}-m-{i}" for i in range(masters)]
-    )
+    config.master_config.instance_names = [f"{name}-m"] if masters == 1 else [f"{name}-m-{i}" for i in range(masters)]
     primary = check_primary_count(
         config.worker_config.num_instances, single=single_node(config), field="config.worker_config.num_instances"
     )
@@ -165,9 +163,7 @@ def prepare(cluster: dataproc_v1.Cluster, *, project: str, region: str) -> datap
     if secondary:
         group = config.secondary_worker_config
         group.instance_names = secondary_names(name, secondary, [])
-        group.is_preemptible = (
-            group.preemptibility != dataproc_v1.InstanceGroupConfig.Preemptibility.NON_PREEMPTIBLE
-        )
+        group.is_preemptible = group.preemptibility != dataproc_v1.InstanceGroupConfig.Preemptibility.NON_PREEMPTIBLE
     cluster.labels.update(
         {
             "goog-dataproc-cluster-name": name,

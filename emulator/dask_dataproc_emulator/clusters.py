@@ -80,9 +80,7 @@ class ClusterService:
             raise NotFoundError("Cluster", cluster_path(key))
         return record
 
-    def _metadata(
-        self, record: ClusterRecord, kind: str, description: str
-    ) -> dataproc_v1.ClusterOperationMetadata:
+    def _metadata(self, record: ClusterRecord, kind: str, description: str) -> dataproc_v1.ClusterOperationMetadata:
         return dataproc_v1.ClusterOperationMetadata(
             cluster_name=record.cluster.cluster_name,
             cluster_uuid=record.cluster.cluster_uuid,
@@ -95,9 +93,13 @@ class ClusterService:
         )
 
     def _finish(
-        self, name: str, metadata: dataproc_v1.ClusterOperationMetadata, *, response: Any = None,
+        self,
+        name: str,
+        metadata: dataproc_v1.ClusterOperationMetadata,
+        *,
+        response: Any = None,
         error: EmulatorError | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         metadata.status_history.append(clone(metadata.status))
         metadata.status = dataproc_v1.ClusterOperationStatus(
             state=OperationState.DONE,
@@ -159,9 +161,7 @@ class ClusterService:
         log.info("Creating cluster %s", cluster_path(key))
         return operation
 
-    def _provision(
-        self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata
-    ) -> None:
+    def _provision(self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata) -> None:
         settings = self.store.settings
         deadline = time.monotonic() + settings.start_timeout
         try:
@@ -185,9 +185,7 @@ class ClusterService:
             return
         with self.store.lock:
             if record.state != ClusterState.CREATING:  # deleted meanwhile
-                self._finish(
-                    operation, metadata, error=OperationCancelledError("Cluster deleted while being created")
-                )
+                self._finish(operation, metadata, error=OperationCancelledError("Cluster deleted while being created"))
                 return
             cluster_config.set_addresses(record.cluster, scheduler)
             record.set_state(ClusterState.RUNNING)
@@ -244,14 +242,10 @@ class ClusterService:
         log.info("Deleting cluster %s", cluster_path(record.key))
         return operation
 
-    def _delete(
-        self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata
-    ) -> None:
+    def _delete(self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata) -> None:
         try:
             with self.store.lock:
-                runners = [
-                    job.runner for job in self.store.jobs_of_cluster(record.key) if not job.done and job.runner
-                ]
+                runners = [job.runner for job in self.store.jobs_of_cluster(record.key) if not job.done and job.runner]
             for runner in runners:
                 runner.terminate(CLUSTER_DELETED)
             for runner in runners:
@@ -316,9 +310,15 @@ class ClusterService:
             operation = self.operations.start(project, region, metadata)
             timeout = request.graceful_decommission_timeout.total_seconds() or RETIRE_TIMEOUT_SECONDS
             record.busy = self._in_background(
-                self._resize, record, primary, secondary, timeout, operation.name, metadata,
+                self._resize,
+                record,
+                primary,
+                secondary,
+                timeout,
+                operation.name,
+                metadata,
                 name=f"update-{request.cluster_name}",
-            )  # fmt: skip
+            )
         return operation
 
     @staticmethod
@@ -339,9 +339,14 @@ class ClusterService:
             cluster.config.autoscaling_config.policy_uri = new.config.autoscaling_config.policy_uri
 
     def _resize(
-        self, record: ClusterRecord, primary: int, secondary: int, timeout: float, operation: str,
+        self,
+        record: ClusterRecord,
+        primary: int,
+        secondary: int,
+        timeout: float,
+        operation: str,
         metadata: dataproc_v1.ClusterOperationMetadata,
-    ) -> None:  # fmt: skip
+    ) -> None:
         name = record.cluster.cluster_name
         with self.store.lock:
             config = record.cluster.config
@@ -374,9 +379,7 @@ class ClusterService:
             if record.state == ClusterState.UPDATING:
                 record.set_state(ClusterState.RUNNING)
             self._finish(operation, metadata, response=clone(record.cluster))
-        log.info(
-            "Cluster %s resized to %s primary, %s secondary workers", cluster_path(record.key), primary, secondary
-        )
+        log.info("Cluster %s resized to %s primary, %s secondary workers", cluster_path(record.key), primary, secondary)
 
     # -- the rest -----------------------------------------------------------------------------------
 

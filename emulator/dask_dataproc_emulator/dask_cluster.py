@@ -104,9 +104,7 @@ class DaskCluster:
 
     # -- starting ---------------------------------------------------------------------------------
 
-    def _spawn(
-        self, argv: list[str], log_name: str, env: dict[str, str] | None = None
-    ) -> subprocess.Popen[bytes]:
+    def _spawn(self, argv: list[str], log_name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with (self.directory / log_name).open("ab") as log_file:
             return self.launcher.spawn(
                 argv,
@@ -132,13 +130,23 @@ class DaskCluster:
         scheduler_file.unlink(missing_ok=True)
         host = self.settings.host
         argv = [
-            sys.executable, "-m", "distributed.cli.dask_scheduler",
-            "--protocol", "tls" if self.credential else "tcp",
-            "--host", host, "--port", "0",
-            "--dashboard-address", f"{host}:0", "--dashboard-prefix", DASHBOARD_PREFIX,
-            "--scheduler-file", str(scheduler_file),
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--protocol",
+            "tls" if self.credential else "tcp",
+            "--host",
+            host,
+            "--port",
+            "0",
+            "--dashboard-address",
+            f"{host}:0",
+            "--dashboard-prefix",
+            DASHBOARD_PREFIX,
+            "--scheduler-file",
+            str(scheduler_file),
             *credentials.process_flags(self.credential),
-        ]  # fmt: skip
+        ]
         with self._lock:
             if self.closing.is_set():
                 raise OperationCancelledError(f"Cluster {self.name} is being deleted")
@@ -188,16 +196,24 @@ class DaskCluster:
     def _worker_argv(self, name: str) -> list[str]:
         assert self.info is not None
         return [
-            sys.executable, "-m", "distributed.cli.dask_worker", self.info.address,
-            "--name", name,
-            "--host", self.settings.host,
-            "--nthreads", str(self.settings.worker_threads),
-            "--memory-limit", self.settings.worker_memory_limit,
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            self.info.address,
+            "--name",
+            name,
+            "--host",
+            self.settings.host,
+            "--nthreads",
+            str(self.settings.worker_threads),
+            "--memory-limit",
+            self.settings.worker_memory_limit,
             "--no-dashboard",
-            "--local-directory", str(self.directory / name),
+            "--local-directory",
+            str(self.directory / name),
             "--nanny" if self.settings.worker_nanny else "--no-nanny",
             *credentials.process_flags(self.credential),
-        ]  # fmt: skip
+        ]
 
     # -- asking the scheduler ---------------------------------------------------------------------
 
@@ -226,9 +242,14 @@ class DaskCluster:
         if self.info is not None:
             try:
                 retired = scheduler_call(
-                    self.info.address, "retire_workers", timeout=timeout, connection_args=self.connection_args(),
-                    names=names, close_workers=True, remove=True,
-                )  # fmt: skip
+                    self.info.address,
+                    "retire_workers",
+                    timeout=timeout,
+                    connection_args=self.connection_args(),
+                    names=names,
+                    close_workers=True,
+                    remove=True,
+                )
                 log.info("Cluster %s: retired %s", self.name, sorted(w.get("name") for w in retired.values()))
             except Exception as err:  # the processes are stopped anyway; the data may be lost
                 log.warning("Cluster %s: retiring %s failed (%r); stopping them", self.name, names, err)

@@ -108,9 +108,10 @@ class JobService:
         else:
             wanted = dict(placement.cluster_labels)
             candidates = [
-                r for r in self.store.clusters_in(project, region)
+                r
+                for r in self.store.clusters_in(project, region)
                 if r.state == ClusterState.RUNNING and wanted.items() <= dict(r.cluster.labels).items()
-            ]  # fmt: skip
+            ]
             if not candidates:
                 raise NotFoundError("Cluster", f"with labels {wanted} in projects/{project}/regions/{region}")
             record = candidates[0]
@@ -121,9 +122,7 @@ class JobService:
             )
         return record
 
-    def _submit(
-        self, request: Any, *, as_operation: bool
-    ) -> tuple[dataproc_v1.Job, operations_pb2.Operation | None]:
+    def _submit(self, request: Any, *, as_operation: bool) -> tuple[dataproc_v1.Job, operations_pb2.Operation | None]:
         """Register and start a job; return it as submitted (PENDING) and its operation, if any."""
         project, region = where(request.project_id, request.region)
         check_request_id(request.request_id)

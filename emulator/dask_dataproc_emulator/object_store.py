@@ -100,10 +100,17 @@ class ObjectStore:
             raise not_found(bucket)
         created = _rfc3339(path.stat().st_mtime)
         return {
-            "kind": "storage#bucket", "id": bucket, "name": bucket, "location": "US",
-            "storageClass": "STANDARD", "timeCreated": created, "updated": created,
-            "metageneration": "1", "projectNumber": "0", "etag": "CAE=",
-        }  # fmt: skip
+            "kind": "storage#bucket",
+            "id": bucket,
+            "name": bucket,
+            "location": "US",
+            "storageClass": "STANDARD",
+            "timeCreated": created,
+            "updated": created,
+            "metageneration": "1",
+            "projectNumber": "0",
+            "etag": "CAE=",
+        }
 
     def create_bucket(self, bucket: str) -> dict[str, Any]:
         """Create a bucket; 409 if it exists."""
@@ -183,9 +190,7 @@ class ObjectStore:
         current = self.generation(bucket, name) or 0
         match, not_match = query.get("ifGenerationMatch"), query.get("ifGenerationNotMatch")
         if (match is not None and int(match) != current) or (not_match is not None and int(not_match) == current):
-            raise StorageError(
-                412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold."
-            )
+            raise StorageError(412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold.")
 
     def new_upload_file(self) -> Path:
         """Return a fresh temporary file for an upload in progress."""
@@ -236,9 +241,16 @@ class ObjectStore:
         return sorted(name for name in found if name.startswith(prefix))
 
     def list(
-        self, bucket: str, *, prefix: str = "", delimiter: str = "", page_token: str = "", max_results: int = 0,
-        start_offset: str = "", end_offset: str = "",
-    ) -> tuple[list[str], list[str], str]:  # fmt: skip
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        page_token: str = "",
+        max_results: int = 0,
+        start_offset: str = "",
+        end_offset: str = "",
+    ) -> tuple[list[str], list[str], str]:
         """Return (object names, prefixes, next page token) of one page of a listing."""
         items: list[str] = []
         prefixes: set[str] = set()

@@ -104,9 +104,7 @@ class Operations:
         """GetOperation."""
         return self.get(request.name)
 
-    def list_operations(
-        self, request: operations_pb2.ListOperationsRequest
-    ) -> operations_pb2.ListOperationsResponse:
+    def list_operations(self, request: operations_pb2.ListOperationsRequest) -> operations_pb2.ListOperationsResponse:
         """ListOperations: every operation under ``name`` (``projects/{p}/regions/{r}/operations``).
 
         ``filter`` and paging are ignored: all operations come in one page.
@@ -155,9 +153,7 @@ class Operations:
             "google.longrunning.Operations",
             {
                 "GetOperation": rpc.unary(self.get_operation, op.GetOperationRequest, op.Operation),
-                "ListOperations": rpc.unary(
-                    self.list_operations, op.ListOperationsRequest, op.ListOperationsResponse
-                ),
+                "ListOperations": rpc.unary(self.list_operations, op.ListOperationsRequest, op.ListOperationsResponse),
                 "DeleteOperation": rpc.unary(self.delete_operation, op.DeleteOperationRequest, empty_pb2.Empty),
                 "CancelOperation": rpc.unary(self.cancel_operation, op.CancelOperationRequest, empty_pb2.Empty),
                 "WaitOperation": rpc.unary(self.wait_operation, op.WaitOperationRequest, op.Operation),

@@ -113,9 +113,7 @@ def stop(process: subprocess.Popen[bytes], *, grace: float, name: str = "") -> i
         try:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            log.warning(
-                "%s (pid %s) ignored SIGTERM for %.0f s; killing it", name or "process", process.pid, grace
-            )
+            log.warning("%s (pid %s) ignored SIGTERM for %.0f s; killing it", name or "process", process.pid, grace)
     # SIGKILL whatever is left of the group, the leader included (a no-op once all are gone).
     signal_group(process, signal.SIGKILL)
     try:

@@ -45,9 +45,7 @@ def unary(function: Callable[[Any], Any], request_type: Any, response_type: Any)
             log.exception("%s failed", name)
             context.abort(grpc.StatusCode.INTERNAL, f"Dataproc emulator error in {name}: {err!r}")
 
-    return grpc.unary_unary_rpc_method_handler(
-        handle, request_deserializer=deserialize, response_serializer=serialize
-    )
+    return grpc.unary_unary_rpc_method_handler(handle, request_deserializer=deserialize, response_serializer=serialize)
 
 
 def service(name: str, methods: Mapping[str, grpc.RpcMethodHandler]) -> grpc.GenericRpcHandler:

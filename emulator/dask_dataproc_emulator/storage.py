@@ -50,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing -----------------------------------------------------------------------------------
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("storage %s - %s", self.address_string(), format % args)
 
     @property
@@ -88,9 +88,11 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._route(parts, query, body)
         except StorageError as err:
-            error = {"code": err.status, "message": err.message, "errors": [
-                {"message": err.message, "domain": "global", "reason": err.reason}
-            ]}  # fmt: skip
+            error = {
+                "code": err.status,
+                "message": err.message,
+                "errors": [{"message": err.message, "domain": "global", "reason": err.reason}],
+            }
             self._json(err.status, {"error": error})
         except Exception as err:  # a bug in the emulator: answer, keep serving
             log.exception("storage %s %s failed", self.command, self.path)
@@ -127,12 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if method == "DELETE":
                     store.delete(bucket, name)
                     return self._send(204)
-        if (
-            parts[:4] == ["download", "storage", "v1", "b"]
-            and len(parts) > 6
-            and parts[5] == "o"
-            and method == "GET"
-        ):
+        if parts[:4] == ["download", "storage", "v1", "b"] and len(parts) > 6 and parts[5] == "o" and method == "GET":
             return self._download(unquote(parts[4]), unquote("/".join(parts[6:])))
         if parts[:4] == ["upload", "storage", "v1", "b"] and parts[5:] == ["o"]:
             return self._upload(unquote(parts[4]), query, body)

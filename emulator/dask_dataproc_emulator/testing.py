@@ -162,9 +162,7 @@ def _wait_for_discovery(process: subprocess.Popen[bytes], data_dir: Path, log_fi
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise EmulatorProcessError(
-                f"The emulator exited with code {process.returncode}:\n{tail(log_file, 30)}"
-            )
+            raise EmulatorProcessError(f"The emulator exited with code {process.returncode}:\n{tail(log_file, 30)}")
         try:
             content = json.loads(discovery.read_text())
             if content.get("pid") == process.pid:
@@ -232,10 +230,19 @@ def run_emulator(
     (data_dir / DISCOVERY_FILE).unlink(missing_ok=True)
     log_file = data_dir / "emulator.log"
     argv = [
-        sys.executable, "-m", "dask_dataproc_emulator",
-        "--host", "127.0.0.1", "--port", str(port), "--storage-port", str(storage_port),
-        "--data-dir", str(data_dir), *extra_args,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "dask_dataproc_emulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-port",
+        str(storage_port),
+        "--data-dir",
+        str(data_dir),
+        *extra_args,
+    ]
     if time_scale is not None:
         argv += ["--time-scale", str(time_scale)]
     with log_file.open("ab") as log:

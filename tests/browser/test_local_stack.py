@@ -52,9 +52,7 @@ def test_nothing_of_the_stack_listens_beyond_loopback(local_stack):
     """Every listening socket of the stack's processes and their children, as the kernel lists them."""
     processes = descendants(local_stack.pids.values())
     listening = listening_sockets()
-    found = {
-        listening[inode]: pid for pid in processes for inode in socket_inodes(pid) if inode in listening
-    }  # fmt: skip
+    found = {listening[inode]: pid for pid in processes for inode in socket_inodes(pid) if inode in listening}
 
     assert {address for address in found if not address[0].is_loopback} == set(), found
     ports = {port for _, port in found}

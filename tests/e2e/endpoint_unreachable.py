@@ -58,8 +58,12 @@ def run_and_kill(signal_name: str, airflow_home, tmp_path_factory) -> dict:
         with log_path.open("wb") as log:
             airflow = subprocess.Popen(
                 [sys.executable, "-m", "airflow", "dags", "test", DAG_ID],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             deadline = time.monotonic() + 600
             while running_job(emulator) is None:

@@ -60,9 +60,22 @@ def killed_run(fast_emulator, tmp_path_factory):
     log_path = home / "dags-test.log"
     with log_path.open("wb") as log:
         airflow = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "dags", "test", "dask_ephemeral_etl", "-c", json.dumps({"sample_rows": ROWS})],
-            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "airflow",
+                "dags",
+                "test",
+                "dask_ephemeral_etl",
+                "-c",
+                json.dumps({"sample_rows": ROWS}),
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 600
         while (job := active_job(fast_emulator)) is None:

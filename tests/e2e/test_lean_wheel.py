@@ -84,7 +84,10 @@ def test_the_emulator_is_a_distribution_of_its_own(tmp_path):
     assert "dask_dataproc_emulator/server.py" in modules and "dask_dataproc_emulator/testing.py" in modules
     assert all(name.startswith("dask_dataproc_emulator/") for name in modules), modules
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
-    assert "dask-dataproc-emulator = dask_dataproc_emulator.__main__:main" in zipfile.ZipFile(built).read(entry_points).decode()
+    assert (
+        "dask-dataproc-emulator = dask_dataproc_emulator.__main__:main"
+        in zipfile.ZipFile(built).read(entry_points).decode()
+    )
 
 
 def test_the_wheel_alone_installs_none_of_the_extras(lean_venv):

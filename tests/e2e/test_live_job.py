@@ -90,7 +90,9 @@ def test_the_link_still_resolves_from_xcom_after_the_run(watched_run):
     _, env, seen = watched_run
 
     assert extra_link(DAG_ID, TASK, "Dask Dashboard", env=env) == seen["link"]
-    assert extra_link(DAG_ID, TASK, "Dataproc Job", env=env).startswith("https://console.cloud.google.com/dataproc/jobs/")
+    assert extra_link(DAG_ID, TASK, "Dataproc Job", env=env).startswith(
+        "https://console.cloud.google.com/dataproc/jobs/"
+    )
 
 
 def test_driver_lines_reach_the_log_before_the_job_ends(watched_run, emulator):

@@ -95,15 +95,23 @@ def followed(tmp_path_factory):
     with (home / "emulator-terminal.log").open("wb") as log:
         terminal = subprocess.Popen(
             with_death_signal(["/bin/bash", "-c", emulator_command]),
-            env=env, cwd=home, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     emulator_pid = wait_for_emulator(home / "dask-emulator", terminal)
     try:
         result = subprocess.run(
             ["/bin/bash", "-e", "-c", "\n".join(script)],
-            env=env, cwd=home, capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
+            env=env,
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     finally:
         os.killpg(terminal.pid, signal.SIGINT)  # Ctrl-C in the emulator's terminal
         terminal.wait(timeout=120)

@@ -74,9 +74,7 @@ STUBS = {
     "mount": 'printf "%s %s nfs rw 0 0\\n" "${@: -2:1}" "${@: -1}" >>"${INIT_ACTION_ROOT}/proc/mounts"\n',
     # The Python interpreter that makes virtual environments: `python3 -m venv DIR`.
     "python3": (
-        'if [[ "$1 $2" == "-m venv" ]]; then\n'
-        '  mkdir -p "$3/bin"; cp "${STUB_BIN}/venv-python" "$3/bin/python"\n'
-        "fi\n"
+        'if [[ "$1 $2" == "-m venv" ]]; then\n  mkdir -p "$3/bin"; cp "${STUB_BIN}/venv-python" "$3/bin/python"\nfi\n'
     ),
     # conda create ... --prefix DIR ...: a Python in DIR.
     "conda": (

@@ -485,5 +485,3 @@ def test_scheduler_serves_its_idle_signal_for_the_idle_sensor(dask_cluster, clie
         answer = json.loads(response.read().decode())
 
     assert "idle_since" in answer
-
-

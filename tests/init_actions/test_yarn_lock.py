@@ -69,13 +69,28 @@ def test_yarn_lock_resolves_to_itself_for_python_39_from_wheels(tmp_path):
     requirements.write_text("\n".join(script_values("yarn_requirements")) + "\n")
 
     result = subprocess.run(
-        [str(UV), "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--python-version", "3.9",
-         "--python-platform", "x86_64-manylinux_2_28", "--only-binary", ":all:", "--no-python-downloads",
-         "--constraint", str(lock), str(requirements)],
+        [
+            str(UV),
+            "pip",
+            "compile",
+            "--quiet",
+            "--no-header",
+            "--no-annotate",
+            "--python-version",
+            "3.9",
+            "--python-platform",
+            "x86_64-manylinux_2_28",
+            "--only-binary",
+            ":all:",
+            "--no-python-downloads",
+            "--constraint",
+            str(lock),
+            str(requirements),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
-    )  # fmt: skip
+    )
 
     assert result.returncode == 0, f"the yarn lock does not install:\n{result.stderr}"
     resolved = dict(normalized(line).split("==") for line in result.stdout.splitlines() if "==" in line)

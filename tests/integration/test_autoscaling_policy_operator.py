@@ -40,12 +40,13 @@ def test_a_policy_made_elsewhere_with_dataprocs_defaults_compares_equal(emulator
             "worker_config": {"max_instances": 6},  # min 2, weight 1 and the cooldown left to Dataproc
             "basic_algorithm": {
                 "yarn_config": {
-                    "scale_up_factor": 0.5, "scale_down_factor": 1.0,
+                    "scale_up_factor": 0.5,
+                    "scale_down_factor": 1.0,
                     "graceful_decommission_timeout": {"seconds": 3600},
                 }
             },
         },
-    )  # fmt: skip
+    )
 
     result = policy("made-elsewhere", secondary_max_instances=0, cooldown_period="2m").execute(context)
 

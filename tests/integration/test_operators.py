@@ -28,9 +28,7 @@ def cluster(emulator):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATAPROC_EMULATOR_HOST", emulator.grpc_target)
         patch.setenv("STORAGE_EMULATOR_HOST", emulator.storage_url)
-        created = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, **WHERE).execute(
-            {"ti": ti}
-        )
+        created = DaskDataprocCreateClusterOperator(task_id="create", cluster_name=CLUSTER, **WHERE).execute({"ti": ti})
         yield created
         DaskDataprocDeleteClusterOperator(task_id="delete", cluster_name=CLUSTER, **WHERE).execute({"ti": ti})
 

@@ -39,9 +39,13 @@ def scaling(cluster):
 def scaler(scaling, **config) -> DaskSecondaryScaler:
     values = {"max_secondary_workers": 3, "wait_count": 2, "cooldown_period": 0, "scale_down_delay": 1}
     return DaskSecondaryScaler(
-        scaling_hook=scaling, **WHERE, cluster_name=CLUSTER, config=ScalingConfig(**{**values, **config}),
-        graceful_decommission_timeout=60, target_duration=1,
-    )  # fmt: skip
+        scaling_hook=scaling,
+        **WHERE,
+        cluster_name=CLUSTER,
+        config=ScalingConfig(**{**values, **config}),
+        graceful_decommission_timeout=60,
+        target_duration=1,
+    )
 
 
 def step_until(scaler: DaskSecondaryScaler, done, timeout: float = 30):

@@ -47,7 +47,11 @@ def test_the_cluster_config_runs_the_staged_scripts_with_their_metadata(emulator
     metadata = cluster.config.gce_cluster_config.metadata
     assert [uri.rsplit("/", 1)[1] for uri in uris] == ["nfs-mount.sh", "dask.sh"]
     assert all(uri.startswith(f"gs://{cluster.config.config_bucket}/airflow-dask-provider/staging/") for uri in uris)
-    assert (metadata["dask-runtime"], metadata["nfs-server"], metadata["nfs-export"]) == ("standalone", "10.0.0.2", "/share")
+    assert (metadata["dask-runtime"], metadata["nfs-server"], metadata["nfs-export"]) == (
+        "standalone",
+        "10.0.0.2",
+        "/share",
+    )
     for uri in uris:
         staged = local_file(emulator, uri)
         assert staged.is_relative_to(emulator.data_dir)
@@ -61,5 +65,8 @@ def test_a_second_cluster_reuses_what_is_staged(emulator, created):
 
     second = created("itest-staged-b")
 
-    assert second.config.initialization_actions[0].executable_file == first.config.initialization_actions[0].executable_file
+    assert (
+        second.config.initialization_actions[0].executable_file
+        == first.config.initialization_actions[0].executable_file
+    )
     assert staged.stat().st_mtime_ns == uploaded_at

@@ -130,9 +130,19 @@ def test_allowed_values_are_described_from_the_schema(schema, text):
 
 @pytest.mark.parametrize(
     ("total", "share", "split"),
-    [(2, 0.0, (2, 0)), (2, 1.0, (2, 0)), (4, 0.5, (2, 2)), (5, 0.5, (2, 3)), (6, 0.5, (3, 3)), (10, 0.3, (7, 3)),
-     (10, 1.0, (2, 8)), (3, 0.1, (3, 0)), (3, 0.16, (3, 0)), (3, 0.17, (2, 1))],
-)  # fmt: skip
+    [
+        (2, 0.0, (2, 0)),
+        (2, 1.0, (2, 0)),
+        (4, 0.5, (2, 2)),
+        (5, 0.5, (2, 3)),
+        (6, 0.5, (3, 3)),
+        (10, 0.3, (7, 3)),
+        (10, 1.0, (2, 8)),
+        (3, 0.1, (3, 0)),
+        (3, 0.16, (3, 0)),
+        (3, 0.17, (2, 1)),
+    ],
+)
 def test_workers_are_split_into_primary_and_preemptible(total, share, split):
     primary, secondary = split_workers(total, share)
 

@@ -13,10 +13,22 @@ REPO = Path(__file__).resolve().parents[2]
 def test_quick_tls_benchmark_runs_proves_tls_and_its_result_line_parses(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DASK_SCHEDULER_ADDRESS", "PYTHONDONTWRITEBYTECODE")}
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "tls_overhead.py"), "--quick", "--rounds", "1",
-         "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "tls_overhead.py"),
+            "--quick",
+            "--rounds",
+            "1",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
 
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()

@@ -92,10 +92,22 @@ def test_airflow_config_list_shows_the_section_with_descriptions_and_defaults(tm
     env["AIRFLOW_HOME"] = str(tmp_path)
     show_values = ["--show-values"] if AIRFLOW_V_3_0_PLUS else []  # Airflow 3 hides values by default
     result = subprocess.run(
-        [sys.executable, "-m", "airflow", "config", "list", "--section", "dask_dataproc",
-         "--include-descriptions", *show_values],
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "airflow",
+            "config",
+            "list",
+            "--section",
+            "dask_dataproc",
+            "--include-descriptions",
+            *show_values,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
     assert "[dask_dataproc]" in result.stdout
     assert "default_idle_delete_ttl = 2h" in result.stdout

@@ -49,9 +49,14 @@ def expected(items):
 def test_the_compose_file_has_exactly_the_scripts_services():
     assert set(SERVICES) == set(stack.SERVICES)
     assert set(stack.SERVICES) == {
-        "postgres", "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-        "airflow-triggerer", "dataproc-emulator",
-    }  # fmt: skip
+        "postgres",
+        "airflow-init",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "dataproc-emulator",
+    }
 
 
 @pytest.mark.parametrize("name", AIRFLOW_ENTRYPOINT)
@@ -178,9 +183,15 @@ def test_only_the_api_server_publishes_a_port_and_on_loopback_only():
 
 @pytest.mark.parametrize(
     ("port", "closed"),
-    [("127.0.0.1:8080:8080", True), ("8080:8080", False), ("0.0.0.0:8080:8080", False), ("8080", False),
-     ({"target": 8080, "published": 8080, "host_ip": "127.0.0.1"}, True), ({"target": 8080, "published": 8080}, False)],
-)  # fmt: skip
+    [
+        ("127.0.0.1:8080:8080", True),
+        ("8080:8080", False),
+        ("0.0.0.0:8080:8080", False),
+        ("8080", False),
+        ({"target": 8080, "published": 8080, "host_ip": "127.0.0.1"}, True),
+        ({"target": 8080, "published": 8080}, False),
+    ],
+)
 def test_the_loopback_check_refuses_a_port_open_to_other_machines(port, closed):
     assert on_loopback(port) is closed
 
@@ -251,15 +262,19 @@ def test_no_secret_variable_has_a_default():
 
 @pytest.mark.parametrize(
     ("key", "value", "fixed"),
-    [("AIRFLOW__CORE__FERNET_KEY", "", True), ("AIRFLOW__API_AUTH__JWT_SECRET", "${AIRFLOW_JWT_SECRET:-x}", True),
-     ("POSTGRES_PASSWORD", "airflow", True), ("AIRFLOW__API_AUTH__JWT_SECRET_CMD", "echo s3cret", True),
-     ("AIRFLOW__CORE__FERNET_KEY_CMD", "cat /etc/fernet", True),
-     ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql://airflow:airflow@postgres/airflow", True),
-     ("AIRFLOW__CORE__FERNET_KEY_CMD", "cat /opt/airflow/secrets/fernet_key", False),
-     ("_AIRFLOW_WWW_USER_PASSWORD", "${_AIRFLOW_WWW_USER_PASSWORD:-}", False),
-     ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql://airflow@postgres/airflow", False),
-     ("AIRFLOW__CORE__PARALLELISM", "4", False)],
-)  # fmt: skip
+    [
+        ("AIRFLOW__CORE__FERNET_KEY", "", True),
+        ("AIRFLOW__API_AUTH__JWT_SECRET", "${AIRFLOW_JWT_SECRET:-x}", True),
+        ("POSTGRES_PASSWORD", "airflow", True),
+        ("AIRFLOW__API_AUTH__JWT_SECRET_CMD", "echo s3cret", True),
+        ("AIRFLOW__CORE__FERNET_KEY_CMD", "cat /etc/fernet", True),
+        ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql://airflow:airflow@postgres/airflow", True),
+        ("AIRFLOW__CORE__FERNET_KEY_CMD", "cat /opt/airflow/secrets/fernet_key", False),
+        ("_AIRFLOW_WWW_USER_PASSWORD", "${_AIRFLOW_WWW_USER_PASSWORD:-}", False),
+        ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql://airflow@postgres/airflow", False),
+        ("AIRFLOW__CORE__PARALLELISM", "4", False),
+    ],
+)
 def test_the_secret_check_refuses_fixed_secrets(key, value, fixed):
     assert (fixed_secret(key, value) is not None) is fixed
 
@@ -460,8 +475,9 @@ def test_a_later_start_keeps_every_secret(tmp_path):
 
     again = stack.ensure_secrets(folder, environ=NO_OVERRIDES)
 
-    assert again == stack.Secrets(folder, first.fernet_key, first.jwt_secret, first.admin_password,
-                                  first.postgres_password, made=frozenset())  # fmt: skip
+    assert again == stack.Secrets(
+        folder, first.fernet_key, first.jwt_secret, first.admin_password, first.postgres_password, made=frozenset()
+    )
     assert {path.name: path.read_text() for path in folder.iterdir()} == contents
 
 

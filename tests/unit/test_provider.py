@@ -12,14 +12,21 @@ from airflow_dask_provider import get_provider_info
 
 
 def test_provider_is_registered_through_the_airflow_entry_point():
-    [entry] = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_dask_provider")]
+    [entry] = [
+        ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_dask_provider")
+    ]
 
     assert entry.load()()["package-name"] == "airflow-dask-provider"
 
 
 def listed_modules() -> list[str]:
     info = get_provider_info()
-    return [m for kind in ("hooks", "operators", "sensors", "triggers") for group in info[kind] for m in group["python-modules"]]
+    return [
+        m
+        for kind in ("hooks", "operators", "sensors", "triggers")
+        for group in info[kind]
+        for m in group["python-modules"]
+    ]
 
 
 @pytest.mark.parametrize("module", listed_modules())

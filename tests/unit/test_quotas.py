@@ -30,9 +30,16 @@ OWNER_FILTER = "labels.owner = {} AND labels.created-by = airflow-dask-provider"
 
 def cluster(name: str, state: str = "RUNNING", secondary: int = 0) -> LabelledCluster:
     return LabelledCluster(
-        project_id="p", region="r", cluster_name=name, cluster_uuid="", state=state, detail="", expiry=None, labels={},
+        project_id="p",
+        region="r",
+        cluster_name=name,
+        cluster_uuid="",
+        state=state,
+        detail="",
+        expiry=None,
+        labels={},
         secondary_workers=secondary,
-    )  # fmt: skip
+    )
 
 
 def listing_hook(mocker, *clusters: dataproc_v1.Cluster):
@@ -135,9 +142,13 @@ def test_the_create_operator_labels_and_checks_the_requesting_user(mocker):
     hook.get_cluster_info.return_value = None
     mocker.patch.object(DaskDataprocCreateClusterOperator, "hook", new_callable=mocker.PropertyMock, return_value=hook)
     operator = DaskDataprocCreateClusterOperator(
-        task_id="create", cluster_name="mine", owner="data-platform", project_id="p", region="r",
+        task_id="create",
+        cluster_name="mine",
+        owner="data-platform",
+        project_id="p",
+        region="r",
         stage_init_actions=False,
-    )  # fmt: skip
+    )
     ti = fake_task_instance("create", "r", dag_id="d")
     context = {"ti": ti, "dag_run": SimpleNamespace(triggering_user_name="Alice.Smith"), "task": operator}
 

@@ -26,8 +26,11 @@ def test_importing_the_airflow_free_tests_loads_no_airflow_module():
 
     result = subprocess.run(
         [sys.executable, "-c", IMPORT_ALL, *map(module_name, files)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert len(files) >= 25
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
@@ -36,7 +39,10 @@ def test_importing_the_airflow_free_tests_loads_no_airflow_module():
 def test_the_tests_named_as_going_through_airflow_do_import_it():
     result = subprocess.run(
         [sys.executable, "-c", IMPORT_ALL, *map(module_name, THROUGH_AIRFLOW)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert result.returncode == 1, result.stdout + result.stderr[-3000:]

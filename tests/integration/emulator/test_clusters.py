@@ -148,9 +148,10 @@ def deleted(running, clusters, jobs, tmp_path_factory):
         tmp, f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)\n"
     )
     job = jobs.submit_job(
-        project_id=PROJECT, region=OTHER_REGION,
+        project_id=PROJECT,
+        region=OTHER_REGION,
         job={"placement": {"cluster_name": SHARED}, "pyspark_job": {"main_python_file_uri": str(script)}},
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 60
     while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -159,9 +160,7 @@ def deleted(running, clusters, jobs, tmp_path_factory):
         f"projects/{PROJECT}/regions/{OTHER_REGION}/jobs/{job.reference.job_id}",
     )
     pids = [process.pid for process in dask_processes(parent=running.pid) if process.resource in owners]
-    result = clusters.delete_cluster(project_id=PROJECT, region=OTHER_REGION, cluster_name=SHARED).result(
-        timeout=120
-    )
+    result = clusters.delete_cluster(project_id=PROJECT, region=OTHER_REGION, cluster_name=SHARED).result(timeout=120)
     final_job = jobs.get_job(project_id=PROJECT, region=OTHER_REGION, job_id=job.reference.job_id)
     return SimpleNamespace(before=before, pids=pids, result=result, job=final_job)
 

@@ -28,10 +28,7 @@ def test_create_operation_is_named_under_the_region(create_operation):
 
 
 def test_create_operation_metadata_is_cluster_operation_metadata(create_operation):
-    assert (
-        create_operation.metadata.type_url
-        == "type.googleapis.com/google.cloud.dataproc.v1.ClusterOperationMetadata"
-    )
+    assert create_operation.metadata.type_url == "type.googleapis.com/google.cloud.dataproc.v1.ClusterOperationMetadata"
     metadata = dataproc_v1.ClusterOperationMetadata.deserialize(create_operation.metadata.value)
     assert metadata.cluster_name == SHARED
     assert metadata.status.state == dataproc_v1.ClusterOperationStatus.State.DONE

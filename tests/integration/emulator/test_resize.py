@@ -49,9 +49,7 @@ def test_adding_secondary_workers_starts_dask_workers(clusters, cluster, client)
 
 
 def test_removing_workers_retires_them_and_keeps_their_data(clusters, cluster, client):
-    grown = (
-        resize(clusters, 1) if len(worker_names(client)) < 3 else clusters.get_cluster(**WHERE, cluster_name=NAME)
-    )
+    grown = resize(clusters, 1) if len(worker_names(client)) < 3 else clusters.get_cluster(**WHERE, cluster_name=NAME)
     [secondary] = grown.config.secondary_worker_config.instance_names
     address = next(a for a, w in client.scheduler_info(n_workers=-1)["workers"].items() if w["name"] == secondary)
     [data] = client.scatter([list(range(1000))], workers=[address])

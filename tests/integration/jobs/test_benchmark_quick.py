@@ -25,8 +25,12 @@ def test_quick_benchmark_runs_and_its_result_line_parses(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DASK_SCHEDULER_ADDRESS", "PYTHONDONTWRITEBYTECODE")}
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "jobs.py"), "--quick", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=tmp_path,
+    )
 
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]

@@ -38,8 +38,9 @@ def read_output(gcs, name: str) -> pd.DataFrame:
 
 
 def test_word_count_equals_the_single_process_count(submit, inputs, gcs, reference):
-    summary = submit("word_count.py", f"--input={uri('input/text')}", f"--output={uri('output/words')}",
-                     "--blocksize=64KiB")  # fmt: skip
+    summary = submit(
+        "word_count.py", f"--input={uri('input/text')}", f"--output={uri('output/words')}", "--blocksize=64KiB"
+    )
 
     expected = reference.word_count(inputs("text"))
     written = read_output(gcs, "words")
@@ -88,8 +89,13 @@ def test_a_job_sends_its_code_once_and_the_scheduler_and_workers_import_it_by_na
 
 
 def test_csv_to_parquet_equals_the_pandas_conversion(submit, inputs, gcs, reference, tmp_path):
-    summary = submit("csv_to_parquet.py", f"--input={uri('input/csv')}", f"--output={uri('output/csv')}",
-                     "--blocksize=200KiB", "--checksum")  # fmt: skip
+    summary = submit(
+        "csv_to_parquet.py",
+        f"--input={uri('input/csv')}",
+        f"--output={uri('output/csv')}",
+        "--blocksize=200KiB",
+        "--checksum",
+    )
 
     reference.csv_to_parquet(inputs("csv"), tmp_path / "pandas")
     expected = reference.read_back(tmp_path / "pandas").sort_values("event_id", ignore_index=True)
@@ -103,10 +109,15 @@ def test_csv_to_parquet_equals_the_pandas_conversion(submit, inputs, gcs, refere
 def test_parquet_analytics_equals_pandas_and_prunes_partitions(submit, inputs, gcs, reference):
     countries, since, until = ["US", "DE", "JP"], "2024-03-01", "2024-11-01"
     summary = submit(
-        "parquet_analytics.py", f"--input={uri('input/events')}", f"--output={uri('output/report')}",
-        f"--countries={','.join(countries)}", f"--since={since}", f"--until={until}", "--top=20",
+        "parquet_analytics.py",
+        f"--input={uri('input/events')}",
+        f"--output={uri('output/report')}",
+        f"--countries={','.join(countries)}",
+        f"--since={since}",
+        f"--until={until}",
+        "--top=20",
         "--blocksize=1MiB",
-    )  # fmt: skip
+    )
 
     report, best, rows = reference.parquet_analytics(
         inputs("events"), countries=countries, since=since, until=until, top=20
@@ -122,8 +133,9 @@ def test_parquet_analytics_equals_pandas_and_prunes_partitions(submit, inputs, g
 
 
 def test_ml_training_matches_single_process_xgboost(submit, inputs, gcs, reference):
-    summary = submit("ml_training.py", f"--input={uri('input/features')}", f"--output={uri('output/model')}",
-                     "--rounds=10")  # fmt: skip
+    summary = submit(
+        "ml_training.py", f"--input={uri('input/features')}", f"--output={uri('output/model')}", "--rounds=10"
+    )
 
     expected = reference.ml_training(inputs("features"), rounds=10)
     assert (summary["train_rows"], summary["test_rows"]) == (expected["train_rows"], expected["test_rows"])
@@ -146,8 +158,9 @@ def test_ml_training_writes_a_model_xgboost_loads(inputs, gcs, submit):
 
 
 def test_graph_pagerank_equals_networkx(submit, inputs, gcs, reference):
-    summary = submit("graph_analytics.py", f"--input={uri('input/edges')}", f"--output={uri('output/ranks')}",
-                     "--tol=1e-10")  # fmt: skip
+    summary = submit(
+        "graph_analytics.py", f"--input={uri('input/edges')}", f"--output={uri('output/ranks')}", "--tol=1e-10"
+    )
 
     expected = reference.pagerank(inputs("edges"), tol=1e-10)
     written = pd.read_parquet(gcs("output/ranks"))

@@ -49,9 +49,13 @@ def write_probe(folder: Path, name: str = "probe_job") -> Path:
 
 def run(command: list[str], **env: str) -> list[str]:
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=120, cwd="/",
+        command,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
         env={"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", **env},
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 

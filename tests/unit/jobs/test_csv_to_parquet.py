@@ -94,8 +94,15 @@ def test_summary_is_the_only_stdout_line_and_describes_the_run(csv_run, workdir,
 
 def test_without_checksum_the_summary_counts_the_rows_and_has_no_checksum(run_job, dask_cluster, workdir):
     output = workdir / "sample_unchecked"
-    run = run_job("csv_to_parquet.py", "--scheduler-address", dask_cluster.scheduler_address,
-                  "--output", str(output), *sample_args(1), cwd=workdir)  # fmt: skip
+    run = run_job(
+        "csv_to_parquet.py",
+        "--scheduler-address",
+        dask_cluster.scheduler_address,
+        "--output",
+        str(output),
+        *sample_args(1),
+        cwd=workdir,
+    )
 
     assert run.returncode == 0, run.stderr
     assert (run.summary["rows"], run.summary["checksum"]) == (ROWS, None)

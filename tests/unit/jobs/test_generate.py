@@ -12,17 +12,22 @@ import pytest
 from airflow_dask_provider.jobs import csv_to_parquet, generate
 
 WRITERS = {
-    "text": lambda out, seed, processes=1: generate.write_text(out, rows=500, seed=seed, rows_per_file=200,
-                                                                processes=processes),
-    "features": lambda out, seed, processes=1: generate.write_features(out, rows=500, seed=seed, rows_per_file=200,
-                                                                        processes=processes),
-    "edges": lambda out, seed, processes=1: generate.write_edges(out, rows=500, nodes=50, seed=seed,
-                                                                  rows_per_file=200, processes=processes),
-    "events": lambda out, seed, processes=1: generate.write_events(out, rows=500, seed=seed, rows_per_file=200,
-                                                                    processes=processes),
-    "csv": lambda out, seed, processes=1: generate.write_csv(out, rows=500, seed=seed, files=3,
-                                                              rows_per_partition=200, processes=processes),
-}  # fmt: skip
+    "text": lambda out, seed, processes=1: generate.write_text(
+        out, rows=500, seed=seed, rows_per_file=200, processes=processes
+    ),
+    "features": lambda out, seed, processes=1: generate.write_features(
+        out, rows=500, seed=seed, rows_per_file=200, processes=processes
+    ),
+    "edges": lambda out, seed, processes=1: generate.write_edges(
+        out, rows=500, nodes=50, seed=seed, rows_per_file=200, processes=processes
+    ),
+    "events": lambda out, seed, processes=1: generate.write_events(
+        out, rows=500, seed=seed, rows_per_file=200, processes=processes
+    ),
+    "csv": lambda out, seed, processes=1: generate.write_csv(
+        out, rows=500, seed=seed, files=3, rows_per_partition=200, processes=processes
+    ),
+}
 
 
 def same_tree(a: Path, b: Path) -> bool:
@@ -51,8 +56,12 @@ def test_events_dataset_holds_the_sample_rows_by_country_sorted_by_time(tmp_path
     generate.write_events(str(tmp_path), rows=1_000, seed=2, rows_per_file=400)
 
     dataset = pd.read_parquet(tmp_path).astype({"country": str})
-    sample = pd.concat([csv_to_parquet.make_partition(2, i, n, first) for i, (first, n) in
-                        enumerate(csv_to_parquet.sample_partitions(1_000, 400))]).astype({"country": str})  # fmt: skip
+    sample = pd.concat(
+        [
+            csv_to_parquet.make_partition(2, i, n, first)
+            for i, (first, n) in enumerate(csv_to_parquet.sample_partitions(1_000, 400))
+        ]
+    ).astype({"country": str})
     columns = ["event_id", "ts", "user_id", "amount", "quantity", "country"]
     pd.testing.assert_frame_equal(
         dataset[columns].sort_values("event_id", ignore_index=True).astype(sample[columns].dtypes.to_dict()),

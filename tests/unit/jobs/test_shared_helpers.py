@@ -22,11 +22,29 @@ REPO = JOBS.parent
 JOB_SCRIPTS = ["csv_to_parquet", "word_count", "parquet_analytics", "ml_training", "graph_analytics"]
 #: What ``dask_job.py`` holds for every job; no job script defines its own.
 SHARED = [
-    "JobFailure", "scheduler_address", "choose_runtime", "connect", "cluster_client", "wait_for_workers",
-    "check_output_apart", "frame_checksum", "positive_int", "non_negative_int", "positive_float",
-    "byte_size", "add_cluster_arguments", "run_job", "resolve_input", "byte_blocks", "read_lines_block", "import_dask",
-    "require_libraries", "require_on_workers", "main_by_name", "upload_code",
-]  # fmt: skip
+    "JobFailure",
+    "scheduler_address",
+    "choose_runtime",
+    "connect",
+    "cluster_client",
+    "wait_for_workers",
+    "check_output_apart",
+    "frame_checksum",
+    "positive_int",
+    "non_negative_int",
+    "positive_float",
+    "byte_size",
+    "add_cluster_arguments",
+    "run_job",
+    "resolve_input",
+    "byte_blocks",
+    "read_lines_block",
+    "import_dask",
+    "require_libraries",
+    "require_on_workers",
+    "main_by_name",
+    "upload_code",
+]
 
 
 def job(name: str):
@@ -143,9 +161,18 @@ def test_runtime_auto_follows_the_address_then_the_dask_config(runtime, flag, en
 def yarn_runtime_versions() -> dict[str, str]:
     """Return the versions of the checked libraries that the yarn runtime installs (``YARN_LOCK``)."""
     listed = subprocess.run(
-        ["bash", "-c", 'source "$1" && printf "%s\\n" "${YARN_LOCK[@]}"', "bash", str(REPO / "init_actions" / "dask.sh")],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout.split()  # fmt: skip
+        [
+            "bash",
+            "-c",
+            'source "$1" && printf "%s\\n" "${YARN_LOCK[@]}"',
+            "bash",
+            str(REPO / "init_actions" / "dask.sh"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
     pins = dict(pin.split("==") for pin in listed)
     return {name: pins[name] for name in dask_job.MINIMUM_VERSIONS}
 
@@ -262,9 +289,11 @@ def test_ml_training_without_xgboost_fails_at_once_naming_how_to_install_it(tmp_
     assert ran.stdout == ""
     last = ran.stderr.strip().splitlines()[-1]
     assert last.startswith("ml_training: error: cannot import xgboost.dask here (")
-    assert last.endswith("install xgboost-cpu 2.1.1 or newer on the driver and the workers: on Dataproc with the "
-                         "initialization action's dask-pip-packages metadata, elsewhere with pip install "
-                         "'airflow-dask-provider[jobs]'")  # fmt: skip
+    assert last.endswith(
+        "install xgboost-cpu 2.1.1 or newer on the driver and the workers: on Dataproc with the "
+        "initialization action's dask-pip-packages metadata, elsewhere with pip install "
+        "'airflow-dask-provider[jobs]'"
+    )
 
 
 def test_yarn_runtime_without_dask_yarn_fails_naming_the_way_out(monkeypatch):

@@ -76,8 +76,13 @@ def test_an_old_and_a_new_parameter_name_together_are_refused():
 def test_times_accept_seconds_timedelta_or_text_as_the_autoscaling_policy_does():
     from datetime import timedelta
 
-    task = autoscale(poke_interval="3s", graceful_decommission_timeout="2m", job_start_timeout=timedelta(minutes=5),
-                     cooldown_period="1m", scale_down_delay=timedelta(seconds=20))  # fmt: skip
+    task = autoscale(
+        poke_interval="3s",
+        graceful_decommission_timeout="2m",
+        job_start_timeout=timedelta(minutes=5),
+        cooldown_period="1m",
+        scale_down_delay=timedelta(seconds=20),
+    )
 
     assert (task.poke_interval, task.graceful_decommission_timeout, task.job_start_timeout) == (3.0, 120.0, 300.0)
     assert (task.build_config().cooldown_period, task.build_config().scale_down_delay) == (60.0, 20.0)
@@ -119,8 +124,12 @@ def test_job_task_id_names_the_job_the_submit_task_submits(context):
 
 def test_scales_until_the_job_ends_then_shrinks_and_writes_the_timeline(hook, scaling, context, tmp_path):
     hook.get_job_info.side_effect = [job("RUNNING"), job("DONE")]
-    scaling.get_worker_groups.side_effect = [groups(), groups(("c-sw-a", "c-sw-b", "c-sw-c", "c-sw-d")),
-                                             groups(("c-sw-a", "c-sw-b", "c-sw-c", "c-sw-d")), groups()]  # fmt: skip
+    scaling.get_worker_groups.side_effect = [
+        groups(),
+        groups(("c-sw-a", "c-sw-b", "c-sw-c", "c-sw-d")),
+        groups(("c-sw-a", "c-sw-b", "c-sw-c", "c-sw-d")),
+        groups(),
+    ]
 
     result = autoscale(timeline_dir=str(tmp_path)).execute(context)
 

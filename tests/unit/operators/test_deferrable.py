@@ -310,7 +310,9 @@ def test_deferrable_job_sensor_never_cancels_the_job(sensor_hook, context):
     assert sensor.execute_complete(context, event("success", state="DONE", message="", resource=job().as_dict()))
     sensor_hook.driver_output_tail.return_value = "boom"
     with pytest.raises(JobError, match="CANCELLED"):
-        sensor.execute_complete(context, event("failed", state="CANCELLED", message="", resource=job("CANCELLED").as_dict()))
+        sensor.execute_complete(
+            context, event("failed", state="CANCELLED", message="", resource=job("CANCELLED").as_dict())
+        )
 
 
 def test_job_sensor_on_a_finished_job_does_not_defer(sensor_hook, context):

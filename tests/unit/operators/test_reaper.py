@@ -16,9 +16,15 @@ NOW = 1_800_000_000.0
 
 def found(name: str, state: str = "RUNNING", expiry: float | None = NOW + 3600, **kwargs) -> LabelledCluster:
     values = {
-        "project_id": "p", "region": "r", "cluster_name": name, "cluster_uuid": f"{name}-uuid",
-        "state": state, "detail": "", "expiry": expiry, "labels": {},
-    }  # fmt: skip
+        "project_id": "p",
+        "region": "r",
+        "cluster_name": name,
+        "cluster_uuid": f"{name}-uuid",
+        "state": state,
+        "detail": "",
+        "expiry": expiry,
+        "labels": {},
+    }
     return LabelledCluster(**{**values, **kwargs})
 
 
@@ -137,8 +143,17 @@ def test_a_cluster_replaced_since_the_listing_is_left_alone(hook, listed, contex
 
 
 def test_the_table_is_aligned():
-    rows = [{"project": "p", "region": "r", "cluster": "a-long-name", "state": "ERROR", "expiry": "-",
-             "action": "delete", "reason": "in ERROR"}]  # fmt: skip
+    rows = [
+        {
+            "project": "p",
+            "region": "r",
+            "cluster": "a-long-name",
+            "state": "ERROR",
+            "expiry": "-",
+            "action": "delete",
+            "reason": "in ERROR",
+        }
+    ]
 
     header, rule, line = reaper.format_table(rows).splitlines()
 
@@ -166,8 +181,12 @@ def test_orphan_credentials_are_old_enough_and_named_by_no_live_cluster():
 @pytest.fixture
 def credentials(hook, mocker):
     """A live cluster naming its credential, and one credential of a cluster that is gone."""
-    live = found("fresh", expiry=time.time() + 3600, config_bucket="staging",
-                 tls_credential_uri=f"{CREDENTIALS}/fresh/1/dask-tls.pem")  # fmt: skip
+    live = found(
+        "fresh",
+        expiry=time.time() + 3600,
+        config_bucket="staging",
+        tls_credential_uri=f"{CREDENTIALS}/fresh/1/dask-tls.pem",
+    )
     hook.list_provider_clusters.return_value = [live]
     hook.known_staging_buckets.return_value = ["provider-own"]
     old = time.time() - 7200

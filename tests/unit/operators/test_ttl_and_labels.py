@@ -141,9 +141,14 @@ def test_jobs_are_labelled_with_run_owner_and_their_deadline(hook, context):
     hook.submit_dask_job.return_value = job("RUNNING", submitted_now=True)
     hook.wait_for_dask_job.return_value = job("DONE")
     operator = DaskDataprocSubmitJobOperator(
-        task_id="run", cluster_name="c", main="gs://b/main.py", project_id="p", region="r", owner="ops",
+        task_id="run",
+        cluster_name="c",
+        main="gs://b/main.py",
+        project_id="p",
+        region="r",
+        owner="ops",
         timeout=timedelta(hours=2).total_seconds(),
-    )  # fmt: skip
+    )
 
     operator.execute(context)
 

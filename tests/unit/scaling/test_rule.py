@@ -23,14 +23,20 @@ PRIMARY = 2
 
 
 def config(**changes) -> ScalingConfig:
-    values = {"min_secondary_workers": 0, "max_secondary_workers": 4, "wait_count": 3, "cooldown_period": 10,
-              "scale_down_delay": 5}  # fmt: skip
+    values = {
+        "min_secondary_workers": 0,
+        "max_secondary_workers": 4,
+        "wait_count": 3,
+        "cooldown_period": 10,
+        "scale_down_delay": 5,
+    }
     return ScalingConfig(**{**values, **changes})
 
 
 def snap(time: float, target: int, secondary: int, **changes) -> LoadSnapshot:
-    return LoadSnapshot(time=time, adaptive_target=target, primary_workers=PRIMARY, secondary_workers=secondary,
-                        **changes)  # fmt: skip
+    return LoadSnapshot(
+        time=time, adaptive_target=target, primary_workers=PRIMARY, secondary_workers=secondary, **changes
+    )
 
 
 def run(rule: ScalingRule, loads: list[tuple[float, int]], secondary: int = 0) -> list:
@@ -75,8 +81,15 @@ def test_a_group_outside_the_bounds_is_corrected_at_once(secondary, action, targ
 
 @pytest.mark.parametrize(("minimum", "maximum"), [(0, 4), (1, 3), (2, 2), (0, 0)])
 def test_no_decision_ever_leaves_the_bounds(minimum, maximum):
-    rule = ScalingRule(config(min_secondary_workers=minimum, max_secondary_workers=maximum, cooldown_period=0,
-                                  scale_down_delay=0, wait_count=1))  # fmt: skip
+    rule = ScalingRule(
+        config(
+            min_secondary_workers=minimum,
+            max_secondary_workers=maximum,
+            cooldown_period=0,
+            scale_down_delay=0,
+            wait_count=1,
+        )
+    )
     targets = [0, 1, 9, 3, 0, 0, 40, 2, 6, 0, 0, 0, 5]
 
     decisions = run(rule, list(zip(itertools.count(), targets)), secondary=minimum)

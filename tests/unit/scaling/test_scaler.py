@@ -18,9 +18,13 @@ PRIMARY = ("c-w-0", "c-w-1")
 
 def groups(secondary: tuple[str, ...] = (), state: str = "RUNNING", target: int | None = None) -> WorkerGroups:
     return WorkerGroups(
-        cluster_name="c", state=state, scheduler_address="tcp://c-m:8786", primary=PRIMARY, secondary=secondary,
+        cluster_name="c",
+        state=state,
+        scheduler_address="tcp://c-m:8786",
+        primary=PRIMARY,
+        secondary=secondary,
         secondary_target=len(secondary) if target is None else target,
-    )  # fmt: skip
+    )
 
 
 def load(target: int, nodes: tuple[str, ...]) -> SchedulerLoad:
@@ -41,9 +45,14 @@ def scaler(hook):
     clock = itertools.count()
     config = ScalingConfig(max_secondary_workers=4, wait_count=1, cooldown_period=0, scale_down_delay=0)
     return DaskSecondaryScaler(
-        scaling_hook=hook, project_id="p", region="r", cluster_name="c", config=config,
-        graceful_decommission_timeout=60, clock=lambda: float(next(clock)),
-    )  # fmt: skip
+        scaling_hook=hook,
+        project_id="p",
+        region="r",
+        cluster_name="c",
+        config=config,
+        graceful_decommission_timeout=60,
+        clock=lambda: float(next(clock)),
+    )
 
 
 def test_grow_resizes_the_secondary_group_without_retiring(scaler, hook):
@@ -165,9 +174,13 @@ def test_nodes_without_a_matching_worker_are_named_in_a_warning(scaler, hook, ca
 def test_the_graceful_decommission_timeout_reads_as_the_autoscaling_policy_s_does(hook, given, seconds):
     config = ScalingConfig(max_secondary_workers=4)
     scaler = DaskSecondaryScaler(
-        scaling_hook=hook, project_id="p", region="r", cluster_name="c", config=config,
+        scaling_hook=hook,
+        project_id="p",
+        region="r",
+        cluster_name="c",
+        config=config,
         graceful_decommission_timeout=given,
-    )  # fmt: skip
+    )
 
     assert scaler.graceful_decommission_timeout == seconds
 
@@ -175,6 +188,10 @@ def test_the_graceful_decommission_timeout_reads_as_the_autoscaling_policy_s_doe
 def test_a_graceful_decommission_timeout_over_a_day_is_refused(hook):
     with pytest.raises(ClusterSpecError, match="Invalid graceful_decommission_timeout='2d'"):
         DaskSecondaryScaler(
-            scaling_hook=hook, project_id="p", region="r", cluster_name="c",
-            config=ScalingConfig(max_secondary_workers=4), graceful_decommission_timeout="2d",
-        )  # fmt: skip
+            scaling_hook=hook,
+            project_id="p",
+            region="r",
+            cluster_name="c",
+            config=ScalingConfig(max_secondary_workers=4),
+            graceful_decommission_timeout="2d",
+        )

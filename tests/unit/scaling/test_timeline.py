@@ -9,8 +9,15 @@ from airflow_dask_provider.scaling.timeline import Timeline, integrate, read_csv
 
 
 def snapshot(time: float, secondary: int, *, resizing: bool = False, queued: int = 0) -> LoadSnapshot:
-    return LoadSnapshot(time=time, adaptive_target=2 + secondary, primary_workers=2, secondary_workers=secondary,
-                        queued_tasks=queued, dask_workers=2 + secondary, resizing=resizing)  # fmt: skip
+    return LoadSnapshot(
+        time=time,
+        adaptive_target=2 + secondary,
+        primary_workers=2,
+        secondary_workers=secondary,
+        queued_tasks=queued,
+        dask_workers=2 + secondary,
+        resizing=resizing,
+    )
 
 
 def hold(time: float, secondary: int) -> ScalingDecision:
