@@ -18,7 +18,7 @@ import re
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider import defaults, driver
+from airflow_dask_provider import defaults
 from airflow_dask_provider.exceptions import JobError
 from airflow_dask_provider.states import CLUSTER_SERVING_STATES, DELETED, DONE, ERROR, JOB_FAILED_STATES
 
@@ -109,7 +109,9 @@ def job_failure(job: JobInfo, output: str) -> JobError:
     Its first line is the exception that failed the job (:func:`failure_cause`), followed by the last
     driver lines (the driver's own marker line left out).
     """
-    lines = [line for line in output.splitlines() if not line.startswith(driver.ERROR_MARKER)]
+    from airflow_dask_provider.driver import ERROR_MARKER  # the driver's module is read only when a job failed
+
+    lines = [line for line in output.splitlines() if not line.startswith(ERROR_MARKER)]
     tail = "\n".join(lines[-defaults.DRIVER_TAIL_LINES :])
     return JobError(job.job_id, job.state, job.detail, tail, cause=failure_cause(output))
 
@@ -122,10 +124,12 @@ def failure_cause(output: str) -> str:
     in the output: its first line that is not indented (notes that follow it, such as the URL distributed
     adds to a ``ModuleNotFoundError``, are not taken).
     """
+    from airflow_dask_provider.driver import ERROR_MARKER
+
     lines = output.splitlines()
     for line in reversed(lines):
-        if line.startswith(driver.ERROR_MARKER):
-            return line[len(driver.ERROR_MARKER) :].strip()
+        if line.startswith(ERROR_MARKER):
+            return line[len(ERROR_MARKER) :].strip()
     starts = [index for index, line in enumerate(lines) if line.startswith(_TRACEBACK)]
     if not starts:
         return ""

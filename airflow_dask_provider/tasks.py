@@ -14,7 +14,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_dask_provider import defaults
-from airflow_dask_provider.checks import job_failure
 from airflow_dask_provider.states import DONE
 from airflow_dask_provider.validation import check_location
 
@@ -118,6 +117,8 @@ def job_result(hook: DaskDataprocHook, job: JobInfo, log: Any) -> dict[str, Any]
     """Return an ended job as XCom data, or raise its :class:`~airflow_dask_provider.exceptions.JobError`
     (:func:`~airflow_dask_provider.checks.job_failure`), built from the end of its driver output."""
     if job.state != DONE:
+        from airflow_dask_provider.checks import job_failure  # read when a job failed, not at DAG parse time
+
         raise job_failure(
             job, hook.driver_output_tail(driver_output_uri=job.driver_output_uri, lines=defaults.DRIVER_CAUSE_LINES)
         )

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_dask_provider import defaults
-from airflow_dask_provider.cost import ClusterUsage, NodeGroup
 from airflow_dask_provider.labels import parse_expiry
 from airflow_dask_provider.states import JOB_FINAL_STATES
 
 if TYPE_CHECKING:
     from google.cloud.dataproc_v1 import Cluster, InstanceGroupConfig, Job
+
+    from airflow_dask_provider.cost import ClusterUsage, NodeGroup
 
 _PREEMPTIBILITY = {"NON_PREEMPTIBLE": "standard", "PREEMPTIBLE": "preemptible", "SPOT": "spot"}
 
@@ -209,6 +210,8 @@ def worker_groups(cluster: Cluster) -> WorkerGroups:
 
 
 def _group(role: str, config: InstanceGroupConfig, *, secondary: bool) -> NodeGroup:
+    from airflow_dask_provider.cost import NodeGroup  # the cost line is read only at a deletion
+
     preemptibility = config.preemptibility.name if config.preemptibility else ""
     if not preemptibility or preemptibility == "PREEMPTIBILITY_UNSPECIFIED":
         preemptibility = "PREEMPTIBLE" if secondary else "NON_PREEMPTIBLE"
@@ -230,6 +233,8 @@ def cluster_usage(cluster: Cluster) -> ClusterUsage:
     The creation time is the start of the cluster's first status (CREATING). Dataproc's defaults
     fill what the message leaves empty: a 500 GB pd-standard boot disk, preemptible secondaries.
     """
+    from airflow_dask_provider.cost import ClusterUsage
+
     history = list(cluster.status_history)
     first = history[0] if history else cluster.status
     config = cluster.config

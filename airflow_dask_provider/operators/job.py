@@ -10,8 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_dask_provider import config, defaults, driver
-from airflow_dask_provider.bundled import driver_path
+from airflow_dask_provider import config, defaults
 from airflow_dask_provider.exceptions import (
     ClusterError,
     ClusterSpecError,
@@ -336,6 +335,9 @@ class DaskDataprocSubmitJobOperator(DaskDataprocBaseOperator):
         (each named by ``--py-file``) on the scheduler's and every worker's import path while the script
         runs. Without ``check_versions`` and Python files, the script is the main file itself.
         """
+        from airflow_dask_provider import driver  # the cluster side's module, read when a job is submitted
+        from airflow_dask_provider.bundled import driver_path
+
         args = [str(arg) for arg in self.args]
         python_files = [stage("py_files", uri) for uri in self.python_files()]
         if not self.check_versions and not python_files:
