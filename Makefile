@@ -26,6 +26,7 @@ help:
 	@echo "make benchmark  run the benchmarks in benchmarks/, the jobs' last"
 	@echo "make benchmark-jobs  run the jobs' benchmark alone (benchmarks/jobs.py: about 25 minutes)"
 	@echo "make benchmark-tls   run the TLS overhead benchmark alone (benchmarks/tls_overhead.py: about 3 minutes)"
+	@echo "make benchmark-spark  the job library against PySpark local[2] (benchmarks/vs_spark.py, own venv and Java)"
 
 # $(1): venv folder; a venv with uv in it
 define bare_venv
@@ -102,6 +103,23 @@ benchmark-jobs: venv
 
 benchmark-tls: venv
 	$(VENV)/bin/python benchmarks/tls_overhead.py
+
+# PySpark (constraints/spark.txt) beside the jobs' libraries in a venv of its own, for benchmarks/vs_spark.py
+# alone: `make test` never installs it. Java from Debian's JRE, with apt-get, only when there is no java.
+VENV_SPARK := .venv-spark
+JOB_LIBRARIES := "dask[dataframe]" distributed pyarrow pandas numpy fsspec xgboost-cpu networkx scikit-learn scipy
+
+$(VENV_SPARK)/.installed: constraints/airflow-3.txt constraints/spark.txt
+	$(call bare_venv,$(VENV_SPARK))
+	$(VENV_SPARK)/bin/uv pip install -q --python $(VENV_SPARK)/bin/python --constraint constraints/airflow-3.txt \
+		--constraint constraints/spark.txt $(JOB_LIBRARIES) pyspark
+	touch $@
+
+.PHONY: benchmark-spark
+benchmark-spark: $(VENV_SPARK)/.installed
+	command -v java >/dev/null 2>&1 || (apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends default-jre-headless)
+	$(VENV_SPARK)/bin/python benchmarks/vs_spark.py
 
 constraints:
 	@echo "Regenerate a constraints file from a fresh resolve, e.g.:"
