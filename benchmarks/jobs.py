@@ -359,10 +359,10 @@ def _warm_worker() -> int:
     import fsspec  # noqa: F401
     import pandas  # noqa: F401
     import pyarrow
-    import pyarrow.compute  # noqa: F401
-    import pyarrow.csv  # noqa: F401
-    import pyarrow.dataset  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
+    import pyarrow.compute
+    import pyarrow.csv
+    import pyarrow.dataset
+    import pyarrow.parquet
 
     pyarrow.set_cpu_count(1)
     pyarrow.set_io_thread_count(1)
@@ -399,7 +399,7 @@ def start_cluster(workers: int, malloc: dict[str, str], pin: bool, **options: An
     (``security=`` and ``protocol=`` for a TLS cluster); the warm-up's client takes the cluster's security.
     """
     import dask
-    import dask.dataframe  # noqa: F401  # the scheduler, in this process, needs it for the jobs' graphs
+    import dask.dataframe  # the scheduler, in this process, needs it for the jobs' graphs
     from distributed import Client
 
     environ = {f"distributed.nanny.pre-spawn-environ.{name}": value for name, value in malloc.items()}
@@ -500,8 +500,8 @@ def bench_job(
     output = root / "_out" / bench.job
     times: dict[str, list[float]] = {}
     summaries: dict[str, dict[str, Any]] = {}
+    reference = partial(run_reference, folder=folder, output=output, in_process=quick, malloc=malloc, pin=pin)
     for _ in range(repeat):
-        reference = partial(run_reference, folder=folder, output=output, in_process=quick, malloc=malloc, pin=pin)
         runs = {"single": lambda: reference(bench.job, extra=bench.args)}
         if bench.job == "csv_to_parquet":
             runs["pyarrow"] = lambda: reference("pyarrow_csv", extra=[])
