@@ -4,11 +4,6 @@ The emulator is killed (SIGKILL: gone at once; SIGTERM: it deletes its clusters,
 ``submit`` waits in its worker slot. With the default ``[dask_dataproc] api_unreachable_timeout``
 (60 s; teardown 75 s), ``submit`` fails within 90 s naming the endpoint, the ``delete`` teardown
 ends within 90 s, every retry is in the log, and no Dask process is left.
-
-This module holds the run and the checks; a test module per signal
-(``test_fault_endpoint_unreachable_sigkill.py``, ``..._sigterm.py``) subclasses
-:class:`EndpointUnreachableChecks`, so pytest-xdist's ``--dist loadscope`` runs the two signals'
-runs (minutes each) on two workers at once.
 """
 
 from __future__ import annotations
@@ -48,9 +43,10 @@ def running_job(emulator):
     return next((job for job in jobs if job.status.state.name == "RUNNING"), None)
 
 
-def run_and_kill(signal_name: str, airflow_home, tmp_path_factory) -> dict:
+@pytest.fixture(scope="module", params=["SIGKILL", "SIGTERM"])
+def broken_run(request, airflow_home, tmp_path_factory):
     """Run the DAG, kill the emulator with the signal once the job RUNS, time what follows."""
-    signum = getattr(signal, signal_name)
+    signum = getattr(signal, request.param)
     log_path = tmp_path_factory.mktemp("unreachable") / "dags-test.log"
     marks: dict[str, float] = {}
     with run_emulator(tmp_path_factory.mktemp("emulator")) as emulator:
@@ -90,7 +86,7 @@ def run_and_kill(signal_name: str, airflow_home, tmp_path_factory) -> dict:
             os.kill(process.pid, signal.SIGKILL)
         left = dask_processes(parent=emulator.pid, wait=15)
     return {
-        "signal": signal_name,
+        "signal": request.param,
         "endpoint": emulator.grpc_target,
         "log": log_path.read_text(errors="replace"),
         "marks": marks,
@@ -99,46 +95,39 @@ def run_and_kill(signal_name: str, airflow_home, tmp_path_factory) -> dict:
     }
 
 
-class EndpointUnreachableChecks:
-    """The checks of a run whose emulator is killed with ``signal_name``: a test module per signal subclasses this."""
+def test_the_submit_task_fails_within_90_s_naming_the_endpoint(broken_run):
+    log, marks = broken_run["log"], broken_run["marks"]
+    # Airflow 2's `dags test` prints no end line for a failed task; the teardown starts only once submit
+    # has ended, so its start bounds submit's end from above.
+    submit_ended = marks.get("submit_ended", marks.get("delete_started", marks["airflow_ended"]))
+    print(f"{broken_run['signal']}: submit ended {submit_ended - marks['killed']:.1f} s after the kill")
 
-    #: The signal that kills the emulator, ``"SIGKILL"`` or ``"SIGTERM"``.
-    signal_name: str
+    assert submit_ended - marks["killed"] < 90, log[-5000:]
+    given_up = {(endpoint, call) for endpoint, call in GAVE_UP.findall(log)}
+    if broken_run["signal"] == "SIGKILL":  # SIGTERM may end the job (CANCELLED) before the endpoint goes
+        assert (broken_run["endpoint"], "get_job") in given_up, log[-5000:]
 
-    @pytest.fixture(scope="class")
-    def broken_run(self, airflow_home, tmp_path_factory) -> dict:
-        return run_and_kill(self.signal_name, airflow_home, tmp_path_factory)
 
-    def test_the_submit_task_fails_within_90_s_naming_the_endpoint(self, broken_run):
-        log, marks = broken_run["log"], broken_run["marks"]
-        # Airflow 2's `dags test` prints no end line for a failed task; the teardown starts only once submit
-        # has ended, so its start bounds submit's end from above.
-        submit_ended = marks.get("submit_ended", marks.get("delete_started", marks["airflow_ended"]))
-        print(f"{broken_run['signal']}: submit ended {submit_ended - marks['killed']:.1f} s after the kill")
+def test_the_teardown_ends_within_90_s_and_says_why(broken_run):
+    log, marks = broken_run["log"], broken_run["marks"]
+    teardown = marks.get("delete_ended", marks["airflow_ended"]) - marks.get("delete_started", marks["killed"])
+    print(f"{broken_run['signal']}: the teardown and the run's end took {teardown:.1f} s")
 
-        assert submit_ended - marks["killed"] < 90, log[-5000:]
-        given_up = {(endpoint, call) for endpoint, call in GAVE_UP.findall(log)}
-        if broken_run["signal"] == "SIGKILL":  # SIGTERM may end the job (CANCELLED) before the endpoint goes
-            assert (broken_run["endpoint"], "get_job") in given_up, log[-5000:]
+    assert teardown < 90, log[-5000:]
+    assert any(endpoint == broken_run["endpoint"] for endpoint, _ in GAVE_UP.findall(log)), log[-5000:]
+    # The teardown's first call: it lists the cluster's jobs (another run's would keep it), then deletes.
+    assert re.search(
+        rf"(list_jobs|get_cluster|delete_cluster) to {re.escape(broken_run['endpoint'])} failed \(attempt 1;", log
+    )
 
-    def test_the_teardown_ends_within_90_s_and_says_why(self, broken_run):
-        log, marks = broken_run["log"], broken_run["marks"]
-        teardown = marks.get("delete_ended", marks["airflow_ended"]) - marks.get("delete_started", marks["killed"])
-        print(f"{broken_run['signal']}: the teardown and the run's end took {teardown:.1f} s")
 
-        assert teardown < 90, log[-5000:]
-        assert any(endpoint == broken_run["endpoint"] for endpoint, _ in GAVE_UP.findall(log)), log[-5000:]
-        # The teardown's first call: it lists the cluster's jobs (another run's would keep it), then deletes.
-        assert re.search(
-            rf"(list_jobs|get_cluster|delete_cluster) to {re.escape(broken_run['endpoint'])} failed \(attempt 1;", log
-        )
+def test_every_retry_is_logged(broken_run):
+    attempts = re.findall(rf"\w+ to {re.escape(broken_run['endpoint'])} failed \(attempt (\d+);", broken_run["log"])
 
-    def test_every_retry_is_logged(self, broken_run):
-        attempts = re.findall(rf"\w+ to {re.escape(broken_run['endpoint'])} failed \(attempt (\d+);", broken_run["log"])
+    assert len(attempts) >= 5 and "2" in attempts
 
-        assert len(attempts) >= 5 and "2" in attempts
 
-    def test_no_dask_process_is_left(self, broken_run):
-        print(f"{broken_run['signal']}: processes that outlived the emulator (then killed): {broken_run['outlived']}")
+def test_no_dask_process_is_left(broken_run):
+    print(f"{broken_run['signal']}: processes that outlived the emulator (then killed): {broken_run['outlived']}")
 
-        assert broken_run["left"] == []
+    assert broken_run["left"] == []
