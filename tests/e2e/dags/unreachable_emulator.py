@@ -1,6 +1,6 @@
 """A job that runs until the Dataproc endpoint goes away: the emulator is killed while ``submit`` waits.
 
-tests/e2e/endpoint_unreachable.py kills the emulator once the job RUNS; ``submit`` must fail
+tests/e2e/test_fault_endpoint_unreachable.py kills the emulator once the job RUNS; ``submit`` must fail
 naming the endpoint, and the ``delete`` teardown must end too, both within their bounded waits.
 """
 
