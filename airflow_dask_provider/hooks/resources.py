@@ -144,21 +144,29 @@ def tls_credential_uri(cluster: Cluster) -> str | None:
 def cluster_info(cluster: Cluster, *, project_id: str, region: str) -> ClusterInfo:
     """Read a ``Cluster`` message into a :class:`ClusterInfo`."""
     return ClusterInfo(
-        project_id=project_id,
-        region=region,
-        cluster_name=cluster.cluster_name,
-        cluster_uuid=cluster.cluster_uuid,
-        state=cluster.status.state.name,
-        detail=cluster.status.detail,
-        config_bucket=cluster.config.config_bucket,
+        **_identity(cluster, project_id=project_id, region=region),
         scheduler_address=scheduler_address(cluster),
         dashboard_url=dashboard_url(dict(cluster.config.endpoint_config.http_ports)),
-        labels=dict(cluster.labels),
         dask_runtime=cluster.config.gce_cluster_config.metadata.get(
             defaults.DASK_RUNTIME_METADATA_KEY, defaults.DASK_RUNTIME
         ),
-        tls_credential_uri=tls_credential_uri(cluster),
     )
+
+
+def _identity(cluster: Cluster, *, project_id: str, region: str) -> dict[str, Any]:
+    """Return what every plain-data view of a ``Cluster`` message reads alike: where and which it is, its
+    state, labels, config bucket and credential URI."""
+    return {
+        "project_id": project_id,
+        "region": region,
+        "cluster_name": cluster.cluster_name,
+        "cluster_uuid": cluster.cluster_uuid,
+        "state": cluster.status.state.name,
+        "detail": cluster.status.detail,
+        "labels": dict(cluster.labels),
+        "config_bucket": cluster.config.config_bucket,
+        "tls_credential_uri": tls_credential_uri(cluster),
+    }
 
 
 def job_info(job: Job, *, project_id: str, region: str, submitted_now: bool = False) -> JobInfo:
@@ -178,19 +186,10 @@ def job_info(job: Job, *, project_id: str, region: str, submitted_now: bool = Fa
 
 def labelled_cluster(cluster: Cluster, *, project_id: str, region: str) -> LabelledCluster:
     """Read a ``Cluster`` message into a :class:`LabelledCluster`."""
-    labels: dict[str, Any] = dict(cluster.labels)
     secondary = cluster.config.secondary_worker_config
     return LabelledCluster(
-        project_id=project_id,
-        region=region,
-        cluster_name=cluster.cluster_name,
-        cluster_uuid=cluster.cluster_uuid,
-        state=cluster.status.state.name,
-        detail=cluster.status.detail,
-        expiry=parse_expiry(labels.get(defaults.EXPIRY_LABEL)),
-        labels=labels,
-        config_bucket=cluster.config.config_bucket,
-        tls_credential_uri=tls_credential_uri(cluster),
+        **_identity(cluster, project_id=project_id, region=region),
+        expiry=parse_expiry(cluster.labels.get(defaults.EXPIRY_LABEL)),
         secondary_workers=max(secondary.num_instances, len(secondary.instance_names)),
     )
 
