@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import google_crc32c
 
-from dask_dataproc_emulator.object_listing import GlobError, ListPage, ListQuery, glob_regex, list_page
+from dask_dataproc_emulator.object_listing import GlobError, ListPage, ListQuery, list_page
 from dask_dataproc_emulator.object_metadata import MetadataFiles, patched, settable
 
 #: The most source objects one compose request may name (the JSON API's limit).
@@ -389,11 +389,9 @@ class ObjectStore:
         """Return one page of a listing (see :mod:`.object_listing`); 400 names a bad ``matchGlob`` or ``pageToken``."""
         names = self.names(bucket, query.prefix)
         try:
-            glob_regex(query.match_glob)
+            return list_page(bucket, names, query, max_results=max_results, page_token=page_token)
         except GlobError as err:
             raise StorageError(400, "invalid", f"Invalid matchGlob {query.match_glob!r}: {err}") from None
-        try:
-            return list_page(bucket, names, query, max_results=max_results, page_token=page_token)
         except ValueError:
             raise StorageError(
                 400, "invalid", f"Invalid pageToken {page_token!r}: it does not continue this listing"

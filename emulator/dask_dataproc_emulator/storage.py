@@ -284,7 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
         match = _RANGE.fullmatch(self.headers.get("Range", "").strip())
         if match is None or match.groups() == ("", ""):
             md5, crc = hashes(data)
-            composite = "componentCount" in self.server.store.resource(bucket, name, base_url=self.base_url)
+            composite = "componentCount" in self.server.store.metadata.read(bucket, name, int(generation))
             digest = f"crc32c={crc}" if composite else f"crc32c={crc},md5={md5}"  # composites have no MD5
             return self._send(200, data, {**headers, "x-goog-hash": digest})
         first, last = match.groups()
