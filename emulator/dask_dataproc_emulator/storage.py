@@ -42,7 +42,7 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)")
 #: ``maxBytesRewrittenPerCall`` must be a multiple of this (the JSON API's rule).
 REWRITE_UNIT = 1024 * 1024
-#: The path segments that make an object's POST a copy, as (segment, kind) pairs.
+#: The path segments that make an object's POST a copy, and the kind of copy each names.
 _COPY_VERBS = {"rewriteTo": "rewrite", "copyTo": "copy"}
 
 
