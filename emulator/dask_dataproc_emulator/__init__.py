@@ -19,8 +19,8 @@ What stands for what:
 - ``lifecycle_config`` TTLs are enforced as on Dataproc, on a clock ``--time-scale`` times faster.
 
 Modules: :mod:`.clusters`, :mod:`.jobs`, :mod:`.autoscaling`, :mod:`.operations` (the services);
-:mod:`.dask_cluster`, :mod:`.job_runner`, :mod:`.processes` (the processes); :mod:`.storage` and
-:mod:`.object_store` (Cloud Storage); :mod:`.lifecycle` (scheduled deletion); :mod:`.errors` (status
-codes); :mod:`.settings` (defaults).
+:mod:`.dask_cluster`, :mod:`.job_runner`, :mod:`.processes` (the processes); :mod:`.storage`,
+:mod:`.object_store`, :mod:`.object_listing` and :mod:`.object_metadata` (Cloud Storage);
+:mod:`.lifecycle` (scheduled deletion); :mod:`.errors` (status codes); :mod:`.settings` (defaults).
 Nothing of this package is imported by the provider's operators.
 """

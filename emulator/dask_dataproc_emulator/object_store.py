@@ -1,8 +1,9 @@
 """Cloud Storage objects kept as plain files: ``DATA_DIR/gcs/BUCKET/OBJECT``.
 
 A bucket is a directory, an object a file; "folders" are directories. The generation of an object is
-its file's modification time in microseconds, so a file written by a job (not uploaded) is an object
-like any other. Content types are guessed from the name (uploads do not keep theirs).
+its file's modification time in microseconds (the store stamps each file it writes with a fresh one),
+so a file written by a job (not uploaded) is an object like any other. Content types are guessed from
+the name, unless a copy, compose or PATCH set one (:mod:`.object_metadata`; uploads do not keep theirs).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import shutil
 import struct
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -23,6 +25,12 @@ from typing import Any
 from urllib.parse import quote
 
 import google_crc32c
+
+from dask_dataproc_emulator.object_listing import GlobError, ListPage, ListQuery, list_page
+from dask_dataproc_emulator.object_metadata import MetadataFiles, patched, settable
+
+#: The most source objects one compose request may name (the JSON API's limit).
+MAX_COMPOSE_SOURCES = 32
 
 
 class StorageError(Exception):
@@ -49,6 +57,17 @@ def hashes(data: bytes) -> tuple[str, str]:
     return md5, crc
 
 
+def int_param(query: dict[str, str], key: str) -> int | None:
+    """Return an integer query parameter (None when absent); 400 naming it when it is not an integer."""
+    value = query.get(key)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise StorageError(400, "invalid", f"Invalid value for {key}: {value!r} is not an integer") from None
+
+
 def _rfc3339(timestamp: float) -> str:
     moment = datetime.fromtimestamp(timestamp, timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -59,13 +78,16 @@ class ObjectStore:
 
     :param root: the directory holding one subdirectory per bucket.
     :param uploads: a directory for partial uploads, on the same file system as ``root``.
+    :param metadata: the directory of kept object metadata; default ``.gcs-metadata`` beside ``uploads``.
     """
 
-    def __init__(self, root: Path, uploads: Path) -> None:
+    def __init__(self, root: Path, uploads: Path, metadata: Path | None = None) -> None:
         self.root = root
         self.uploads = uploads
+        self.metadata = MetadataFiles(metadata or uploads.with_name(".gcs-metadata"))
         self._hash_cache: dict[Path, tuple[tuple[int, int], tuple[str, str]]] = {}
         self._lock = threading.Lock()
+        self._last_generation = 0
 
     # -- paths --------------------------------------------------------------------------------------
 
@@ -156,9 +178,10 @@ class ObjectStore:
         path = self.existing(bucket, name)
         stat = path.stat()
         md5, crc = self._hashes(path, stat)
+        kept = self.metadata.read(bucket, name, stat.st_mtime_ns // 1000)
         generation = str(stat.st_mtime_ns // 1000)
         quoted = f"b/{quote(bucket, safe='')}/o/{quote(name, safe='')}"
-        return {
+        resource: dict[str, Any] = {
             "kind": "storage#object",
             "id": f"{bucket}/{name}/{generation}",
             "selfLink": f"{base_url}/storage/v1/{quoted}",
@@ -177,6 +200,11 @@ class ObjectStore:
             "updated": _rfc3339(stat.st_mtime),
             "timeStorageClassUpdated": _rfc3339(stat.st_mtime),
         }
+        resource.update(kept)
+        resource["metageneration"] = str(resource["metageneration"])
+        if "componentCount" in kept:  # a composite object has a CRC32C but no MD5
+            del resource["md5Hash"]
+        return resource
 
     def generation(self, bucket: str, name: str) -> int | None:
         """Return an object's generation, or None when it does not exist."""
@@ -185,20 +213,50 @@ class ObjectStore:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def check_preconditions(self, bucket: str, name: str, query: dict[str, str]) -> None:
-        """Apply ``ifGenerationMatch`` / ``ifGenerationNotMatch``; 412 when they fail."""
-        current = self.generation(bucket, name) or 0
-        match, not_match = query.get("ifGenerationMatch"), query.get("ifGenerationNotMatch")
-        if (match is not None and int(match) != current) or (not_match is not None and int(not_match) == current):
-            raise StorageError(412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold.")
+    def metageneration(self, bucket: str, name: str) -> int | None:
+        """Return an object's metageneration, or None when it does not exist."""
+        generation = self.generation(bucket, name)
+        if generation is None:
+            return None
+        return int(self.metadata.read(bucket, name, generation).get("metageneration", 1))
+
+    def check_preconditions(self, bucket: str, name: str, query: dict[str, str], *, source: bool = False) -> None:
+        """Apply ``if(Meta)Generation(Not)Match`` (``ifSource...`` with ``source``); 400 for a non-integer, 412 when one fails."""
+        kind = "Source" if source else ""
+        wanted = {
+            (level, test): int_param(query, f"if{kind}{level}{test}")
+            for level in ("Generation", "Metageneration")
+            for test in ("Match", "NotMatch")
+        }
+        if not any(value is not None for value in wanted.values()):
+            return
+        current = {
+            "Generation": self.generation(bucket, name) or 0,
+            "Metageneration": self.metageneration(bucket, name),
+        }
+        for (level, test), value in wanted.items():
+            if value is not None and (value == current[level]) != (test == "Match"):
+                raise StorageError(
+                    412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold."
+                )
 
     def new_upload_file(self) -> Path:
         """Return a fresh temporary file for an upload in progress."""
         self.uploads.mkdir(parents=True, exist_ok=True)
         return self.uploads / uuid.uuid4().hex
 
-    def commit(self, bucket: str, name: str, source: Path) -> None:
-        """Move a finished upload into place (buckets and folders are created as needed)."""
+    def _next_generation(self) -> int:
+        """Return a generation (microseconds since the epoch) later than any this store gave before."""
+        with self._lock:
+            self._last_generation = max(time.time_ns() // 1000, self._last_generation + 1)
+            return self._last_generation
+
+    def commit(self, bucket: str, name: str, source: Path) -> int:
+        """Move a finished upload into place (buckets and folders are created as needed); return its generation.
+
+        The file is stamped with a fresh generation first: file times can repeat within a clock tick,
+        and two writes of one object must not share a generation (``ifGenerationMatch`` relies on it).
+        """
         path = self.object_path(bucket, name)
         if path.is_dir():
             raise StorageError(409, "conflict", f"Object {bucket}/{name} would replace a folder")
@@ -206,22 +264,109 @@ class ObjectStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise StorageError(409, "conflict", f"An object is in the way of {bucket}/{name}") from None
+        generation = self._next_generation()
+        os.utime(source, ns=(generation * 1000, generation * 1000))
         os.replace(source, path)
+        return generation
 
-    def write(self, bucket: str, name: str, data: bytes) -> None:
-        """Store ``data`` as an object, atomically."""
+    def write(self, bucket: str, name: str, data: bytes) -> int:
+        """Store ``data`` as an object, atomically; return its generation."""
+        return self._write_from(bucket, name, [data])
+
+    def _write_from(self, bucket: str, name: str, pieces: list[bytes | Path]) -> int:
+        """Store the concatenation of ``pieces`` (bytes, or files to copy) as an object; return its generation."""
         self.object_path(bucket, name)  # check the name before writing anything
         self.uploads.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=self.uploads, delete=False) as file:
-            file.write(data)
+            for piece in pieces:
+                if isinstance(piece, Path):
+                    with piece.open("rb") as source:
+                        shutil.copyfileobj(source, file, 1024 * 1024)
+                else:
+                    file.write(piece)
         try:
-            self.commit(bucket, name, Path(file.name))
+            return self.commit(bucket, name, Path(file.name))
         finally:
             Path(file.name).unlink(missing_ok=True)
 
     def delete(self, bucket: str, name: str) -> None:
         """Delete an object; 404 if it does not exist."""
         self.existing(bucket, name).unlink()
+        self.metadata.delete(bucket, name)
+
+    def patch(self, bucket: str, name: str, fields: dict[str, Any]) -> None:
+        """Change an object's settable fields (a PATCH body) and bump its metageneration."""
+        generation = self.existing(bucket, name).stat().st_mtime_ns // 1000
+        kept = self.metadata.read(bucket, name, generation)
+        changed = patched(kept, fields)
+        changed["metageneration"] = int(kept.get("metageneration", 1)) + 1
+        self.metadata.write(bucket, name, generation, changed)
+
+    # -- copy and compose ---------------------------------------------------------------------------
+
+    def _source(self, bucket: str, name: str, generation: int | None) -> tuple[Path, int]:
+        """Return a source object's file and generation; 404 when it (or that generation) does not exist."""
+        path = self.existing(bucket, name)
+        current = path.stat().st_mtime_ns // 1000
+        if generation is not None and generation != current:  # only the live generation is kept
+            raise StorageError(404, "notFound", f"No such object: {bucket}/{name}#{generation}")
+        return path, current
+
+    def copy(
+        self, source: tuple[str, str], destination: tuple[str, str], *, fields: dict[str, Any], query: dict[str, str]
+    ) -> int:
+        """Copy an object (``objects.rewrite`` and ``objects.copy``); return the destination's generation.
+
+        :param source: (bucket, name) of the source; 404 when it does not exist.
+        :param destination: (bucket, name) of the copy; its bucket is created if missing, as uploads do.
+        :param fields: the request's destination resource: its settable fields replace the source's.
+        :param query: the request's query: ``sourceGeneration``, ``ifSource...`` and ``if...`` preconditions.
+        """
+        path, generation = self._source(*source, int_param(query, "sourceGeneration"))
+        self.check_preconditions(*source, query, source=True)
+        self.check_preconditions(*destination, query)
+        kept = self.metadata.read(*source, generation)
+        kept.pop("metageneration", None)
+        new_generation = self._write_from(*destination, [path])
+        self.metadata.write(*destination, new_generation, {**kept, **settable(fields)})
+        return new_generation
+
+    def compose(
+        self, bucket: str, name: str, sources: list[dict[str, Any]], *, fields: dict[str, Any], query: dict[str, str]
+    ) -> int:
+        """Concatenate objects of one bucket into ``name`` (``objects.compose``); return its generation.
+
+        :param sources: the request's ``sourceObjects``: ``name``, optional ``generation`` and
+            ``objectPreconditions.ifGenerationMatch``.
+        :param fields: the request's ``destination`` resource (content type, metadata).
+        :param query: the request's query: ``ifGenerationMatch`` and friends for the destination.
+        """
+        if not sources:
+            raise StorageError(400, "required", "Required: sourceObjects (at least one source object)")
+        if len(sources) > MAX_COMPOSE_SOURCES:
+            raise StorageError(
+                400, "invalid", f"sourceObjects names {len(sources)} objects; at most {MAX_COMPOSE_SOURCES} are allowed"
+            )
+        paths, components = [], 0
+        for index, source in enumerate(sources):
+            source_name = source.get("name")
+            if not isinstance(source_name, str) or not source_name:
+                raise StorageError(400, "required", f"Required: sourceObjects[{index}].name")
+            wanted = int_param({k: str(v) for k, v in source.items() if v is not None}, "generation")
+            path, generation = self._source(bucket, source_name, wanted)
+            condition = int_param(
+                {k: str(v) for k, v in (source.get("objectPreconditions") or {}).items()}, "ifGenerationMatch"
+            )
+            if condition is not None and condition != generation:
+                raise StorageError(
+                    412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold."
+                )
+            paths.append(path)
+            components += int(self.metadata.read(bucket, source_name, generation).get("componentCount", 1))
+        self.check_preconditions(bucket, name, query)
+        new_generation = self._write_from(bucket, name, paths)
+        self.metadata.write(bucket, name, new_generation, {**settable(fields), "componentCount": components})
+        return new_generation
 
     # -- listing ------------------------------------------------------------------------------------
 
@@ -240,34 +385,14 @@ class ObjectStore:
         found = [path.relative_to(root).as_posix() for path in self._walk(start)] if start.is_dir() else []
         return sorted(name for name in found if name.startswith(prefix))
 
-    def list(
-        self,
-        bucket: str,
-        *,
-        prefix: str = "",
-        delimiter: str = "",
-        page_token: str = "",
-        max_results: int = 0,
-        start_offset: str = "",
-        end_offset: str = "",
-    ) -> tuple[list[str], list[str], str]:
-        """Return (object names, prefixes, next page token) of one page of a listing."""
-        items: list[str] = []
-        prefixes: set[str] = set()
-        for name in self.names(bucket, prefix):
-            if (start_offset and name < start_offset) or (end_offset and name >= end_offset):
-                continue
-            rest = name[len(prefix) :]
-            if delimiter and delimiter in rest:
-                prefixes.add(prefix + rest[: rest.index(delimiter) + len(delimiter)])
-            else:
-                items.append(name)
-        if page_token:
-            items = [name for name in items if name > page_token]
-            prefixes = {p for p in prefixes if p > page_token}
-        next_token = ""
-        if max_results and len(items) > max_results:
-            items = items[:max_results]
-            next_token = items[-1]
-            prefixes = {p for p in prefixes if p <= next_token}
-        return items, sorted(prefixes), next_token
+    def list(self, bucket: str, query: ListQuery, *, max_results: int = 0, page_token: str = "") -> ListPage:
+        """Return one page of a listing (see :mod:`.object_listing`); 400 names a bad ``matchGlob`` or ``pageToken``."""
+        names = self.names(bucket, query.prefix)
+        try:
+            return list_page(bucket, names, query, max_results=max_results, page_token=page_token)
+        except GlobError as err:
+            raise StorageError(400, "invalid", f"Invalid matchGlob {query.match_glob!r}: {err}") from None
+        except ValueError:
+            raise StorageError(
+                400, "invalid", f"Invalid pageToken {page_token!r}: it does not continue this listing"
+            ) from None

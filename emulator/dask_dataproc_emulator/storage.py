@@ -2,18 +2,27 @@
 
 Enough for an unmodified ``google.cloud.storage.Client(client_options={"api_endpoint": URL})`` (or
 ``STORAGE_EMULATOR_HOST=URL``) to upload (``multipart``, ``media`` and ``resumable`` upload types),
-test existence, read metadata, download whole or by ``Range``, list with ``prefix``/``delimiter``
-and paging, and delete objects; buckets can be read, listed, created and deleted. Uploading into a
-bucket that does not exist creates it. Anything else answers 501.
+test existence, read and patch metadata, download whole or by ``Range``, list (``prefix``,
+``delimiter``, ``startOffset``/``endOffset``, ``matchGlob``, paging), copy (``objects.rewrite``,
+``objects.copy``), compose and delete objects; buckets can be read, listed, created and deleted.
+Uploading or copying into a bucket that does not exist creates it. Anything else answers 501.
 
 Routes (``{object}`` URL-encoded):
 ``GET|POST /storage/v1/b``, ``GET|DELETE /storage/v1/b/{bucket}``, ``GET /storage/v1/b/{bucket}/o``,
 ``GET|DELETE|PATCH /storage/v1/b/{bucket}/o/{object}`` (``alt=media`` downloads),
+``POST /storage/v1/b/{bucket}/o/{object}/rewriteTo|copyTo/b/{bucket}/o/{object}``,
+``POST /storage/v1/b/{bucket}/o/{object}/compose``,
 ``GET /download/storage/v1/b/{bucket}/o/{object}``, ``POST|PUT /upload/storage/v1/b/{bucket}/o``.
+
+A rewrite copies the whole object in one call unless the request sets ``maxBytesRewrittenPerCall``
+(a multiple of 1 MiB, as the API requires): then each call advances by that many bytes and returns a
+``rewriteToken`` bound to the source (and its generation) and the destination, and the call that
+reaches the end copies the object.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -24,12 +33,50 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from dask_dataproc_emulator.object_store import ObjectStore, StorageError, hashes
+from dask_dataproc_emulator.object_listing import ListQuery
+from dask_dataproc_emulator.object_store import ObjectStore, StorageError, hashes, int_param
 
 log = logging.getLogger(__name__)
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)")
+#: ``maxBytesRewrittenPerCall`` must be a multiple of this (the JSON API's rule).
+REWRITE_UNIT = 1024 * 1024
+#: The path segments that make an object's POST a copy, and the kind of copy each names.
+_COPY_VERBS = {"rewriteTo": "rewrite", "copyTo": "copy"}
+
+
+def _json_body(body: bytes) -> dict[str, Any]:
+    """Return a request's JSON object body ({} when empty); 400 when it is not a JSON object."""
+    try:
+        value = json.loads(body or b"{}")
+    except ValueError:
+        raise StorageError(400, "parseError", "The request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise StorageError(400, "parseError", "The request body must be a JSON object")
+    return value
+
+
+def _rewrite_token(source: tuple[str, str], destination: tuple[str, str], generation: int, done: int) -> str:
+    raw = json.dumps({"source": source, "destination": destination, "generation": generation, "done": done})
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _read_rewrite_token(token: str, source: tuple[str, str], destination: tuple[str, str]) -> tuple[int, int]:
+    """Return (source generation, bytes done) of a rewrite token; 400 unless it continues this rewrite."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        fits = tuple(data["source"]) == source and tuple(data["destination"]) == destination
+        generation, done = int(data["generation"]), int(data["done"])
+    except (ValueError, KeyError, TypeError):
+        fits = False
+    if not fits:
+        raise StorageError(
+            400,
+            "invalid",
+            f"Invalid rewriteToken {token!r}: it does not continue a rewrite of this source to this destination",
+        )
+    return generation, done
 
 
 class _Upload:
@@ -122,9 +169,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._list(bucket, query)
             if len(rest) > 2 and rest[1] == "o":
                 name = unquote("/".join(rest[2:]))
+                if method == "POST":
+                    return self._object_post(bucket, rest[2:], query, body)
                 if method == "GET" and query.get("alt") == "media":
                     return self._download(bucket, name)
-                if method in ("GET", "PATCH"):  # PATCH changes nothing: metadata is not kept
+                if method == "PATCH":
+                    store.patch(bucket, name, _json_body(body))
+                if method in ("GET", "PATCH"):
                     return self._json(200, store.resource(bucket, name, base_url=self.base_url))
                 if method == "DELETE":
                     store.delete(bucket, name)
@@ -136,26 +187,94 @@ class _Handler(BaseHTTPRequestHandler):
         raise StorageError(501, "notImplemented", f"{self.command} {urlsplit(self.path).path} is not emulated")
 
     def _list(self, bucket: str, query: dict[str, str]) -> None:
+        """``objects.list``; ``versions`` is accepted and changes nothing (only live objects are kept)."""
         store = self.server.store
-        names, prefixes, token = store.list(
+        max_results = int_param(query, "maxResults") or 0
+        if max_results < 0:
+            raise StorageError(400, "invalid", f"Invalid value for maxResults: {max_results} (must not be negative)")
+        listing = store.list(
             bucket,
-            prefix=query.get("prefix", ""),
-            delimiter=query.get("delimiter", ""),
+            ListQuery(
+                prefix=query.get("prefix", ""),
+                delimiter=query.get("delimiter", ""),
+                start_offset=query.get("startOffset", ""),
+                end_offset=query.get("endOffset", ""),
+                match_glob=query.get("matchGlob", ""),
+            ),
+            max_results=max_results,
             page_token=query.get("pageToken", ""),
-            max_results=int(query.get("maxResults") or 0),
-            start_offset=query.get("startOffset", ""),
-            end_offset=query.get("endOffset", ""),
         )
         items = []
-        for name in names:
+        for name in listing.names:
             try:
                 items.append(store.resource(bucket, name, base_url=self.base_url))
             except StorageError:  # deleted while listing
                 pass
-        payload: dict[str, Any] = {"kind": "storage#objects", "items": items, "prefixes": prefixes}
-        if token:
-            payload["nextPageToken"] = token
+        payload: dict[str, Any] = {"kind": "storage#objects", "items": items, "prefixes": listing.prefixes}
+        if listing.next_page_token:
+            payload["nextPageToken"] = listing.next_page_token
         self._json(200, payload)
+
+    # -- copy and compose ---------------------------------------------------------------------------
+
+    def _object_post(self, bucket: str, segments: list[str], query: dict[str, str], body: bytes) -> None:
+        """Route ``POST .../o/{object}/compose`` and ``.../o/{object}/rewriteTo|copyTo/b/{bucket}/o/{object}``."""
+        store = self.server.store
+        for index, segment in enumerate(segments):
+            if segment in _COPY_VERBS and index > 0 and segments[index + 1 : index + 2] == ["b"]:
+                if len(segments) > index + 4 and segments[index + 3] == "o":
+                    source = (bucket, unquote("/".join(segments[:index])))
+                    destination = (unquote(segments[index + 2]), unquote("/".join(segments[index + 4 :])))
+                    return self._copy(_COPY_VERBS[segment], source, destination, query, _json_body(body))
+        if segments[-1] == "compose" and len(segments) > 1:
+            name = unquote("/".join(segments[:-1]))
+            request = _json_body(body)
+            sources = request.get("sourceObjects") or []
+            if not isinstance(sources, list) or not all(isinstance(source, dict) for source in sources):
+                raise StorageError(400, "invalid", "sourceObjects must be a list of objects")
+            destination = request.get("destination") or {}
+            store.compose(bucket, name, sources, fields=destination, query=query)
+            return self._json(200, store.resource(bucket, name, base_url=self.base_url))
+        raise StorageError(501, "notImplemented", f"POST {urlsplit(self.path).path} is not emulated")
+
+    def _copy(
+        self,
+        kind: str,
+        source: tuple[str, str],
+        destination: tuple[str, str],
+        query: dict[str, str],
+        fields: dict[str, Any],
+    ) -> None:
+        """``objects.copy`` (one call, the new object) or ``objects.rewrite`` (a rewriteResponse, maybe partial)."""
+        store = self.server.store
+        size = store.existing(*source).stat().st_size
+        if kind == "copy":
+            store.copy(source, destination, fields=fields, query=query)
+            return self._json(200, store.resource(*destination, base_url=self.base_url))
+        per_call = int_param(query, "maxBytesRewrittenPerCall")
+        if per_call is not None and (per_call <= 0 or per_call % REWRITE_UNIT):
+            raise StorageError(
+                400,
+                "invalid",
+                f"Invalid value for maxBytesRewrittenPerCall: {per_call} (a positive multiple of 1048576)",
+            )
+        token = query.get("rewriteToken")
+        if token:
+            generation, done = _read_rewrite_token(token, source, destination)
+            query = {**query, "sourceGeneration": str(generation)}  # the source must not change mid-rewrite
+        else:
+            store.check_preconditions(*source, query, source=True)
+            store.check_preconditions(*destination, query)
+            generation, done = store.generation(*source) or 0, 0
+        response: dict[str, Any] = {"kind": "storage#rewriteResponse", "objectSize": str(size)}
+        if per_call and done + per_call < size:
+            store.existing(*source)  # a source deleted mid-rewrite is a 404 now, not at the end
+            done += per_call
+            token = _rewrite_token(source, destination, generation, done)
+            return self._json(200, {**response, "totalBytesRewritten": str(done), "done": False, "rewriteToken": token})
+        store.copy(source, destination, fields=fields, query=query)
+        resource = store.resource(*destination, base_url=self.base_url)
+        self._json(200, {**response, "totalBytesRewritten": str(size), "done": True, "resource": resource})
 
     def _download(self, bucket: str, name: str) -> None:
         data = self.server.store.existing(bucket, name).read_bytes()
@@ -165,7 +284,9 @@ class _Handler(BaseHTTPRequestHandler):
         match = _RANGE.fullmatch(self.headers.get("Range", "").strip())
         if match is None or match.groups() == ("", ""):
             md5, crc = hashes(data)
-            return self._send(200, data, {**headers, "x-goog-hash": f"crc32c={crc},md5={md5}"})
+            composite = "componentCount" in self.server.store.metadata.read(bucket, name, int(generation))
+            digest = f"crc32c={crc}" if composite else f"crc32c={crc},md5={md5}"  # composites have no MD5
+            return self._send(200, data, {**headers, "x-goog-hash": digest})
         first, last = match.groups()
         start = size - int(last) if not first else int(first)
         end = size - 1 if not first or not last else min(int(last), size - 1)
