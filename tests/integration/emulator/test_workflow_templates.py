@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import textwrap
+import time
 
 import grpc
 import pytest
 from google.api_core.exceptions import FailedPrecondition, GoogleAPICallError, InvalidArgument, NotFound
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import dataproc_v1
+
+from dask_dataproc_emulator.testing import dask_processes, run_emulator
 
 from .conftest import PROJECT, REGION, SHARED, SINGLE_NODE, WHERE
 
@@ -328,3 +331,79 @@ def test_a_failing_step_fails_the_workflow_and_the_managed_cluster_is_still_dele
     assert metadata.delete_cluster.done
     with pytest.raises(NotFound):
         clusters.get_cluster(**WHERE, cluster_name=metadata.cluster_name)
+
+
+# -- no orphans -------------------------------------------------------------------------------------
+
+
+def wait_until_running(operation, step_id: str, *, timeout: float = 180) -> dataproc_v1.WorkflowMetadata:
+    """Refresh the operation until ``step_id``'s job runs; return the metadata then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        operation.done()  # refreshes the operation
+        nodes = {node.step_id: node for node in operation.metadata.graph.nodes} if operation.metadata else {}
+        if step_id in nodes and nodes[step_id].state == Node.RUNNING:
+            return operation.metadata
+        time.sleep(0.2)
+    raise AssertionError(f"step {step_id} did not start within {timeout} s")
+
+
+def cluster_processes(running, cluster_name: str) -> list:
+    return [p for p in dask_processes(parent=running.pid, wait=5.0) if f"/clusters/{cluster_name}" in p.resource]
+
+
+def test_cancelling_the_operation_cancels_the_step_and_deletes_the_managed_cluster(
+    running, templates, clusters, jobs, step_uri
+):
+    slow_uri, slow_file = out(running, "cancel-slow.txt")
+    template = {"placement": managed("cancelled"), "jobs": [step("slow-step", step_uri, slow_uri)]}
+    operation = templates.instantiate_inline_workflow_template(parent=PARENT, template=template)
+    metadata = wait_until_running(operation, "slow-step")
+
+    templates.transport.operations_client.cancel_operation(operation.operation.name)
+
+    with pytest.raises(GoogleAPICallError, match="was cancelled"):
+        operation.result(timeout=120)
+    job_id = operation.metadata.graph.nodes[0].job_id
+    assert jobs.get_job(**WHERE, job_id=job_id).status.state == dataproc_v1.JobStatus.State.CANCELLED
+    assert not slow_file.exists()
+    with pytest.raises(NotFound):
+        clusters.get_cluster(**WHERE, cluster_name=metadata.cluster_name)
+    assert cluster_processes(running, metadata.cluster_name) == []
+
+
+def test_deleting_the_managed_cluster_fails_the_workflow_and_leaves_no_process(running, templates, clusters, step_uri):
+    slow_uri, _ = out(running, "deleted-slow.txt")
+    template = {"placement": managed("deleted"), "jobs": [step("slow-step", step_uri, slow_uri)]}
+    operation = templates.instantiate_inline_workflow_template(parent=PARENT, template=template)
+    metadata = wait_until_running(operation, "slow-step")
+
+    clusters.delete_cluster(**WHERE, cluster_name=metadata.cluster_name).result(timeout=120)
+
+    with pytest.raises(GoogleAPICallError, match="step slow-step .* cluster deleted"):
+        operation.result(timeout=120)
+    assert operation.metadata.state == State.DONE
+    assert cluster_processes(running, metadata.cluster_name) == []
+
+
+def test_stopping_the_emulator_stops_its_workflows_and_leaves_no_process(tmp_path):
+    with run_emulator(tmp_path / "emulator") as emulator:  # raises if it does not stop cleanly
+        main = emulator.local_path(f"gs://{BUCKET}/jobs/step.py")
+        main.parent.mkdir(parents=True, exist_ok=True)
+        main.write_text(textwrap.dedent(STEP))
+        client_class = dataproc_v1.WorkflowTemplateServiceClient
+        transport = client_class.get_transport_class("grpc")(
+            channel=grpc.insecure_channel(emulator.grpc_target), credentials=AnonymousCredentials()
+        )
+        client = client_class(transport=transport)
+        template = {
+            "placement": managed("stopped"),
+            "jobs": [step("slow-step", f"gs://{BUCKET}/jobs/step.py", f"gs://{BUCKET}/out/stopped.txt")],
+        }
+        operation = client.instantiate_inline_workflow_template(parent=PARENT, template=template)
+        wait_until_running(operation, "slow-step")
+        assert dask_processes(parent=emulator.pid) != []
+
+    assert emulator.process.returncode == 0
+    assert dask_processes(parent=emulator.pid) == []
+    assert "shutting down: the workflow was stopped" in emulator.log_file.read_text()
