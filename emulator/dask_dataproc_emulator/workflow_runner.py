@@ -23,7 +23,6 @@ from dask_dataproc_emulator.errors import (
     EmulatorError,
     FailedPreconditionError,
     NotFoundError,
-    UnavailableError,
     WorkflowFailedError,
 )
 from dask_dataproc_emulator.jobs import JobService
@@ -321,8 +320,3 @@ class WorkflowRun:
                     break
                 time.sleep(POLL_SECONDS)
         self._publish()
-
-
-def shutting_down() -> UnavailableError:
-    """Return the error of the workflows the emulator's stop ends."""
-    return UnavailableError("The Dataproc emulator is shutting down: the workflow was stopped")

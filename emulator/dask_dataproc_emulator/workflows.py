@@ -34,7 +34,7 @@ from dask_dataproc_emulator.names import PARENT, check_request_id
 from dask_dataproc_emulator.operations import Operations
 from dask_dataproc_emulator.paging import page
 from dask_dataproc_emulator.state import Store, TemplateRecord, clone, now
-from dask_dataproc_emulator.workflow_runner import WorkflowRun, shutting_down
+from dask_dataproc_emulator.workflow_runner import WorkflowRun
 from dask_dataproc_emulator.workflow_templates import (
     apply_parameters,
     check_template,
@@ -254,7 +254,7 @@ class WorkflowTemplateService:
             self.store.closing = True
             runs = list(self._runs)
         for run in runs:
-            run.cancel(shutting_down())
+            run.cancel(UnavailableError("The Dataproc emulator is shutting down: the workflow was stopped"))
         for run in runs:
             run.join(SHUTDOWN_TIMEOUT_SECONDS)
 

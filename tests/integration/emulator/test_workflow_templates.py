@@ -299,6 +299,19 @@ def test_a_selector_matching_no_cluster_fails_the_workflow_naming_the_labels(tem
     assert operation.metadata.state == State.DONE
 
 
+def test_a_step_the_job_service_refuses_fails_the_workflow_naming_step_and_job_type(templates, shared_cluster):
+    template = {
+        "placement": {"cluster_selector": {"cluster_labels": {"goog-dataproc-cluster-name": SHARED}}},
+        "jobs": [{"step_id": "jar-step", "spark_job": {"main_class": "org.example.Main"}}],
+    }
+
+    operation = templates.instantiate_inline_workflow_template(parent=PARENT, template=template)
+
+    with pytest.raises(GoogleAPICallError, match=r"step jar-step could not be submitted: .*job\.spark_job"):
+        operation.result(timeout=60)
+    assert operation.metadata.graph.nodes[0].state == Node.FAILED
+
+
 def test_a_failing_step_fails_the_workflow_and_the_managed_cluster_is_still_deleted(
     running, templates, clusters, jobs, step_uri
 ):
