@@ -4,7 +4,7 @@ Run it with ``dask-dataproc-emulator --port 8790 --data-dir DIR`` (or ``python -
 dask_dataproc_emulator``), or from tests with
 :func:`dask_dataproc_emulator.testing.run_emulator`. Unmodified ``google.cloud.dataproc_v1``
 clients talk to it over plain gRPC on 127.0.0.1 (``ClusterController``, ``JobController``,
-``AutoscalingPolicyService`` and ``google.longrunning.Operations``), and an unmodified
+``AutoscalingPolicyService``, ``WorkflowTemplateService`` and ``google.longrunning.Operations``), and an unmodified
 ``google.cloud.storage`` client reads and writes its buckets over HTTP.
 
 What stands for what:
@@ -18,9 +18,11 @@ What stands for what:
 - a bucket is the directory ``DIR/gcs/BUCKET``;
 - ``lifecycle_config`` TTLs are enforced as on Dataproc, on a clock ``--time-scale`` times faster.
 
-Modules: :mod:`.clusters`, :mod:`.jobs`, :mod:`.autoscaling`, :mod:`.operations` (the services);
+Modules: :mod:`.clusters`, :mod:`.jobs`, :mod:`.autoscaling`, :mod:`.workflows`, :mod:`.operations`
+(the services); :mod:`.workflow_templates` and :mod:`.workflow_runner` (templates and their runs);
 :mod:`.dask_cluster`, :mod:`.job_runner`, :mod:`.processes` (the processes); :mod:`.storage`,
 :mod:`.object_store`, :mod:`.object_listing` and :mod:`.object_metadata` (Cloud Storage);
-:mod:`.lifecycle` (scheduled deletion); :mod:`.errors` (status codes); :mod:`.settings` (defaults).
+:mod:`.lifecycle` (scheduled deletion); :mod:`.paging` (list pages); :mod:`.errors` (status codes);
+:mod:`.settings` (defaults).
 Nothing of this package is imported by the provider's operators.
 """

@@ -76,6 +76,12 @@ class ClusterStartError(EmulatorError):
     code = grpc.StatusCode.INTERNAL
 
 
+class WorkflowFailedError(EmulatorError):
+    """A workflow's step failed, or the workflow was cancelled; the message names the step and its job."""
+
+    code = grpc.StatusCode.UNKNOWN
+
+
 class OperationCancelledError(EmulatorError):
     """The operation was overtaken (a cluster deleted while being created or resized)."""
 

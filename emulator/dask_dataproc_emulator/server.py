@@ -20,6 +20,7 @@ from dask_dataproc_emulator.processes import Launcher
 from dask_dataproc_emulator.settings import DISCOVERY_FILE, LIFECYCLE_POLL_SECONDS, EmulatorSettings
 from dask_dataproc_emulator.state import Store
 from dask_dataproc_emulator.storage import StorageServer
+from dask_dataproc_emulator.workflows import WorkflowTemplateService
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Emulator:
         self.autoscaling = AutoscalingService(self.store)
         self.clusters = ClusterService(self.store, self.operations, self.launcher, self.autoscaling.policy_exists)
         self.jobs = JobService(self.store, self.operations, self.launcher)
+        self.workflows = WorkflowTemplateService(self.store, self.operations, self.clusters, self.jobs)
         self.lifecycle = LifecycleEnforcer(
             self.store, self.clusters.delete_cluster, time_scale=settings.time_scale, interval=LIFECYCLE_POLL_SECONDS
         )
@@ -70,7 +72,13 @@ class Emulator:
             options=[("grpc.so_reuseport", 0)],
         )
         server.add_generic_rpc_handlers(
-            (self.clusters.handler(), self.jobs.handler(), self.autoscaling.handler(), self.operations.handler())
+            (
+                self.clusters.handler(),
+                self.jobs.handler(),
+                self.autoscaling.handler(),
+                self.workflows.handler(),
+                self.operations.handler(),
+            )
         )
         self.grpc_port = server.add_insecure_port(f"{settings.host}:{settings.port}")
         if not self.grpc_port:
@@ -89,9 +97,10 @@ class Emulator:
         os.replace(partial, self.discovery_file)  # readers never see half a file
 
     def stop(self) -> None:
-        """Delete every cluster (stopping every Dask process and job), then stop serving."""
+        """Stop every workflow, delete every cluster (stopping every Dask process and job), then stop serving."""
         log.info("Stopping: deleting every cluster")
         self.lifecycle.stop()
+        self.workflows.shutdown()  # cancels their jobs and deletes their managed clusters
         self.clusters.shutdown()
         if self._grpc is not None:
             self._grpc.stop(grace=2).wait()

@@ -1,4 +1,4 @@
-"""The emulator's in-memory state: clusters, jobs and policies behind one lock.
+"""The emulator's in-memory state: clusters, jobs, policies and workflow templates behind one lock.
 
 Records hold the API's own messages (``dataproc_v1.Cluster``, ``Job``, ``AutoscalingPolicy``); every
 change happens under :attr:`Store.lock`, and what leaves the store is a copy made under that lock, so
@@ -117,6 +117,22 @@ class JobRecord:
         self.job.done = state in JOB_FINAL_STATES
 
 
+@dataclasses.dataclass(eq=False)
+class TemplateRecord:
+    """One workflow template: its current version and the versions a run was made of."""
+
+    key: Key
+    template: dataproc_v1.WorkflowTemplate
+    #: version -> the template as it was then, for each version that was instantiated
+    #: (GetWorkflowTemplate can read those, as on Dataproc).
+    instantiated: dict[int, dataproc_v1.WorkflowTemplate] = dataclasses.field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        """Return the current version."""
+        return self.template.version
+
+
 class Store:
     """Every resource of the emulator, and the lock that guards them.
 
@@ -134,6 +150,10 @@ class Store:
         self.policies: dict[Key, dataproc_v1.AutoscalingPolicy] = {}
         #: (project, region, request_id) of a SubmitJob -> the job's key.
         self.job_requests: dict[Key, Key] = {}
+        #: (project, region, template id) -> workflow template.
+        self.templates: dict[Key, TemplateRecord] = {}
+        #: (project, region, request_id) of an Instantiate(Inline)WorkflowTemplate -> the operation's name.
+        self.workflow_requests: dict[Key, str] = {}
         #: Set when the emulator stops: new clusters and jobs are refused.
         self.closing = False
 
