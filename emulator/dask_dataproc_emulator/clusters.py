@@ -30,7 +30,6 @@ from dask_dataproc_emulator.errors import (
     NotFoundError,
     OperationCancelledError,
     UnavailableError,
-    UnimplementedError,
     required,
 )
 from dask_dataproc_emulator.filters import cluster_matches, cluster_terms
@@ -384,12 +383,13 @@ class ClusterService:
     # -- the rest -----------------------------------------------------------------------------------
 
     @staticmethod
-    def _unimplemented(what: str) -> Callable[[Any], Any]:
-        def refuse(request: Any) -> Any:
-            raise UnimplementedError(what)
+    def _unimplemented(what: str) -> rpc.NotServed:
+        """Declare a ClusterController method ``what`` the emulator does not serve.
 
-        refuse.__qualname__ = what
-        return refuse
+        It is left out of the service, so the catch-all (:mod:`dask_dataproc_emulator.refusals`)
+        answers it with UNIMPLEMENTED naming the emulator, the method and what it serves.
+        """
+        return rpc.NOT_SERVED
 
     def shutdown(self) -> None:
         """Delete every cluster (stopping every job and process) and wait until all are gone."""
