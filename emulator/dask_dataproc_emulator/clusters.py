@@ -131,6 +131,7 @@ class ClusterService:
                 if existing is not None and existing.cluster.cluster_uuid == cluster_uuid:
                     return self.operations.get(name)
             cluster_config.check_new_cluster(cluster, project=project, policy_exists=self.policy_exists)
+            warnings = cluster_config.check_init_actions(cluster.config, self.store.settings.gcs_dir)
             credentials.check_metadata(cluster)
             key = (project, region, cluster.cluster_name)
             if key in self.store.clusters:
@@ -149,6 +150,7 @@ class ClusterService:
             self.store.clusters[key] = record
             workers = cluster_config.dask_worker_names(cluster)
             metadata = self._metadata(record, "CREATE", f"Create cluster with {len(workers)} Dask workers")
+            metadata.warnings.extend(warnings)
             operation = self.operations.start(project, region, metadata)
             if request.request_id:
                 self._create_requests[request_key] = (operation.name, cluster.cluster_uuid)
@@ -158,6 +160,8 @@ class ClusterService:
         for bucket in (cluster.config.config_bucket, cluster.config.temp_bucket):
             (self.store.settings.gcs_dir / bucket).mkdir(parents=True, exist_ok=True)
         log.info("Creating cluster %s", cluster_path(key))
+        for warning in warnings:
+            log.warning("Cluster %s: %s", cluster_path(key), warning)
         return operation
 
     def _provision(self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata) -> None:
