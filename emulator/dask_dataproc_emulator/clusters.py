@@ -35,6 +35,7 @@ from dask_dataproc_emulator.errors import (
 from dask_dataproc_emulator.filters import cluster_matches, cluster_terms
 from dask_dataproc_emulator.names import Key, check_request_id, cluster_path, where
 from dask_dataproc_emulator.operations import Operations
+from dask_dataproc_emulator.paging import page
 from dask_dataproc_emulator.processes import Launcher
 from dask_dataproc_emulator.settings import RETIRE_TIMEOUT_SECONDS
 from dask_dataproc_emulator.state import ClusterRecord, ClusterState, Store, clone, now
@@ -206,7 +207,7 @@ class ClusterService:
             return clone(self._record((project, region, request.cluster_name)).cluster)
 
     def list_clusters(self, request: dataproc_v1.ListClustersRequest) -> dataproc_v1.ListClustersResponse:
-        """ListClusters, with ``filter``; every match comes in one page."""
+        """ListClusters, with ``filter``, in pages by cluster name (``page_size``, ``page_token``)."""
         project, region = where(request.project_id, request.region)
         terms = cluster_terms(request.filter)
         with self.store.lock:
@@ -215,7 +216,14 @@ class ClusterService:
                 for record in self.store.clusters_in(project, region)
                 if cluster_matches(record.cluster, terms)
             ]
-        return dataproc_v1.ListClustersResponse(clusters=found)
+        clusters, token = page(
+            found,
+            key=lambda cluster: cluster.cluster_name,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            query=f"projects/{project}/regions/{region}/clusters?filter={request.filter}",
+        )
+        return dataproc_v1.ListClustersResponse(clusters=clusters, next_page_token=token)
 
     # -- DeleteCluster ------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from dask_dataproc_emulator.filters import job_matches, job_terms
 from dask_dataproc_emulator.job_runner import JobRunner
 from dask_dataproc_emulator.names import Key, check_job_id, check_request_id, cluster_path, job_path, where
 from dask_dataproc_emulator.operations import Operations
+from dask_dataproc_emulator.paging import page
 from dask_dataproc_emulator.processes import Launcher
 from dask_dataproc_emulator.refusals import check_job_type
 from dask_dataproc_emulator.state import (
@@ -214,7 +215,7 @@ class JobService:
             return clone(self._record(project, region, request.job_id).job)
 
     def list_jobs(self, request: dataproc_v1.ListJobsRequest) -> dataproc_v1.ListJobsResponse:
-        """ListJobs, by ``cluster_name``, ``job_state_matcher`` and ``filter``; all in one page."""
+        """ListJobs, by ``cluster_name``, ``job_state_matcher`` and ``filter``, in pages by job id."""
         project, region = where(request.project_id, request.region)
         terms = job_terms(request.filter)
         if request.job_state_matcher == Matcher.ACTIVE:
@@ -229,7 +230,18 @@ class JobService:
                 and (not request.cluster_name or record.job.placement.cluster_name == request.cluster_name)
                 and job_matches(record.job, terms)
             ]
-        return dataproc_v1.ListJobsResponse(jobs=found)
+        query = (
+            f"projects/{project}/regions/{region}/jobs?cluster_name={request.cluster_name}"
+            f"&job_state_matcher={Matcher(request.job_state_matcher).name}&filter={request.filter}"
+        )
+        jobs, token = page(
+            found,
+            key=lambda job: job.reference.job_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            query=query,
+        )
+        return dataproc_v1.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     # -- changing -----------------------------------------------------------------------------------
 
