@@ -1,10 +1,11 @@
 """Check a cluster the way Dataproc does, and fill in the fields Dataproc fills.
 
 The emulator keeps every field the caller sent (labels, lifecycle, software, init actions, ...) and
-acts only on the worker counts. Initialization actions are checked (their objects must exist) and
-recorded, never run: see :func:`check_init_actions`. Output fields follow Dataproc: a uuid4 ``cluster_uuid``, staging and
-temp buckets, instance names (``{name}-m``, ``{name}-w-N``, ``{name}-sw-xxxx``), ``goog-dataproc-*``
-labels, and, once RUNNING, where the Dask scheduler and dashboard listen (see :func:`set_addresses`).
+acts only on the worker counts; initialization actions are checked (their objects must exist) and
+recorded, never run (see :func:`check_init_actions`). Output fields follow Dataproc: a uuid4
+``cluster_uuid``, staging and temp buckets, instance names (``{name}-m``, ``{name}-w-N``,
+``{name}-sw-xxxx``), ``goog-dataproc-*`` labels, and, once RUNNING, where the Dask scheduler and
+dashboard listen (see :func:`set_addresses`).
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def check_new_cluster(cluster: dataproc_v1.Cluster, *, project: str, policy_exis
 
 
 def check_init_actions(config: dataproc_v1.ClusterConfig, gcs_dir: Path) -> list[str]:
-    """Raise INVALID_ARGUMENT for an initialization action Dataproc would refuse; return one warning per action.
+    """Raise INVALID_ARGUMENT for an initialization action Dataproc refuses; else return a warning per action.
 
     Dataproc checks the objects when it accepts the create, before any VM exists: a missing one fails
     the CreateCluster call itself with INVALID_ARGUMENT "Google Cloud Storage object does not exist

@@ -3,8 +3,9 @@
 Dataproc has no Dask job type; a Dask driver is submitted as a pyspark job whose main file is a plain
 Python script that connects to the cluster's scheduler (see
 :mod:`dask_dataproc_emulator.job_runner` for how it runs). Other job types are refused with
-INVALID_ARGUMENT naming the type and the one the emulator runs
-(:func:`dask_dataproc_emulator.refusals.check_job_type`). The driver output is written where Dataproc writes it:
+INVALID_ARGUMENT naming the type and the one the emulator runs (see
+:func:`dask_dataproc_emulator.refusals.check_job_type`). The driver output is written where Dataproc
+writes it:
 ``gs://{config_bucket}/google-cloud-dataproc-metainfo/{cluster_uuid}/jobs/{job_id}/driveroutput.000000000``.
 """
 
@@ -232,7 +233,7 @@ class JobService:
             ]
         query = (
             f"projects/{project}/regions/{region}/jobs?cluster_name={request.cluster_name}"
-            f"&job_state_matcher={Matcher(request.job_state_matcher).name}&filter={request.filter}"
+            f"&job_state_matcher={int(request.job_state_matcher)}&filter={request.filter}"
         )
         jobs, token = page(
             found,

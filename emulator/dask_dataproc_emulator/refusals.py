@@ -49,11 +49,12 @@ class CatchAll(grpc.GenericRpcHandler):
 
     Register it last: it matches every method.
 
-    :param services: the services registered before it.
+    :param services: the handlers registered before it; those made by :func:`~dask_dataproc_emulator.rpc.service`
+        are named in its messages.
     """
 
-    def __init__(self, services: Sequence[Service]) -> None:
-        self.services = tuple(services)
+    def __init__(self, services: Sequence[grpc.GenericRpcHandler]) -> None:
+        self.services = tuple(service for service in services if isinstance(service, Service))
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         """Return a handler refusing the method (the request is not even read as a message)."""
