@@ -22,6 +22,7 @@ from dask_dataproc_emulator.errors import (
     required,
 )
 from dask_dataproc_emulator.names import POLICY_ID, check_parent, split_policy_name
+from dask_dataproc_emulator.paging import page
 from dask_dataproc_emulator.state import Store, clone
 
 #: Dataproc's bounds and defaults of a basic algorithm.
@@ -158,12 +159,19 @@ class AutoscalingService:
             return clone(policy)
 
     def list(self, request: dataproc_v1.ListAutoscalingPoliciesRequest) -> dataproc_v1.ListAutoscalingPoliciesResponse:
-        """ListAutoscalingPolicies of a parent; all in one page."""
+        """ListAutoscalingPolicies of a parent, in pages by policy id (``page_size``, ``page_token``)."""
         parent = check_parent(request.parent)
         project, region = parent.split("/")[1], parent.split("/")[3]
         with self.store.lock:
-            found = [clone(p) for key, p in sorted(self.store.policies.items()) if key[:2] == (project, region)]
-        return dataproc_v1.ListAutoscalingPoliciesResponse(policies=found)
+            found = [clone(p) for key, p in self.store.policies.items() if key[:2] == (project, region)]
+        policies, token = page(
+            found,
+            key=lambda policy: policy.id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            query=parent,
+        )
+        return dataproc_v1.ListAutoscalingPoliciesResponse(policies=policies, next_page_token=token)
 
     def delete(self, request: dataproc_v1.DeleteAutoscalingPolicyRequest) -> empty_pb2.Empty:
         """DeleteAutoscalingPolicy; a policy a cluster uses cannot be deleted."""

@@ -1,9 +1,11 @@
 """Check a cluster the way Dataproc does, and fill in the fields Dataproc fills.
 
 The emulator keeps every field the caller sent (labels, lifecycle, software, init actions, ...) and
-acts only on the worker counts. Output fields follow Dataproc: a uuid4 ``cluster_uuid``, staging and
-temp buckets, instance names (``{name}-m``, ``{name}-w-N``, ``{name}-sw-xxxx``), ``goog-dataproc-*``
-labels, and, once RUNNING, where the Dask scheduler and dashboard listen (see :func:`set_addresses`).
+acts only on the worker counts; initialization actions are checked (their objects must exist) and
+recorded, never run (see :func:`check_init_actions`). Output fields follow Dataproc: a uuid4
+``cluster_uuid``, staging and temp buckets, instance names (``{name}-m``, ``{name}-w-N``,
+``{name}-sw-xxxx``), ``goog-dataproc-*`` labels, and, once RUNNING, where the Dask scheduler and
+dashboard listen (see :func:`set_addresses`).
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from google.cloud import dataproc_v1
 
 from dask_dataproc_emulator import settings
 from dask_dataproc_emulator.dask_cluster import SchedulerInfo
-from dask_dataproc_emulator.errors import InvalidArgumentError
+from dask_dataproc_emulator.errors import InvalidArgumentError, required
 from dask_dataproc_emulator.names import check_cluster_name, secondary_instance_name
+from dask_dataproc_emulator.uris import is_gcs, local_path
 
 #: Dataproc's bounds of ``idle_delete_ttl`` and ``auto_delete_ttl``.
 MIN_TTL = timedelta(minutes=10)
@@ -118,6 +122,33 @@ def check_new_cluster(cluster: dataproc_v1.Cluster, *, project: str, policy_exis
     policy = config.autoscaling_config.policy_uri
     if policy and not policy_exists(policy):
         raise InvalidArgumentError(f"Invalid config.autoscaling_config.policy_uri {policy!r}: no such policy")
+
+
+def check_init_actions(config: dataproc_v1.ClusterConfig, gcs_dir: Path) -> list[str]:
+    """Raise INVALID_ARGUMENT for an initialization action Dataproc refuses; else return a warning per action.
+
+    Dataproc checks the objects when it accepts the create, before any VM exists: a missing one fails
+    the CreateCluster call itself with INVALID_ARGUMENT "Google Cloud Storage object does not exist
+    'gs://...'" (gcloud reports it from the create call, GoogleCloudDataproc/initialization-actions#388),
+    not a failed operation; so does the emulator. An existing one is recorded in the cluster but not
+    run (the nodes are this machine's processes): the warning says so.
+
+    :param gcs_dir: the emulator's storage, one directory per bucket.
+    """
+    warnings = []
+    for index, action in enumerate(config.initialization_actions):
+        field = f"config.initialization_actions[{index}].executable_file"
+        uri = action.executable_file
+        required(uri, field)
+        if not is_gcs(uri):
+            raise InvalidArgumentError(f"Invalid {field} {uri!r}: must be a Cloud Storage URI (gs://BUCKET/OBJECT)")
+        if not local_path(uri, gcs_dir, field=field).is_file():
+            raise InvalidArgumentError(f"Invalid {field}: Google Cloud Storage object does not exist '{uri}'")
+        warnings.append(
+            f"Initialization action '{uri}' was not run: the Dataproc emulator records initialization actions "
+            "but does not run them (its nodes are local Dask processes)"
+        )
+    return warnings
 
 
 def primary_names(cluster_name: str, count: int, taken: list[str]) -> list[str]:

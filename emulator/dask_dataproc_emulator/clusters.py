@@ -30,12 +30,12 @@ from dask_dataproc_emulator.errors import (
     NotFoundError,
     OperationCancelledError,
     UnavailableError,
-    UnimplementedError,
     required,
 )
 from dask_dataproc_emulator.filters import cluster_matches, cluster_terms
 from dask_dataproc_emulator.names import Key, check_request_id, cluster_path, where
 from dask_dataproc_emulator.operations import Operations
+from dask_dataproc_emulator.paging import page
 from dask_dataproc_emulator.processes import Launcher
 from dask_dataproc_emulator.settings import RETIRE_TIMEOUT_SECONDS
 from dask_dataproc_emulator.state import ClusterRecord, ClusterState, Store, clone, now
@@ -132,6 +132,7 @@ class ClusterService:
                 if existing is not None and existing.cluster.cluster_uuid == cluster_uuid:
                     return self.operations.get(name)
             cluster_config.check_new_cluster(cluster, project=project, policy_exists=self.policy_exists)
+            warnings = cluster_config.check_init_actions(cluster.config, self.store.settings.gcs_dir)
             credentials.check_metadata(cluster)
             key = (project, region, cluster.cluster_name)
             if key in self.store.clusters:
@@ -150,6 +151,7 @@ class ClusterService:
             self.store.clusters[key] = record
             workers = cluster_config.dask_worker_names(cluster)
             metadata = self._metadata(record, "CREATE", f"Create cluster with {len(workers)} Dask workers")
+            metadata.warnings.extend(warnings)
             operation = self.operations.start(project, region, metadata)
             if request.request_id:
                 self._create_requests[request_key] = (operation.name, cluster.cluster_uuid)
@@ -159,6 +161,8 @@ class ClusterService:
         for bucket in (cluster.config.config_bucket, cluster.config.temp_bucket):
             (self.store.settings.gcs_dir / bucket).mkdir(parents=True, exist_ok=True)
         log.info("Creating cluster %s", cluster_path(key))
+        for warning in warnings:
+            log.warning("Cluster %s: %s", cluster_path(key), warning)
         return operation
 
     def _provision(self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata) -> None:
@@ -203,7 +207,7 @@ class ClusterService:
             return clone(self._record((project, region, request.cluster_name)).cluster)
 
     def list_clusters(self, request: dataproc_v1.ListClustersRequest) -> dataproc_v1.ListClustersResponse:
-        """ListClusters, with ``filter``; every match comes in one page."""
+        """ListClusters, with ``filter``, in pages by cluster name (``page_size``, ``page_token``)."""
         project, region = where(request.project_id, request.region)
         terms = cluster_terms(request.filter)
         with self.store.lock:
@@ -212,7 +216,14 @@ class ClusterService:
                 for record in self.store.clusters_in(project, region)
                 if cluster_matches(record.cluster, terms)
             ]
-        return dataproc_v1.ListClustersResponse(clusters=found)
+        clusters, token = page(
+            found,
+            key=lambda cluster: cluster.cluster_name,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            query=f"projects/{project}/regions/{region}/clusters?filter={request.filter}",
+        )
+        return dataproc_v1.ListClustersResponse(clusters=clusters, next_page_token=token)
 
     # -- DeleteCluster ------------------------------------------------------------------------------
 
@@ -384,12 +395,13 @@ class ClusterService:
     # -- the rest -----------------------------------------------------------------------------------
 
     @staticmethod
-    def _unimplemented(what: str) -> Callable[[Any], Any]:
-        def refuse(request: Any) -> Any:
-            raise UnimplementedError(what)
+    def _unimplemented(what: str) -> rpc.NotServed:
+        """Declare a ClusterController method ``what`` the emulator does not serve.
 
-        refuse.__qualname__ = what
-        return refuse
+        It is left out of the service, so the catch-all (:mod:`dask_dataproc_emulator.refusals`)
+        answers it with UNIMPLEMENTED naming the emulator, the method and what it serves.
+        """
+        return rpc.NOT_SERVED
 
     def shutdown(self) -> None:
         """Delete every cluster (stopping every job and process) and wait until all are gone."""

@@ -3,7 +3,9 @@
 Dataproc has no Dask job type; a Dask driver is submitted as a pyspark job whose main file is a plain
 Python script that connects to the cluster's scheduler (see
 :mod:`dask_dataproc_emulator.job_runner` for how it runs). Other job types are refused with
-INVALID_ARGUMENT. The driver output is written where Dataproc writes it:
+INVALID_ARGUMENT naming the type and the one the emulator runs (see
+:func:`dask_dataproc_emulator.refusals.check_job_type`). The driver output is written where Dataproc
+writes it:
 ``gs://{config_bucket}/google-cloud-dataproc-metainfo/{cluster_uuid}/jobs/{job_id}/driveroutput.000000000``.
 """
 
@@ -30,7 +32,9 @@ from dask_dataproc_emulator.filters import job_matches, job_terms
 from dask_dataproc_emulator.job_runner import JobRunner
 from dask_dataproc_emulator.names import Key, check_job_id, check_request_id, cluster_path, job_path, where
 from dask_dataproc_emulator.operations import Operations
+from dask_dataproc_emulator.paging import page
 from dask_dataproc_emulator.processes import Launcher
+from dask_dataproc_emulator.refusals import check_job_type
 from dask_dataproc_emulator.state import (
     ClusterRecord,
     ClusterState,
@@ -76,14 +80,7 @@ class JobService:
     # -- submitting ---------------------------------------------------------------------------------
 
     def _check_job(self, job: dataproc_v1.Job, project: str) -> None:
-        kind = dataproc_v1.Job.pb(job).WhichOneof("type_job")
-        if kind is None:
-            raise InvalidArgumentError("Missing required field: job.pyspark_job")
-        if kind != "pyspark_job":
-            raise InvalidArgumentError(
-                f"Unsupported job type job.{kind}: the Dataproc emulator runs pyspark_job only "
-                "(a Dask driver is a pyspark job whose main file is a plain Python script)"
-            )
+        check_job_type(dataproc_v1.Job.pb(job).WhichOneof("type_job"))
         pyspark = job.pyspark_job
         required(pyspark.main_python_file_uri, "job.pyspark_job.main_python_file_uri")
         gcs = self.store.settings.gcs_dir
@@ -219,7 +216,7 @@ class JobService:
             return clone(self._record(project, region, request.job_id).job)
 
     def list_jobs(self, request: dataproc_v1.ListJobsRequest) -> dataproc_v1.ListJobsResponse:
-        """ListJobs, by ``cluster_name``, ``job_state_matcher`` and ``filter``; all in one page."""
+        """ListJobs, by ``cluster_name``, ``job_state_matcher`` and ``filter``, in pages by job id."""
         project, region = where(request.project_id, request.region)
         terms = job_terms(request.filter)
         if request.job_state_matcher == Matcher.ACTIVE:
@@ -234,7 +231,18 @@ class JobService:
                 and (not request.cluster_name or record.job.placement.cluster_name == request.cluster_name)
                 and job_matches(record.job, terms)
             ]
-        return dataproc_v1.ListJobsResponse(jobs=found)
+        query = (
+            f"projects/{project}/regions/{region}/jobs?cluster_name={request.cluster_name}"
+            f"&job_state_matcher={int(request.job_state_matcher)}&filter={request.filter}"
+        )
+        jobs, token = page(
+            found,
+            key=lambda job: job.reference.job_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            query=query,
+        )
+        return dataproc_v1.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     # -- changing -----------------------------------------------------------------------------------
 

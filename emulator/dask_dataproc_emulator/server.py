@@ -17,6 +17,7 @@ from dask_dataproc_emulator.lifecycle import LifecycleEnforcer
 from dask_dataproc_emulator.object_store import ObjectStore
 from dask_dataproc_emulator.operations import Operations
 from dask_dataproc_emulator.processes import Launcher
+from dask_dataproc_emulator.refusals import CatchAll
 from dask_dataproc_emulator.settings import DISCOVERY_FILE, LIFECYCLE_POLL_SECONDS, EmulatorSettings
 from dask_dataproc_emulator.state import Store
 from dask_dataproc_emulator.storage import StorageServer
@@ -71,15 +72,14 @@ class Emulator:
             ThreadPoolExecutor(max_workers=settings.grpc_threads, thread_name_prefix="grpc"),
             options=[("grpc.so_reuseport", 0)],
         )
-        server.add_generic_rpc_handlers(
-            (
-                self.clusters.handler(),
-                self.jobs.handler(),
-                self.autoscaling.handler(),
-                self.workflows.handler(),
-                self.operations.handler(),
-            )
+        services = (
+            self.clusters.handler(),
+            self.jobs.handler(),
+            self.autoscaling.handler(),
+            self.workflows.handler(),
+            self.operations.handler(),
         )
+        server.add_generic_rpc_handlers(services)
         self.grpc_port = server.add_insecure_port(f"{settings.host}:{settings.port}")
         if not self.grpc_port:
             raise OSError(f"Cannot bind gRPC to {settings.host}:{settings.port}")
@@ -88,6 +88,8 @@ class Emulator:
             storage_port = self.grpc_port + 1
         objects = ObjectStore(settings.gcs_dir, settings.data_dir / ".uploads")
         self._storage = StorageServer(objects, settings.host, storage_port)
+        # Last registration: the catch-all matches every method, so it must come after every served service.
+        server.add_generic_rpc_handlers((CatchAll(services),))
         server.start()
         self._grpc = server
         self._storage.start()
