@@ -21,6 +21,7 @@ SERVED = (
     "google.cloud.dataproc.v1.ClusterController",
     "google.cloud.dataproc.v1.JobController",
     "google.cloud.dataproc.v1.AutoscalingPolicyService",
+    "google.cloud.dataproc.v1.WorkflowTemplateService",
     "google.longrunning.Operations",
 )
 
