@@ -229,3 +229,23 @@ def test_shutdown_leaves_no_process_with_clusters_stopped_stopping_and_starting(
     # run_emulator raised had the emulator left a process behind; this checks it once more.
     assert dask_processes(parent=emulator.pid) == []
     assert states["stopped"] == State.STOPPED
+
+
+def test_a_stopped_cluster_is_still_deleted_by_its_idle_ttl(tmp_path):
+    # At 240 emulated seconds per real second, the 1-hour idle TTL passes 15 s after the cluster runs:
+    # time enough to stop it first.
+    with run_emulator(tmp_path / "fast", time_scale=240) as emulator:
+        client = emulator.cluster_client()
+        config = {**SINGLE_NODE, "lifecycle_config": {"idle_delete_ttl": {"seconds": 3600}}}
+        client.create_cluster(**WHERE, cluster={"cluster_name": "idle", "config": config}).result(timeout=180)
+        client.stop_cluster(request={**WHERE, "cluster_name": "idle"}).result(timeout=120)
+        assert client.get_cluster(**WHERE, cluster_name="idle").status.state == State.STOPPED
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                client.get_cluster(**WHERE, cluster_name="idle")
+            except NotFound:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the stopped cluster was not deleted by its idle_delete_ttl")
