@@ -12,6 +12,8 @@ RUNNING = "RUNNING"
 ERROR = "ERROR"
 DELETING = "DELETING"
 STOPPED = "STOPPED"
+STOPPING = "STOPPING"
+STARTING = "STARTING"
 #: Not one of Dataproc's states: the cluster does not exist (or no longer does).
 DELETED = "DELETED"
 
@@ -22,20 +24,20 @@ CLUSTER_STATES = (
     ERROR,
     DELETING,
     "UPDATING",
-    "STOPPING",
+    STOPPING,
     STOPPED,
-    "STARTING",
+    STARTING,
     "REPAIRING",
     DELETED,
 )
 #: States in which Dataproc is still changing the cluster.
-CLUSTER_TRANSIENT_STATES = frozenset({"CREATING", "UPDATING", DELETING, "STARTING", "STOPPING", "REPAIRING"})
+CLUSTER_TRANSIENT_STATES = frozenset({"CREATING", "UPDATING", DELETING, STARTING, STOPPING, "REPAIRING"})
 #: States in which Dataproc has stopped changing the cluster, and DELETED: what a settling wait waits for.
 CLUSTER_SETTLED_STATES = tuple(state for state in CLUSTER_STATES if state not in CLUSTER_TRANSIENT_STATES)
 #: States in which a cluster serves its Dask scheduler and dashboard.
 CLUSTER_SERVING_STATES = (RUNNING, "UPDATING")
 #: States after which a cluster serves no more jobs: the autoscaler stops.
-CLUSTER_ENDED_STATES = frozenset({DELETING, ERROR, "STOPPING", STOPPED})
+CLUSTER_ENDED_STATES = frozenset({DELETING, ERROR, STOPPING, STOPPED})
 #: States of a cluster that no longer counts against a user's quota.
 CLUSTER_NOT_COUNTED_STATES = frozenset({DELETING, ERROR})
 #: What a cluster that is being made ready ends in when it will never be: the create operator's failure states.

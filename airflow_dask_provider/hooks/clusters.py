@@ -1,4 +1,4 @@
-"""The Dataproc hook's calls about clusters: read, list by labels, create, delete, and wait for them.
+"""The Dataproc hook's calls about clusters: read, list by labels, create, start, delete, and wait for them.
 
 A mixin of :class:`~airflow_dask_provider.hooks.dataproc.DaskDataprocHook`, which gives it its
 clients (``get_cluster_client``), its bounded polling (``poll``) and its log.
@@ -22,7 +22,7 @@ from airflow_dask_provider.hooks.resources import (
     labelled_cluster,
     worker_groups,
 )
-from airflow_dask_provider.states import CLUSTER_SETTLED_STATES, DELETED
+from airflow_dask_provider.states import CLUSTER_SETTLED_STATES, DELETED, RUNNING, STARTING
 
 if TYPE_CHECKING:
     from google.cloud.dataproc_v1 import Cluster, ClusterConfig
@@ -39,7 +39,7 @@ def label_filter(labels: Mapping[str, str]) -> str:
 
 
 class ClusterCalls:
-    """Read, list, create, delete and await Dataproc clusters; plain data in and out."""
+    """Read, list, create, start, delete and await Dataproc clusters; plain data in and out."""
 
     def _get_cluster(self, project_id: str, region: str, cluster_name: str) -> Cluster | None:
         """Return the ``Cluster`` message, or None when it does not exist: the one read of a cluster."""
@@ -117,6 +117,45 @@ class ClusterCalls:
             )
         except AlreadyExists:
             return False
+        return True
+
+    def start_dask_cluster(
+        self, *, project_id: str, region: str, cluster_name: str, cluster_uuid: str, request_id: str
+    ) -> bool:
+        """Ask Dataproc to start a STOPPED cluster; return False when it does not exist.
+
+        Dataproc answers at once (the cluster is STARTING); wait for RUNNING with :meth:`wait_for_cluster`.
+        A cluster that someone else has started meanwhile (STARTING or RUNNING) counts as started, and
+        ``request_id`` makes a repeated call return the first operation.
+
+        :param cluster_uuid: start only the cluster of this uuid (the one the caller looked at).
+        :raises ClusterReplacedError: ``cluster_uuid`` is not the uuid of the cluster of that name.
+        :raises google.api_core.exceptions.FailedPrecondition: the cluster is in a state that cannot start
+            (Dataproc's message names it).
+        """
+        from google.api_core.exceptions import FailedPrecondition, NotFound
+
+        client = self.get_cluster_client(region)
+        request = {
+            "project_id": project_id,
+            "region": region,
+            "cluster_name": cluster_name,
+            "cluster_uuid": cluster_uuid,
+            "request_id": request_id,
+        }
+        try:
+            client.start_cluster(request=request)
+        except NotFound:
+            return False
+        except FailedPrecondition as err:
+            info = self.get_cluster_info(project_id=project_id, region=region, cluster_name=cluster_name)
+            if info is None:
+                return False
+            if info.cluster_uuid != cluster_uuid:
+                raise ClusterReplacedError(cluster_name, cluster_uuid) from err
+            if info.state in (STARTING, RUNNING):
+                return True
+            raise
         return True
 
     def delete_dask_cluster(

@@ -33,6 +33,7 @@ from airflow_dask_provider.states import (
     DELETING,
     ERROR,
     RUNNING,
+    STOPPED,
 )
 from airflow_dask_provider.tasks import deadline, defer_timeout, is_literal
 
@@ -65,14 +66,20 @@ class Phase(enum.Enum):
     AWAIT_DELETION = "await_deletion"
     #: ERROR: delete it, then create it anew, or fail if this task created it.
     REPLACE_FAILED = "replace_failed"
-    #: Being created, updated, started or repaired: wait for it to run.
+    #: Being created, updated, started, stopped or repaired: wait for it to settle.
     AWAIT_READY = "await_ready"
-    #: Any other state (STOPPED): fail.
+    #: STOPPED: start it, then wait for it to run.
+    START = "start"
+    #: Any other state (STOPPED again after this task started it, or a state Dataproc adds): fail.
     UNUSABLE = "unusable"
 
 
-def next_phase(info: ClusterInfo | None, *, created: bool) -> Phase:
-    """Return the phase for the cluster as found (None: it does not exist); ``created``: this task created it."""
+def next_phase(info: ClusterInfo | None, *, created: bool, started: bool = False) -> Phase:
+    """Return the phase for the cluster as found (None: it does not exist).
+
+    :param created: this task created the cluster.
+    :param started: this task started the cluster from STOPPED (a second stop is not undone).
+    """
     if info is None:
         return Phase.VANISHED if created else Phase.CREATE
     if info.state == RUNNING:
@@ -83,6 +90,8 @@ def next_phase(info: ClusterInfo | None, *, created: bool) -> Phase:
         return Phase.REPLACE_FAILED
     if info.state in CLUSTER_TRANSIENT_STATES:
         return Phase.AWAIT_READY
+    if info.state == STOPPED and not started:
+        return Phase.START
     return Phase.UNUSABLE
 
 
@@ -93,6 +102,13 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
     one in ERROR is deleted and created again, one being created or deleted is waited for, and a
     request id makes a create that is retried after a lost answer safe. If the task is killed while
     the cluster is being created, the cluster is deleted.
+
+    A STOPPED cluster it may use is started, as the Google provider's ``DataprocCreateClusterOperator``
+    does with ``use_if_exists``: the task logs it, waits (within ``timeout``) until the cluster is
+    RUNNING, and returns its new scheduler and dashboard addresses. One being stopped (STOPPING) is
+    waited for, then started. The ownership rule comes first: another run's stopped cluster is started
+    only with ``share_cluster=True``. A cluster stopped again while this task waits for it to start,
+    or in any state Dataproc may add, fails the task with an error naming the cluster and its state.
 
     A cluster belongs to the run that created it (its ``airflow-run-key`` label, see
     :mod:`airflow_dask_provider.labels`). A cluster of that name made by another run, or by anything
@@ -159,6 +175,9 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         for name in SPEC_FIELDS:
             setattr(self, name, spec_values.get(name))
         self._creating = False
+        #: This task started the cluster from STOPPED (classic mode; a deferred task resumes in
+        #: :meth:`execute_complete_started` instead).
+        self._started = False
         if cluster_name is not None and is_literal(cluster_name):
             validate_cluster_name(cluster_name)
         if is_literal(spec_values):
@@ -188,6 +207,11 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         info = ClusterInfo(**event["resource"]) if event["resource"] else None
         return self._proceed(context, info, created=created)
 
+    def execute_complete_started(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Go on when the deferred wait for the cluster this task started from STOPPED ended."""
+        self._started = True
+        return self.execute_complete(context, event)
+
     def execute_complete_created(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Go on when the deferred wait for the cluster this task created ended.
 
@@ -206,6 +230,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
 
         None: create it. Being changed: wait until it settles. Being deleted: wait until it is gone,
         then create. ERROR: delete it, then create it anew if it was not ours, or fail if it was.
+        STOPPED: start it, then wait for it to run.
         """
         steps = {
             Phase.CREATE: self._phase_create,
@@ -213,12 +238,13 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
             Phase.AWAIT_DELETION: self._phase_await_deletion,
             Phase.REPLACE_FAILED: self._phase_replace_failed,
             Phase.AWAIT_READY: self._phase_await_ready,
+            Phase.START: self._phase_start,
             Phase.UNUSABLE: self._phase_unusable,
         }
         while True:
             if info is not None and info.state != DELETING:
                 self._check_owner(context, info)
-            phase = next_phase(info, created=created)
+            phase = next_phase(info, created=created, started=self._started)
             if phase is Phase.ADOPT:
                 assert info is not None
                 return self._running(context, info, created=created)
@@ -226,6 +252,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
 
     def _phase_create(self, context: Context, info: None, *, created: bool) -> tuple[ClusterInfo | None, bool]:
         """No cluster of that name: create it, then wait for it to run."""
+        self._started = False
         self._create(context)
         return self._wait(context, [RUNNING], list(CLUSTER_START_FAILED_STATES), created=True), True
 
@@ -263,11 +290,28 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         self.log.info("Cluster %s is %s; waiting for it", self.cluster_name, info.state)
         return self._wait(context, [RUNNING], list(CLUSTER_START_FAILED_STATES), created=created), created
 
-    def _phase_unusable(self, context: Context, info: ClusterInfo, *, created: bool) -> tuple[ClusterInfo | None, bool]:
-        """The cluster is in a state this operator cannot take further (STOPPED): fail."""
-        raise ClusterError(
-            self.cluster_name, info.state, "a cluster of this name exists in a state this operator cannot reuse"
+    def _phase_start(self, context: Context, info: ClusterInfo, *, created: bool) -> tuple[ClusterInfo | None, bool]:
+        """The cluster is STOPPED: start it (the one of the uuid just read), then wait for it to run."""
+        self.log.info(
+            "Cluster %s is STOPPED; starting it and waiting up to %.0fs for it to be RUNNING",
+            self.cluster_name,
+            self.timeout,
         )
+        if not self.hook.start_dask_cluster(
+            **self._where, cluster_uuid=info.cluster_uuid, request_id=self._request_id(context, "start")
+        ):
+            return None, created  # deleted meanwhile: create it anew (or fail, if this task created it)
+        self._started = True
+        waited = self._wait(context, [RUNNING], list(CLUSTER_START_FAILED_STATES), created=created, started=True)
+        return waited, created
+
+    def _phase_unusable(self, context: Context, info: ClusterInfo, *, created: bool) -> tuple[ClusterInfo | None, bool]:
+        """The cluster is in a state this operator cannot take further: fail, naming it."""
+        if info.state == STOPPED:
+            reason = "it was stopped again while this task waited for it to start"
+        else:
+            reason = "a cluster of this name exists in a state this operator cannot reuse"
+        raise ClusterError(self.cluster_name, info.state, reason)
 
     def _check_owner(self, context: Context, info: ClusterInfo) -> None:
         """Go on with a cluster this run created; with another's, only when ``share_cluster`` says so."""
@@ -364,8 +408,12 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         *,
         created: bool,
         then_fail: bool = False,
+        started: bool = False,
     ) -> ClusterInfo | None:
-        """Wait for the cluster to reach a target or failure state, here or in a trigger."""
+        """Wait for the cluster to reach a target or failure state, here or in a trigger.
+
+        :param started: this task has just started the cluster from STOPPED (which method resumes).
+        """
         if self.deferrable:
             from airflow_dask_provider.triggers.dataproc import DaskDataprocClusterTrigger
 
@@ -380,6 +428,8 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
             )
             if then_fail:
                 method = "execute_failed_cluster_deleted"
+            elif started:
+                method = "execute_complete_started"
             else:
                 method = "execute_complete_created" if created else "execute_complete"
             self.defer(trigger=trigger, method_name=method, timeout=defer_timeout(until))
@@ -400,16 +450,21 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         self.log.info(
             "Dask cluster %s is RUNNING%s. Scheduler: %s. Dask dashboard: %s",
             self.cluster_name,
-            "" if created else " (reused)",
+            " (started from STOPPED)" if self._started else "" if created else " (reused)",
             info.scheduler_address,
             info.dashboard_url or "not available (Component Gateway is off)",
         )
         return info.as_dict()
 
-    def _request_id(self, context: Context) -> str:
-        """Return an id that is the same for repeated calls within one try of one task instance."""
+    def _request_id(self, context: Context, action: str = "") -> str:
+        """Return an id that is the same for repeated calls within one try of one task instance.
+
+        :param action: what the id is for, when not the create (``"start"``).
+        """
         ti = context["ti"]
         parts = (ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number, self.cluster_name)
+        if action:
+            parts = (*parts, action)
         return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(map(str, parts))))
 
     def on_kill(self) -> None:

@@ -6,6 +6,18 @@ UpdateCluster resizes (UPDATING -> RUNNING): new workers are started, leaving on
 the scheduler first so their data moves. DeleteCluster (DELETING) ends the cluster's running jobs, stops
 the workers then the scheduler, and forgets the cluster. ``request_id`` makes a repeated CreateCluster
 return the first operation while the cluster it created exists.
+
+StopCluster (RUNNING -> STOPPING -> STOPPED) and StartCluster (STOPPED -> STARTING -> RUNNING) follow
+Dataproc's start/stop guide: a stop ends the cluster's running jobs in ERROR ("the running jobs will
+fail"), then stops every Dask process, so a STOPPED cluster has none; its config, labels, instance
+names and Dask TLS credential stay. Only a RUNNING cluster can be stopped (a cluster being updated
+cannot, as on Dataproc), only a STOPPED one started; once it is STOPPING, jobs and updates are refused
+with FAILED_PRECONDITION naming the state (see ``jobs.py`` and :meth:`ClusterService.update_cluster`),
+and DeleteCluster works in every state. A start brings up a new scheduler and one worker per node, as
+at creation (initialization actions do not run again, as on Dataproc); their ports may change, so the
+``dask-scheduler-*`` metadata and the dashboard URL in ``endpoint_config.http_ports`` are filled
+again once it is RUNNING. While STOPPED, those still name the old, closed ports. How scheduled
+deletion treats a stopped cluster is in :mod:`dask_dataproc_emulator.lifecycle`.
 """
 
 from __future__ import annotations
@@ -44,8 +56,12 @@ log = logging.getLogger(__name__)
 
 #: Details of a job ended because its cluster was deleted.
 CLUSTER_DELETED = "Job terminated: cluster deleted"
+#: Details of a job ended because its cluster was stopped.
+CLUSTER_STOPPED = "Job terminated: cluster stopped"
 
 OperationState = dataproc_v1.ClusterOperationStatus.State
+#: The participle of each StopCluster/StartCluster operation type, for messages.
+PAST = {"STOP": "stopped", "START": "started"}
 
 
 class ClusterService:
@@ -70,6 +86,8 @@ class ClusterService:
         self.policy_exists = policy_exists
         #: (project, region, request_id) -> (operation name, cluster uuid) of CreateCluster calls.
         self._create_requests: dict[Key, tuple[str, str]] = {}
+        #: (project, region, method, request_id) -> (operation name, cluster uuid) of Stop/StartCluster calls.
+        self._power_requests: dict[tuple[str, str, str, str], tuple[str, str]] = {}
         self._threads: list[threading.Thread] = []
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -91,6 +109,15 @@ class ClusterService:
                 state=OperationState.RUNNING, inner_state="RUNNING", state_start_time=now()
             ),
         )
+
+    @staticmethod
+    def _check_uuid(record: ClusterRecord, cluster_uuid: str) -> None:
+        """Raise FAILED_PRECONDITION when a request names a ``cluster_uuid`` that is not the cluster's."""
+        if cluster_uuid and cluster_uuid != record.cluster.cluster_uuid:
+            raise FailedPreconditionError(
+                f"Cluster {cluster_path(record.key)} has uuid {record.cluster.cluster_uuid}, "
+                f"not the requested {cluster_uuid}"
+            )
 
     def _finish(
         self,
@@ -237,11 +264,7 @@ class ClusterService:
             return self._start_delete(record, cluster_uuid=request.cluster_uuid)
 
     def _start_delete(self, record: ClusterRecord, *, cluster_uuid: str = "") -> operations_pb2.Operation:
-        if cluster_uuid and cluster_uuid != record.cluster.cluster_uuid:
-            raise FailedPreconditionError(
-                f"Cluster {cluster_path(record.key)} has uuid {record.cluster.cluster_uuid}, "
-                f"not the requested {cluster_uuid}"
-            )
+        self._check_uuid(record, cluster_uuid)
         if record.delete_operation is not None:
             return self.operations.get(record.delete_operation)
         record.set_state(ClusterState.DELETING)
@@ -253,14 +276,18 @@ class ClusterService:
         log.info("Deleting cluster %s", cluster_path(record.key))
         return operation
 
+    def _end_jobs(self, record: ClusterRecord, reason: str) -> None:
+        """End the cluster's active jobs in ERROR with ``reason`` and wait (bounded) until they have."""
+        with self.store.lock:
+            runners = [job.runner for job in self.store.jobs_of_cluster(record.key) if not job.done and job.runner]
+        for runner in runners:
+            runner.terminate(reason)
+        for runner in runners:
+            runner.join(timeout=self.store.settings.stop_grace * 3)
+
     def _delete(self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata) -> None:
         try:
-            with self.store.lock:
-                runners = [job.runner for job in self.store.jobs_of_cluster(record.key) if not job.done and job.runner]
-            for runner in runners:
-                runner.terminate(CLUSTER_DELETED)
-            for runner in runners:
-                runner.join(timeout=self.store.settings.stop_grace * 3)
+            self._end_jobs(record, CLUSTER_DELETED)
             if record.busy is not None:
                 record.busy.join()
         except Exception:  # never leave processes behind, whatever went wrong with the jobs
@@ -392,6 +419,102 @@ class ClusterService:
             self._finish(operation, metadata, response=clone(record.cluster))
         log.info("Cluster %s resized to %s primary, %s secondary workers", cluster_path(record.key), primary, secondary)
 
+    # -- StopCluster, StartCluster -----------------------------------------------------------------
+
+    def stop_cluster(self, request: dataproc_v1.StopClusterRequest) -> operations_pb2.Operation:
+        """StopCluster: end the running jobs and stop every Dask process; RUNNING -> STOPPING -> STOPPED."""
+        return self._power(request, "STOP", ClusterState.RUNNING, ClusterState.STOPPING, self._stop)
+
+    def start_cluster(self, request: dataproc_v1.StartClusterRequest) -> operations_pb2.Operation:
+        """StartCluster: start the scheduler and the workers again; STOPPED -> STARTING -> RUNNING."""
+        return self._power(request, "START", ClusterState.STOPPED, ClusterState.STARTING, self._start)
+
+    def _power(
+        self,
+        request: dataproc_v1.StopClusterRequest | dataproc_v1.StartClusterRequest,
+        kind: str,
+        allowed: int,
+        moving: int,
+        work: Callable[[ClusterRecord, str, dataproc_v1.ClusterOperationMetadata], None],
+    ) -> operations_pb2.Operation:
+        """Move a cluster in state ``allowed`` to ``moving`` and run ``work`` in the background.
+
+        ``request_id`` returns the first operation of a repeated request while that cluster exists;
+        ``cluster_uuid`` must be the cluster's.
+        """
+        project, region = where(request.project_id, request.region)
+        required(request.cluster_name, "cluster_name")
+        request_key = (project, region, kind, check_request_id(request.request_id))
+        verb = kind.lower()
+        with self.store.lock:
+            if self.store.closing:
+                raise UnavailableError("The Dataproc emulator is shutting down")
+            record = self._record((project, region, request.cluster_name))
+            self._check_uuid(record, request.cluster_uuid)
+            if request.request_id and request_key in self._power_requests:
+                name, cluster_uuid = self._power_requests[request_key]
+                if cluster_uuid == record.cluster.cluster_uuid:
+                    return self.operations.get(name)
+            if record.state != allowed:
+                raise FailedPreconditionError(
+                    f"Cluster {cluster_path(record.key)} is in state {ClusterState(record.state).name}; "
+                    f"only a {ClusterState(allowed).name} cluster can be {PAST[kind]}"
+                )
+            record.set_state(moving)
+            metadata = self._metadata(record, kind, f"{kind.capitalize()} cluster")
+            operation = self.operations.start(project, region, metadata)
+            if request.request_id:
+                self._power_requests[request_key] = (operation.name, record.cluster.cluster_uuid)
+            record.busy = self._in_background(
+                work, record, operation.name, metadata, name=f"{verb}-{request.cluster_name}"
+            )
+        log.info("Cluster %s: %s requested", cluster_path(record.key), verb)
+        return operation
+
+    def _stop(self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata) -> None:
+        try:
+            self._end_jobs(record, CLUSTER_STOPPED)
+        except Exception:  # stop the processes whatever went wrong with the jobs
+            log.exception("Cluster %s: ending its jobs failed", cluster_path(record.key))
+        finally:
+            record.dask.stop(final=False)
+            with self.store.lock:
+                stopped = record.state == ClusterState.STOPPING  # else deleted meanwhile
+                if stopped:
+                    record.set_state(ClusterState.STOPPED)
+                    self._finish(operation, metadata, response=clone(record.cluster))
+                else:
+                    self._finish(operation, metadata, error=OperationCancelledError("Cluster deleted while stopping"))
+        if stopped:
+            log.info("Cluster %s is STOPPED", cluster_path(record.key))
+
+    def _start(self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata) -> None:
+        deadline = time.monotonic() + self.store.settings.start_timeout
+        try:
+            scheduler = record.dask.start_scheduler(deadline=deadline)
+            with self.store.lock:
+                workers = cluster_config.dask_worker_names(record.cluster)
+            record.dask.add_workers(workers, deadline=deadline)
+        except Exception as err:
+            error = err if isinstance(err, EmulatorError) else EmulatorError(f"Cluster failed to start: {err!r}")
+            level = logging.INFO if isinstance(error, OperationCancelledError) else logging.WARNING
+            log.log(level, "Cluster %s did not start again: %s", cluster_path(record.key), error.message)
+            with self.store.lock:
+                if record.state == ClusterState.STARTING:
+                    record.set_state(ClusterState.ERROR, error.message)
+            self._finish(operation, metadata, error=error)
+            if not isinstance(error, OperationCancelledError):
+                record.dask.stop()
+            return
+        with self.store.lock:
+            if record.state != ClusterState.STARTING:  # deleted meanwhile
+                self._finish(operation, metadata, error=OperationCancelledError("Cluster deleted while starting"))
+                return
+            cluster_config.set_addresses(record.cluster, scheduler)
+            record.set_state(ClusterState.RUNNING)
+            self._finish(operation, metadata, response=clone(record.cluster))
+        log.info("Cluster %s is RUNNING again", cluster_path(record.key))
+
     # -- the rest -----------------------------------------------------------------------------------
 
     @staticmethod
@@ -425,8 +548,8 @@ class ClusterService:
                 "DeleteCluster": rpc.unary(self.delete_cluster, d.DeleteClusterRequest, op),
                 "GetCluster": rpc.unary(self.get_cluster, d.GetClusterRequest, d.Cluster),
                 "ListClusters": rpc.unary(self.list_clusters, d.ListClustersRequest, d.ListClustersResponse),
-                "StopCluster": rpc.unary(self._unimplemented("StopCluster"), d.StopClusterRequest, op),
-                "StartCluster": rpc.unary(self._unimplemented("StartCluster"), d.StartClusterRequest, op),
+                "StopCluster": rpc.unary(self.stop_cluster, d.StopClusterRequest, op),
+                "StartCluster": rpc.unary(self.start_cluster, d.StartClusterRequest, op),
                 "DiagnoseCluster": rpc.unary(self._unimplemented("DiagnoseCluster"), d.DiagnoseClusterRequest, op),
             },
         )

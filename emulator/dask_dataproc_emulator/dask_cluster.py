@@ -278,12 +278,19 @@ class DaskCluster:
             for name, process in children.items():
                 pool.submit(stop, name, process)
 
-    def stop(self) -> None:
-        """Stop every worker, then the scheduler (SIGTERM, then SIGKILL after the grace period)."""
+    def stop(self, *, final: bool = True) -> None:
+        """Stop every worker, then the scheduler (SIGTERM, then SIGKILL after the grace period).
+
+        :param final: the cluster is being deleted: a start under way stops at its next step, and none
+            may follow. False (StopCluster) leaves the cluster startable again: :meth:`start_scheduler`
+            then :meth:`add_workers` bring up new processes, with the same credential and worker names.
+        """
         with self._lock:
-            self.closing.set()
+            if final:
+                self.closing.set()
             workers, self.workers = self.workers, {}
             scheduler, self.scheduler = self.scheduler, None
+            self.info = None
         self._stop_all(workers)
         if scheduler is not None:
             processes.stop(scheduler, grace=self.settings.stop_grace, name=f"{self.name}/scheduler")

@@ -5,6 +5,16 @@ pending or running; ``lifecycle_config.idle_start_time`` says since when, and th
 it), once it is ``auto_delete_ttl`` old, or at ``auto_delete_time``. A cluster in ERROR is left alone,
 as on Dataproc: that is what the provider's orphan reaper is for.
 
+A STOPPED cluster is deleted by the same three rules, and its clocks keep running while it is stopped
+(our choice, documented here): a stopped cluster runs no job, so by Dataproc's definition (idle: no
+Dataproc job pending or running) it is idle, and its ``idle_start_time`` stays the moment its last job
+ended (a stop ends the running jobs; see :mod:`dask_dataproc_emulator.clusters`); its age counts from
+its creation. Starting it again does not reset the idle time either: a cluster idle for longer than
+its ``idle_delete_ttl`` is deleted at the next look. Dataproc's guides do not say that scheduled
+deletion pauses while a cluster is stopped; the alternative they offer for stopped clusters is a
+separate scheduled *stop*, which the emulator does not implement. A cluster being stopped or started
+(STOPPING, STARTING), like one being created or updated, is left alone until it settles.
+
 Tests cannot wait ten minutes, Dataproc's shortest TTL, so the emulator can run the clusters' clocks
 faster: with ``--time-scale 60`` every real second counts as a minute for these three rules (a
 10-minute TTL passes in 10 s; an ``auto_delete_time`` an hour after creation comes a minute after
@@ -26,6 +36,9 @@ from dask_dataproc_emulator.state import ClusterState, Store, now
 
 log = logging.getLogger(__name__)
 
+#: States in which a cluster's TTLs are enforced: settled, and not failed.
+DELETABLE_STATES = frozenset({ClusterState.RUNNING, ClusterState.STOPPED})
+
 
 def created_at(cluster: dataproc_v1.Cluster) -> datetime:
     """Return when the cluster was created: the start of its first status."""
@@ -38,7 +51,7 @@ def deletion_reason(cluster: dataproc_v1.Cluster, *, at: datetime, time_scale: f
 
     :param time_scale: emulated seconds per real second since the idle start or the creation.
     """
-    if cluster.status.state != ClusterState.RUNNING:
+    if cluster.status.state not in DELETABLE_STATES:
         return None
     lifecycle = cluster.config.lifecycle_config
     age = (at - created_at(cluster)).total_seconds() * time_scale

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import textwrap
 
-from tests.devtools import dags_test
+from google.cloud import dataproc_v1
+
+from tests.devtools import dags_test, xcom_value
 
 from .conftest import REPO, environment
 
@@ -21,14 +23,22 @@ print("total", total)
 """
 
 
-def test_google_create_submit_delete_run_on_the_emulator(airflow_home, emulator):
+State = dataproc_v1.ClusterStatus.State
+
+
+def google_environment(airflow_home, emulator) -> dict[str, str]:
+    """The DAGs' environment, with the job script in the emulator's ``gs://google-ops/jobs/sum.py``."""
     job = emulator.data_dir / "gcs" / "google-ops" / "jobs" / "sum.py"
     job.parent.mkdir(parents=True, exist_ok=True)
     job.write_text(textwrap.dedent(JOB))
-    env = {
+    return {
         **environment(airflow_home, emulator, REPO / "tests" / "e2e" / "dags"),
         "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": '{"conn_type": "google_cloud_platform", "extra": {"project": "local-project"}}',
     }
+
+
+def test_google_create_submit_delete_run_on_the_emulator(airflow_home, emulator):
+    env = google_environment(airflow_home, emulator)
 
     run = dags_test("google_dataproc_on_emulator", env=env)
 
@@ -36,3 +46,42 @@ def test_google_create_submit_delete_run_on_the_emulator(airflow_home, emulator)
         run.output[-5000:]
     )
     assert (emulator.data_dir / "gcs" / "google-ops" / "out.txt").read_text() == "5050 2"
+
+
+def test_google_stop_start_update_sensor_and_deferrable_operators_run_on_the_emulator(airflow_home, emulator):
+    env = google_environment(airflow_home, emulator)
+    dag_id = "google_dataproc_stop_start_on_emulator"
+
+    run = dags_test(dag_id, env=env)
+
+    tasks = [
+        "create_cluster",
+        "scale_down",
+        "stop_cluster",
+        "start_cluster",
+        "submit_async",
+        "wait_for_job",
+        "submit_deferred",
+        "delete_cluster",
+    ]
+    assert run.states == dict.fromkeys(tasks, "success"), run.output[-5000:]
+    deferred = {
+        task
+        for line in run.output.splitlines()
+        if "Pausing task as DEFERRED" in line
+        for task in tasks
+        if line.rstrip().endswith(f"task_id={task}")
+    }
+    assert deferred == {"create_cluster", "submit_deferred", "delete_cluster"}  # their triggers ran in line
+    stopped = xcom_value(dag_id, "stop_cluster", "return_value", env=env)
+    started = xcom_value(dag_id, "start_cluster", "return_value", env=env)
+    assert stopped["status"]["state"] == State.STOPPED
+    history = [status["state"] for status in started["status_history"]] + [started["status"]["state"]]
+    assert history[-4:] == [State.STOPPING, State.STOPPED, State.STARTING, State.RUNNING]
+    assert started["config"]["worker_config"]["num_instances"] == 2  # the scale-down, kept across the stop
+    # Both jobs ran on the started cluster, with the two workers left by the scale-down.
+    gcs = emulator.data_dir / "gcs" / "google-ops"
+    assert (gcs / "out-async.txt").read_text() == "5050 2"
+    assert (gcs / "out-deferred.txt").read_text() == "5050 2"
+    assert xcom_value(dag_id, "submit_async", "return_value", env=env)
+    assert emulator.cluster_client().list_clusters(project_id="local-project", region="europe-west1").clusters == []

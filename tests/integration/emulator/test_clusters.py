@@ -126,11 +126,11 @@ def test_list_clusters_applies_the_filter(clusters, shared_cluster, filter_, fou
     assert (SHARED in names) is found
 
 
-def test_stop_cluster_is_unimplemented(clusters, shared_cluster):
+def test_diagnose_cluster_is_unimplemented(clusters, shared_cluster):
     from google.api_core.exceptions import MethodNotImplemented
 
-    with pytest.raises(MethodNotImplemented, match="StopCluster"):
-        clusters.stop_cluster(request={**WHERE, "cluster_name": SHARED})
+    with pytest.raises(MethodNotImplemented, match="DiagnoseCluster"):
+        clusters.diagnose_cluster(request={**WHERE, "cluster_name": SHARED})
 
 
 # -- deletion: one cluster in another region, with a job running, deleted once for these tests ------

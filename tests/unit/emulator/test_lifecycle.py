@@ -74,6 +74,17 @@ def test_clusters_in_error_or_without_ttls_are_left_alone():
     assert deletion_reason(cluster(), at=at(600)) is None
 
 
+def test_a_stopped_cluster_is_idle_and_its_ttls_keep_counting():
+    stopped = cluster(State.STOPPED, idle_delete_ttl=timedelta(minutes=10))
+
+    assert deletion_reason(stopped, at=at(10)) == "idle for 600s, idle_delete_ttl 600s"
+
+
+def test_a_cluster_being_stopped_or_started_is_left_alone_until_it_settles():
+    for state in (State.STOPPING, State.STARTING):
+        assert deletion_reason(cluster(state, idle_delete_ttl=timedelta(minutes=10)), at=at(600)) is None
+
+
 def test_the_command_line_sets_the_time_scale(tmp_path):
     import pytest
 

@@ -106,3 +106,65 @@ def test_the_usage_of_a_cluster_is_read_from_its_message(cluster_client):
     usage = cluster_client.hook.get_cluster_usage(project_id="p", region="r", cluster_name="c")
 
     assert (usage.cluster_name, usage.created_at) == ("c", CREATED.timestamp())
+
+
+# -- starting a stopped cluster ----------------------------------------------------------------------
+
+
+def start(client) -> bool:
+    return client.hook.start_dask_cluster(
+        project_id="p", region="r", cluster_name="c", cluster_uuid="u", request_id="req"
+    )
+
+
+def test_start_asks_for_the_cluster_of_the_uuid_with_a_request_id(cluster_client):
+    assert start(cluster_client) is True
+
+    request = cluster_client.start_cluster.call_args.kwargs["request"]
+    assert (request["cluster_name"], request["cluster_uuid"], request["request_id"]) == ("c", "u", "req")
+
+
+def test_start_of_a_missing_cluster_is_false(cluster_client):
+    from google.api_core.exceptions import NotFound
+
+    cluster_client.start_cluster.side_effect = NotFound("gone")
+
+    assert start(cluster_client) is False
+
+
+@pytest.mark.parametrize("state", ["STARTING", "RUNNING"])
+def test_a_cluster_someone_else_started_counts_as_started(cluster_client, state):
+    from google.api_core.exceptions import FailedPrecondition
+
+    cluster_client.start_cluster.side_effect = FailedPrecondition("not STOPPED")
+    message = cluster_message()
+    message.status.state = dataproc_v1.ClusterStatus.State[state]
+    cluster_client.get_cluster.return_value = message
+
+    assert start(cluster_client) is True
+
+
+def test_a_start_refused_for_another_uuid_is_cluster_replaced(cluster_client):
+    from google.api_core.exceptions import FailedPrecondition
+
+    from airflow_dask_provider.exceptions import ClusterReplacedError
+
+    cluster_client.start_cluster.side_effect = FailedPrecondition("uuid")
+    message = cluster_message()
+    message.cluster_uuid = "new"
+    cluster_client.get_cluster.return_value = message
+
+    with pytest.raises(ClusterReplacedError, match="no longer the cluster of uuid u"):
+        start(cluster_client)
+
+
+def test_a_start_refused_in_another_state_is_dataprocs_own_error(cluster_client):
+    from google.api_core.exceptions import FailedPrecondition
+
+    cluster_client.start_cluster.side_effect = FailedPrecondition("is in state STOPPING")
+    message = cluster_message()
+    message.status.state = dataproc_v1.ClusterStatus.State.STOPPING
+    cluster_client.get_cluster.return_value = message
+
+    with pytest.raises(FailedPrecondition, match="STOPPING"):
+        start(cluster_client)

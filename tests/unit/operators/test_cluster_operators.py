@@ -165,13 +165,22 @@ def test_staging_can_be_turned_off(hook, context):
         ("CREATING", False, "AWAIT_READY"),
         ("UPDATING", True, "AWAIT_READY"),
         ("REPAIRING", False, "AWAIT_READY"),
-        ("STOPPED", False, "UNUSABLE"),
+        ("STOPPING", False, "AWAIT_READY"),
+        ("STARTING", False, "AWAIT_READY"),
+        ("STOPPED", False, "START"),
+        ("STOPPED", True, "START"),
     ],
 )
 def test_the_create_operator_names_its_next_phase_from_the_cluster_it_found(state, created, phase):
     from airflow_dask_provider.operators.cluster import Phase, next_phase
 
     assert next_phase(None if state is None else cluster(state), created=created) is Phase[phase]
+
+
+def test_a_cluster_stopped_again_after_this_task_started_it_is_unusable():
+    from airflow_dask_provider.operators.cluster import Phase, next_phase
+
+    assert next_phase(cluster("STOPPED"), created=False, started=True) is Phase.UNUSABLE
 
 
 def test_the_delete_operator_keeps_its_import_path():
