@@ -12,6 +12,7 @@ sys.path.insert(0, str(DOCS / "_ext"))
 sys.path.insert(0, str(DOCS.parent))
 # autodoc imports the provider, which imports Airflow: an Airflow home of the build's own, not ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-docs-"))
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 
 from airflow_dask_provider import __version__  # noqa: E402
 
@@ -72,7 +73,7 @@ def setup(app) -> None:
 # plain text (nitpicky stays off for them).
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {"show-inheritance": True}
 
 html_theme = "furo"
 html_title = f"Dask on Dataproc {release}"
