@@ -42,16 +42,17 @@ def site(tmp_path_factory) -> Path:
 def docs_copy(tmp_path: Path) -> Path:
     """Return a copy of docs/ beside links to the repository's other top-level entries, as in the checkout.
 
-    Its API reference is a title alone: the pages made from docstrings, which import Airflow and the
-    Google provider, take most of a build's time and none of these checks' part.
+    Its API pages are their titles alone: the entries made from docstrings, which import Airflow and
+    the Google provider, take most of a build's time and none of these checks' part.
     """
     for entry in REPO.iterdir():
         if entry.name != "docs" and not entry.name.startswith("."):
             (tmp_path / entry.name).symlink_to(entry)
     docs = tmp_path / "docs"
-    shutil.copytree(REPO / "docs", docs, ignore=shutil.ignore_patterns("_build", "api"))
-    (docs / "api").mkdir()
-    (docs / "api" / "index.md").write_text("# API reference\n")
+    shutil.copytree(REPO / "docs", docs, ignore=shutil.ignore_patterns("_build"))
+    for page in (docs / "api").glob("*.md"):
+        if page.name != "index.md":
+            page.write_text(page.read_text().splitlines()[0] + "\n")
     return docs
 
 
