@@ -93,6 +93,7 @@ def parsed(page: Path) -> Anchors:
 
 def broken_links(site: Path) -> list[str]:
     """Return every internal link of the built site whose file or anchor does not exist."""
+    site = site.resolve()
     pages = {page: parsed(page) for page in site.rglob("*.html")}
     broken = []
     for page, anchors in pages.items():
