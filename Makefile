@@ -13,7 +13,7 @@ PYTEST_RUN = -m pytest -n $(PYTEST_WORKERS) --dist loadscope --durations=25
 # Byte-code caches make the many Python processes of the tests (Airflow, Dask) start much faster.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help venv venv-af2 system-packages lint test test-af3 test-af2 test-jobs-lower-bounds demo emulator local-airflow benchmark benchmark-jobs benchmark-tls constraints clean
+.PHONY: help venv venv-af2 system-packages lint docs test test-af3 test-af2 test-jobs-lower-bounds demo emulator local-airflow benchmark benchmark-jobs benchmark-tls constraints clean
 
 help:
 	@echo "make demo       run the example DAG end to end on a local emulator with real Dask processes"
@@ -21,6 +21,7 @@ help:
 	@echo "                and the job scripts at the lowest releases they accept (.venv-jobs-low)"
 	@echo "make test-af3   run the suite on Airflow 3 only"
 	@echo "make lint       ruff check and ruff format --check over the checkout (part of make test)"
+	@echo "make docs       build the documentation site into docs/_build/html, warnings as errors (part of make test)"
 	@echo "make emulator   serve the Dataproc emulator on 127.0.0.1:8790 (data in .emulator/) until Ctrl-C"
 	@echo "make local-airflow  run docker-compose.yaml's stack as local processes (UI on 127.0.0.1:8080) until Ctrl-C"
 	@echo "make benchmark  run the benchmarks in benchmarks/, the jobs' last"
@@ -61,12 +62,18 @@ venv-af2: $(VENV_AF2)/.installed
 system-packages:
 	bash scripts/system_packages.sh
 
-test: lint test-af3 test-af2 test-jobs-lower-bounds
+test: lint docs test-af3 test-af2 test-jobs-lower-bounds
 
 # ruff's rules and format (pyproject.toml's [tool.ruff]) over the whole checkout, the emulator included.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The site from scratch (-E: every page read again, so a warning is never hidden by the previous
+# build), every warning an error; --keep-going reports all of them before failing.
+# tests/unit/test_docs_site.py builds it too and checks its links, markers and configuration reference.
+docs: venv
+	$(VENV)/bin/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
 
 test-af3: venv system-packages
 	$(VENV)/bin/python $(PYTEST_RUN) $(PYTEST_ARGS)
@@ -126,4 +133,4 @@ constraints:
 	@echo "  uv pip compile --python-version 3.11 setup.cfg --extra test -o constraints/airflow-3.txt"
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) $(VENV_JOBS_LOW) .demo .emulator .airflow .local-airflow test-artifacts *.egg-info
+	rm -rf $(VENV) $(VENV_AF2) $(VENV_JOBS_LOW) .demo .emulator .airflow .local-airflow test-artifacts docs/_build *.egg-info

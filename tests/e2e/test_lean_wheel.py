@@ -21,7 +21,7 @@ from .conftest import REPO
 
 #: What only the extras bring: a Composer environment that does not ask for them never gets them. (pyarrow is
 #: not among them: the Google provider requires it.)
-EXTRAS_ONLY = ("matplotlib", "bokeh", "dask", "distributed", "xgboost-cpu")
+EXTRAS_ONLY = ("matplotlib", "bokeh", "dask", "distributed", "xgboost-cpu", "sphinx", "myst-parser", "furo")
 UV = Path(sys.executable).parent / "uv"
 
 PARSE = """

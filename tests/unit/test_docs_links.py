@@ -1,4 +1,6 @@
-"""Every relative link of the README and the documentation leads to a file, and to a heading in it."""
+"""Every relative link of the Markdown files GitHub shows and Sphinx does not build (the README,
+init_actions/README.md) leads to a file, and to a heading in it. The site's pages are checked by their
+build: tests/unit/test_docs_site.py."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "init_actions" / "README.md"]
+PAGES = [REPO / "README.md", REPO / "init_actions" / "README.md"]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCED = re.compile(r"```.*?```", re.DOTALL)
 
@@ -45,6 +47,7 @@ def test_every_relative_link_resolves(page):
 def test_the_readme_links_the_own_dag_recipe_and_the_job_guide():
     links = relative_links(REPO / "README.md")
 
-    assert "docs/getting-started.md#your-own-dag-on-the-emulator" in links
-    assert "docs/write-your-own-job.md" in links
+    # Wherever the guides live under docs/: test_every_relative_link_resolves checks the targets.
+    assert any(link.startswith("docs/") and link.endswith(".md#your-own-dag-on-the-emulator") for link in links)
+    assert any(link.startswith("docs/") and link.endswith("/write-your-own-job.md") for link in links)
     assert len((REPO / "README.md").read_bytes()) <= 10_000
