@@ -49,6 +49,7 @@ with DAG(
         ),
     },
 ) as dag:
+    # [START howto_operator_autoscale]
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
         service_account=node_service_account(),
@@ -84,9 +85,12 @@ with DAG(
         timeline_dir="{{ params.timeline_dir or '' }}",
         **WHERE,
     )
+    # [END howto_operator_autoscale]
     delete_cluster = DaskDataprocDeleteClusterOperator(
         task_id="delete_cluster",
         **WHERE,
     )
 
+    # [START howto_autoscale_dependencies]
     create_cluster >> [bursty_job, autoscale] >> delete_cluster.as_teardown(setups=create_cluster)
+    # [END howto_autoscale_dependencies]
