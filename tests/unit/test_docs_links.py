@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "init_actions" / "README.md"]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("**/*.md")), REPO / "init_actions" / "README.md"]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCED = re.compile(r"```.*?```", re.DOTALL)
 
