@@ -35,7 +35,7 @@ from airflow_dask_provider.operators import (
 )
 from airflow_dask_provider.templating import FILTERS, node_service_account
 
-#: The jobs of the job library (docs/jobs.md; ``dask_job_library`` runs the same): what
+#: The jobs of the job library (docs/operators/jobs.md; ``dask_job_library`` runs the same): what
 #: the form shows, and the sample input ``generate.py`` writes for each.
 JOBS = {
     "word_count": ("Word count: count the words of text files", "text"),

@@ -49,7 +49,7 @@ with DAG(
         ),
     },
 ) as dag:
-    # [START howto_operator_autoscale]
+    # [START howto_autoscale_cluster_and_job]
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
         service_account=node_service_account(),
@@ -72,6 +72,8 @@ with DAG(
         ],
         **WHERE,
     )
+    # [END howto_autoscale_cluster_and_job]
+    # [START howto_operator_autoscale]
     autoscale = DaskDataprocAutoscaleOperator(
         task_id="autoscale",
         job_task_id="bursty_job",
