@@ -1,6 +1,6 @@
 """Every default the provider applies, in one place, named and documented.
 
-The values follow the project's design documents (see "Cluster defaults" in docs/operators.md).
+The values follow the project's design documents (see "Cluster defaults" in docs/operators/clusters.md).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ DASK_RUNTIME_METADATA_KEY = "dask-runtime"
 #: Idle clusters are deleted after this many seconds (2 hours).
 IDLE_DELETE_TTL_SECONDS = 2 * 3600
 #: Clusters are deleted this long after their creation, busy or not (8 hours): the submit operator's
-#: default job timeout, 6 hours, plus the cluster's start, retries and teardown (see docs/lifecycle.md).
+#: default job timeout, 6 hours, plus the cluster's start, retries and teardown (see docs/guides/cost-control.md).
 AUTO_DELETE_TTL_SECONDS = 8 * 3600
 #: How long the submit operator waits for a job whose task gives no ``timeout`` (6 hours,
 #: ``[dask_dataproc] default_job_timeout``); the job is cancelled when the time is up.

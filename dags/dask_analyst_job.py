@@ -35,7 +35,7 @@ from airflow_dask_provider.operators import (
 )
 from airflow_dask_provider.templating import FILTERS, node_service_account
 
-#: The jobs of the job library (docs/jobs.md; ``dask_job_library`` runs the same): what
+#: The jobs of the job library (docs/operators/jobs.md; ``dask_job_library`` runs the same): what
 #: the form shows, and the sample input ``generate.py`` writes for each.
 JOBS = {
     "word_count": ("Word count: count the words of text files", "text"),
@@ -94,6 +94,7 @@ with DAG(
             description="gs:// URI of the folder the job writes; it is replaced. "
             "Empty: a folder in the cluster's staging bucket, shown in the run_job log.",
         ),
+        # [START howto_analyst_form_workers]
         "num_workers": Param(
             2,
             type="integer",
@@ -112,6 +113,7 @@ with DAG(
             "stay standard. Example: 0.5 of 6 workers is 3 preemptible. Your quota of preemptible "
             "workers over all your clusters is 3 unless an administrator changed it.",
         ),
+        # [END howto_analyst_form_workers]
         "idle_ttl_minutes": Param(
             120,
             type="integer",
@@ -146,7 +148,7 @@ with DAG(
         ),
     },
 ) as dag:
-
+    # [START howto_analyst_validate_request]
     @task(task_id="validate_request")
     def validate_request(**context) -> dict:
         """Refuse an out-of-schema or over-quota request before any cluster exists."""
@@ -156,12 +158,15 @@ with DAG(
         # The run's cluster: the name the operators below derive, as they are given none.
         return plan_request(context, cluster_name=derived_cluster_name(context))
 
+    # [END howto_analyst_validate_request]
+
     @task.short_circuit(task_id="needs_sample_input", ignore_downstream_trigger_rules=False)
     def needs_sample_input(params: dict | None = None) -> bool:
         """Go on to generate_input only when no input was given."""
         return not (params or {}).get("input_uri")
 
     validate = validate_request()
+    # [START howto_analyst_create_cluster]
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
         service_account=node_service_account(),
@@ -172,6 +177,7 @@ with DAG(
         enforce_quotas=False,  # validate_request has just checked them: one cluster listing per run
         **WHERE,
     )
+    # [END howto_analyst_create_cluster]
     generate_input = DaskDataprocSubmitJobOperator(
         task_id="generate_input",
         main=job_script("generate.py"),

@@ -49,6 +49,7 @@ with DAG(
         ),
     },
 ) as dag:
+    # [START howto_autoscale_cluster_and_job]
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
         service_account=node_service_account(),
@@ -71,6 +72,8 @@ with DAG(
         ],
         **WHERE,
     )
+    # [END howto_autoscale_cluster_and_job]
+    # [START howto_operator_autoscale]
     autoscale = DaskDataprocAutoscaleOperator(
         task_id="autoscale",
         job_task_id="bursty_job",
@@ -84,9 +87,12 @@ with DAG(
         timeline_dir="{{ params.timeline_dir or '' }}",
         **WHERE,
     )
+    # [END howto_operator_autoscale]
     delete_cluster = DaskDataprocDeleteClusterOperator(
         task_id="delete_cluster",
         **WHERE,
     )
 
+    # [START howto_autoscale_dependencies]
     create_cluster >> [bursty_job, autoscale] >> delete_cluster.as_teardown(setups=create_cluster)
+    # [END howto_autoscale_dependencies]

@@ -53,6 +53,8 @@ with DAG(
         "sample_rows": Param(1_000_000, type="integer", minimum=1, maximum=100_000_000, title="Sample rows"),
     },
 ) as dag:
+    # [START readme_example]
+    # [START howto_operator_create_cluster]
     create_cluster = DaskDataprocCreateClusterOperator(
         task_id="create_cluster",
         service_account=node_service_account(),
@@ -61,6 +63,8 @@ with DAG(
         labels={"example": "dask-ephemeral-etl"},
         **WHERE,
     )
+    # [END howto_operator_create_cluster]
+    # [START howto_operator_submit_job]
     csv_to_parquet = DaskDataprocSubmitJobOperator(
         task_id="csv_to_parquet",
         main=job_script("csv_to_parquet.py"),
@@ -72,9 +76,13 @@ with DAG(
         ],
         **WHERE,
     )
+    # [END howto_operator_submit_job]
+    # [START howto_operator_delete_cluster]
     delete_cluster = DaskDataprocDeleteClusterOperator(
         task_id="delete_cluster",
         **WHERE,
     )
 
     create_cluster >> csv_to_parquet >> delete_cluster.as_teardown(setups=create_cluster)
+    # [END howto_operator_delete_cluster]
+    # [END readme_example]

@@ -79,6 +79,7 @@ with DAG(
         labels={"example": "dask-job-library"},
         **WHERE,
     )
+    # [START howto_operator_submit_job_library]
     generate_input = DaskDataprocSubmitJobOperator(
         task_id="generate_input",
         main=job_script("generate.py"),
@@ -97,6 +98,7 @@ with DAG(
         args=[f"--input={BASE}/input", f"--output={BASE}/output"],
         **WHERE,
     )
+    # [END howto_operator_submit_job_library]
     delete_cluster = DaskDataprocDeleteClusterOperator(
         task_id="delete_cluster",
         **WHERE,

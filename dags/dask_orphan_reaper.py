@@ -14,6 +14,7 @@ from airflow.providers.common.compat.sdk import DAG, Param
 
 from airflow_dask_provider.operators.reaper import DaskDataprocReapClustersOperator
 
+# [START howto_operator_reap_clusters]
 with DAG(
     dag_id="dask_orphan_reaper",
     description="Delete this provider's Dataproc clusters that are past their expiry or in ERROR",
@@ -25,3 +26,4 @@ with DAG(
     params={"dry_run": Param(False, type="boolean", title="Dry run", description="Only log what would be deleted.")},
 ) as dag:
     DaskDataprocReapClustersOperator(task_id="reap_clusters", dry_run="{{ params.dry_run }}")
+# [END howto_operator_reap_clusters]

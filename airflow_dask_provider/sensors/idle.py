@@ -4,8 +4,8 @@ Dataproc's own idle-delete (``idle_delete_ttl``) counts a cluster as idle when n
 no YARN application) runs: it cannot see a standalone Dask scheduler busy with a notebook or an SSH
 client, so it may delete such a cluster mid-work, and a cluster whose only use is interactive is
 "idle" from the start. This sensor watches the Dask scheduler itself
-(:mod:`airflow_dask_provider.hooks.dask_scheduler`). Which to use when: ``docs/lifecycle.md``, "Idle
-clusters: Dataproc's TTL or the idle sensor?".
+(:mod:`airflow_dask_provider.hooks.dask_scheduler`). Which to use when: ``docs/operators/lifecycle.md``,
+"DaskDataprocIdleSensor".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The own-DAG recipe of docs/getting-started.md, followed as written, in a fresh Airflow home.
+"""The own-DAG recipe of docs/guides/getting-started.md, followed as written, in a fresh Airflow home.
 
 Each block after a ``<!-- recipe: ... -->`` comment runs as it is, but the installation (this
 environment has done it: its ``airflow`` and ``dask-dataproc-emulator`` come first on the ``PATH``).
@@ -26,7 +26,7 @@ from dask_dataproc_emulator.testing import dask_processes
 
 from .conftest import REPO
 
-GUIDE = REPO / "docs" / "getting-started.md"
+GUIDE = REPO / "docs" / "guides" / "getting-started.md"
 #: A recipe block: the comment (its kind, and for a file, where to save it), then the fenced code.
 BLOCK = re.compile(r"<!-- recipe: (\w+)(?: (\S+))? -->\n```\w+\n(.*?)\n```\n", re.DOTALL)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dask_dataproc_emulator.testing import dask_processes
-from tests.devtools import dags_test, extra_link
+from tests.devtools import dags_test, extra_link, xcom_value
 
 from .conftest import REPO, environment
 
@@ -26,8 +26,17 @@ def test_both_sensors_succeed(sensor_run):
         "cluster_running": "success",
         "start_job": "success",
         "wait_for_job": "success",
+        "cluster_idle": "success",
         "delete": "success",
+        "create_policy": "success",
     }, run.output[-5000:]
+
+
+def test_the_idle_sensor_reports_the_cluster_idle_and_leaves_it(sensor_run):
+    run, env = sensor_run
+    report = xcom_value(DAG_ID, "cluster_idle", "return_value", env=env)
+
+    assert (report["action"], report["deleted"]) == ("report", False), run.output[-3000:]
 
 
 def test_the_job_sensor_copies_the_output_of_a_job_it_did_not_start(sensor_run):
