@@ -18,8 +18,8 @@ What stands for what:
 - a bucket is the directory ``DIR/gcs/BUCKET``;
 - ``lifecycle_config`` TTLs are enforced as on Dataproc, on a clock ``--time-scale`` times faster.
 
-Modules: :mod:`.clusters`, :mod:`.jobs`, :mod:`.autoscaling`, :mod:`.workflows`, :mod:`.operations`
-(the services); :mod:`.workflow_templates` and :mod:`.workflow_runner` (templates and their runs);
+Modules: :mod:`.clusters` (stop and start in :mod:`.cluster_power`), :mod:`.jobs`, :mod:`.autoscaling`,
+:mod:`.workflows`, :mod:`.operations` (the services); :mod:`.workflow_templates` and :mod:`.workflow_runner` (templates and their runs);
 :mod:`.dask_cluster`, :mod:`.job_runner`, :mod:`.processes` (the processes); :mod:`.storage`,
 :mod:`.object_store`, :mod:`.object_listing` and :mod:`.object_metadata` (Cloud Storage);
 :mod:`.lifecycle` (scheduled deletion); :mod:`.paging` (list pages); :mod:`.errors` (status codes);

@@ -7,17 +7,7 @@ the scheduler first so their data moves. DeleteCluster (DELETING) ends the clust
 the workers then the scheduler, and forgets the cluster. ``request_id`` makes a repeated CreateCluster
 return the first operation while the cluster it created exists.
 
-StopCluster (RUNNING -> STOPPING -> STOPPED) and StartCluster (STOPPED -> STARTING -> RUNNING) follow
-Dataproc's start/stop guide: a stop ends the cluster's running jobs in ERROR ("the running jobs will
-fail"), then stops every Dask process, so a STOPPED cluster has none; its config, labels, instance
-names and Dask TLS credential stay. Only a RUNNING cluster can be stopped (a cluster being updated
-cannot, as on Dataproc), only a STOPPED one started; once it is STOPPING, jobs and updates are refused
-with FAILED_PRECONDITION naming the state (see ``jobs.py`` and :meth:`ClusterService.update_cluster`),
-and DeleteCluster works in every state. A start brings up a new scheduler and one worker per node, as
-at creation (initialization actions do not run again, as on Dataproc); their ports may change, so the
-``dask-scheduler-*`` metadata and the dashboard URL in ``endpoint_config.http_ports`` are filled
-again once it is RUNNING. While STOPPED, those still name the old, closed ports. How scheduled
-deletion treats a stopped cluster is in :mod:`dask_dataproc_emulator.lifecycle`.
+StopCluster and StartCluster are in :mod:`dask_dataproc_emulator.cluster_power`.
 """
 
 from __future__ import annotations
@@ -33,6 +23,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import empty_pb2
 
 from dask_dataproc_emulator import cluster_config, credentials, rpc
+from dask_dataproc_emulator.cluster_power import PowerMixin
 from dask_dataproc_emulator.dask_cluster import DaskCluster
 from dask_dataproc_emulator.errors import (
     AlreadyExistsError,
@@ -56,15 +47,11 @@ log = logging.getLogger(__name__)
 
 #: Details of a job ended because its cluster was deleted.
 CLUSTER_DELETED = "Job terminated: cluster deleted"
-#: Details of a job ended because its cluster was stopped.
-CLUSTER_STOPPED = "Job terminated: cluster stopped"
 
 OperationState = dataproc_v1.ClusterOperationStatus.State
-#: The participle of each StopCluster/StartCluster operation type, for messages.
-PAST = {"STOP": "stopped", "START": "started"}
 
 
-class ClusterService:
+class ClusterService(PowerMixin):
     """Serve ``google.cloud.dataproc.v1.ClusterController``.
 
     :param store: the emulator's state.
@@ -419,112 +406,7 @@ class ClusterService:
             self._finish(operation, metadata, response=clone(record.cluster))
         log.info("Cluster %s resized to %s primary, %s secondary workers", cluster_path(record.key), primary, secondary)
 
-    # -- StopCluster, StartCluster -----------------------------------------------------------------
-
-    def stop_cluster(self, request: dataproc_v1.StopClusterRequest) -> operations_pb2.Operation:
-        """StopCluster: end the running jobs and stop every Dask process; RUNNING -> STOPPING -> STOPPED."""
-        return self._power(request, "STOP", ClusterState.RUNNING, ClusterState.STOPPING, self._stop)
-
-    def start_cluster(self, request: dataproc_v1.StartClusterRequest) -> operations_pb2.Operation:
-        """StartCluster: start the scheduler and the workers again; STOPPED -> STARTING -> RUNNING."""
-        return self._power(request, "START", ClusterState.STOPPED, ClusterState.STARTING, self._start)
-
-    def _power(
-        self,
-        request: dataproc_v1.StopClusterRequest | dataproc_v1.StartClusterRequest,
-        kind: str,
-        allowed: int,
-        moving: int,
-        work: Callable[[ClusterRecord, str, dataproc_v1.ClusterOperationMetadata], None],
-    ) -> operations_pb2.Operation:
-        """Move a cluster in state ``allowed`` to ``moving`` and run ``work`` in the background.
-
-        ``request_id`` returns the first operation of a repeated request while that cluster exists;
-        ``cluster_uuid`` must be the cluster's.
-        """
-        project, region = where(request.project_id, request.region)
-        required(request.cluster_name, "cluster_name")
-        request_key = (project, region, kind, check_request_id(request.request_id))
-        verb = kind.lower()
-        with self.store.lock:
-            if self.store.closing:
-                raise UnavailableError("The Dataproc emulator is shutting down")
-            record = self._record((project, region, request.cluster_name))
-            self._check_uuid(record, request.cluster_uuid)
-            if request.request_id and request_key in self._power_requests:
-                name, cluster_uuid = self._power_requests[request_key]
-                if cluster_uuid == record.cluster.cluster_uuid:
-                    return self.operations.get(name)
-            if record.state != allowed:
-                raise FailedPreconditionError(
-                    f"Cluster {cluster_path(record.key)} is in state {ClusterState(record.state).name}; "
-                    f"only a {ClusterState(allowed).name} cluster can be {PAST[kind]}"
-                )
-            record.set_state(moving)
-            metadata = self._metadata(record, kind, f"{kind.capitalize()} cluster")
-            operation = self.operations.start(project, region, metadata)
-            if request.request_id:
-                self._power_requests[request_key] = (operation.name, record.cluster.cluster_uuid)
-            record.busy = self._in_background(
-                work, record, operation.name, metadata, name=f"{verb}-{request.cluster_name}"
-            )
-        log.info("Cluster %s: %s requested", cluster_path(record.key), verb)
-        return operation
-
-    def _stop(self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata) -> None:
-        try:
-            self._end_jobs(record, CLUSTER_STOPPED)
-        except Exception:  # stop the processes whatever went wrong with the jobs
-            log.exception("Cluster %s: ending its jobs failed", cluster_path(record.key))
-        finally:
-            record.dask.stop(final=False)
-            with self.store.lock:
-                stopped = record.state == ClusterState.STOPPING  # else deleted meanwhile
-                if stopped:
-                    record.set_state(ClusterState.STOPPED)
-                    self._finish(operation, metadata, response=clone(record.cluster))
-                else:
-                    self._finish(operation, metadata, error=OperationCancelledError("Cluster deleted while stopping"))
-        if stopped:
-            log.info("Cluster %s is STOPPED", cluster_path(record.key))
-
-    def _start(self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata) -> None:
-        deadline = time.monotonic() + self.store.settings.start_timeout
-        try:
-            scheduler = record.dask.start_scheduler(deadline=deadline)
-            with self.store.lock:
-                workers = cluster_config.dask_worker_names(record.cluster)
-            record.dask.add_workers(workers, deadline=deadline)
-        except Exception as err:
-            error = err if isinstance(err, EmulatorError) else EmulatorError(f"Cluster failed to start: {err!r}")
-            level = logging.INFO if isinstance(error, OperationCancelledError) else logging.WARNING
-            log.log(level, "Cluster %s did not start again: %s", cluster_path(record.key), error.message)
-            with self.store.lock:
-                if record.state == ClusterState.STARTING:
-                    record.set_state(ClusterState.ERROR, error.message)
-            self._finish(operation, metadata, error=error)
-            if not isinstance(error, OperationCancelledError):
-                record.dask.stop()
-            return
-        with self.store.lock:
-            if record.state != ClusterState.STARTING:  # deleted meanwhile
-                self._finish(operation, metadata, error=OperationCancelledError("Cluster deleted while starting"))
-                return
-            cluster_config.set_addresses(record.cluster, scheduler)
-            record.set_state(ClusterState.RUNNING)
-            self._finish(operation, metadata, response=clone(record.cluster))
-        log.info("Cluster %s is RUNNING again", cluster_path(record.key))
-
     # -- the rest -----------------------------------------------------------------------------------
-
-    @staticmethod
-    def _unimplemented(what: str) -> rpc.NotServed:
-        """Declare a ClusterController method ``what`` the emulator does not serve.
-
-        It is left out of the service, so the catch-all (:mod:`dask_dataproc_emulator.refusals`)
-        answers it with UNIMPLEMENTED naming the emulator, the method and what it serves.
-        """
-        return rpc.NOT_SERVED
 
     def shutdown(self) -> None:
         """Delete every cluster (stopping every job and process) and wait until all are gone."""
@@ -550,6 +432,7 @@ class ClusterService:
                 "ListClusters": rpc.unary(self.list_clusters, d.ListClustersRequest, d.ListClustersResponse),
                 "StopCluster": rpc.unary(self.stop_cluster, d.StopClusterRequest, op),
                 "StartCluster": rpc.unary(self.start_cluster, d.StartClusterRequest, op),
-                "DiagnoseCluster": rpc.unary(self._unimplemented("DiagnoseCluster"), d.DiagnoseClusterRequest, op),
+                # Left to the catch-all (refusals.py), which answers UNIMPLEMENTED naming what is served.
+                "DiagnoseCluster": rpc.NOT_SERVED,
             },
         )
