@@ -16,15 +16,12 @@ deletion treats a stopped cluster is in :mod:`dask_dataproc_emulator.lifecycle`.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from google.cloud import dataproc_v1
 from google.longrunning import operations_pb2
 
-from dask_dataproc_emulator import cluster_config
 from dask_dataproc_emulator.errors import (
-    EmulatorError,
     FailedPreconditionError,
     OperationCancelledError,
     UnavailableError,
@@ -112,28 +109,4 @@ class PowerMixin:
             log.info("Cluster %s is STOPPED", cluster_path(record.key))
 
     def _start(self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata) -> None:
-        deadline = time.monotonic() + self.store.settings.start_timeout
-        try:
-            scheduler = record.dask.start_scheduler(deadline=deadline)
-            with self.store.lock:
-                workers = cluster_config.dask_worker_names(record.cluster)
-            record.dask.add_workers(workers, deadline=deadline)
-        except Exception as err:
-            error = err if isinstance(err, EmulatorError) else EmulatorError(f"Cluster failed to start: {err!r}")
-            level = logging.INFO if isinstance(error, OperationCancelledError) else logging.WARNING
-            log.log(level, "Cluster %s did not start again: %s", cluster_path(record.key), error.message)
-            with self.store.lock:
-                if record.state == ClusterState.STARTING:
-                    record.set_state(ClusterState.ERROR, error.message)
-            self._finish(operation, metadata, error=error)
-            if not isinstance(error, OperationCancelledError):
-                record.dask.stop()
-            return
-        with self.store.lock:
-            if record.state != ClusterState.STARTING:  # deleted meanwhile
-                self._finish(operation, metadata, error=OperationCancelledError("Cluster deleted while starting"))
-                return
-            cluster_config.set_addresses(record.cluster, scheduler)
-            record.set_state(ClusterState.RUNNING)
-            self._finish(operation, metadata, response=clone(record.cluster))
-        log.info("Cluster %s is RUNNING again", cluster_path(record.key))
+        self._bring_up(record, operation, metadata, moving=ClusterState.STARTING)

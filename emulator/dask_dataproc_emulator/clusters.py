@@ -180,12 +180,34 @@ class ClusterService(PowerMixin):
         return operation
 
     def _provision(self, record: ClusterRecord, operation: str, metadata: dataproc_v1.ClusterOperationMetadata) -> None:
-        settings = self.store.settings
-        deadline = time.monotonic() + settings.start_timeout
-        try:
+        def install_credential() -> None:
             record.dask.credential = credentials.install(
-                record.cluster, gcs_dir=settings.gcs_dir, directory=record.dask.directory
+                record.cluster, gcs_dir=self.store.settings.gcs_dir, directory=record.dask.directory
             )
+
+        self._bring_up(record, operation, metadata, moving=ClusterState.CREATING, prepare=install_credential)
+
+    def _bring_up(
+        self,
+        record: ClusterRecord,
+        operation: str,
+        metadata: dataproc_v1.ClusterOperationMetadata,
+        *,
+        moving: int,
+        prepare: Callable[[], None] | None = None,
+    ) -> None:
+        """Start the scheduler and one worker per node of a cluster in state ``moving`` (CREATING or STARTING).
+
+        On success the cluster's addresses are published and it is RUNNING (a created one idle from now);
+        on failure it is ERROR with its processes stopped; deleted meanwhile, the operation is cancelled.
+
+        :param prepare: what must happen first, inside the same failure handling (a create's credential).
+        """
+        creating = moving == ClusterState.CREATING
+        deadline = time.monotonic() + self.store.settings.start_timeout
+        try:
+            if prepare is not None:
+                prepare()
             scheduler = record.dask.start_scheduler(deadline=deadline)
             with self.store.lock:
                 workers = cluster_config.dask_worker_names(record.cluster)
@@ -193,23 +215,26 @@ class ClusterService(PowerMixin):
         except Exception as err:
             error = err if isinstance(err, EmulatorError) else EmulatorError(f"Cluster failed to start: {err!r}")
             level = logging.INFO if isinstance(error, OperationCancelledError) else logging.WARNING
-            log.log(level, "Cluster %s did not start: %s", cluster_path(record.key), error.message)
+            again = "" if creating else " again"
+            log.log(level, "Cluster %s did not start%s: %s", cluster_path(record.key), again, error.message)
             with self.store.lock:
-                if record.state == ClusterState.CREATING:
+                if record.state == moving:
                     record.set_state(ClusterState.ERROR, error.message)
             self._finish(operation, metadata, error=error)
             if not isinstance(error, OperationCancelledError):
                 record.dask.stop()
             return
         with self.store.lock:
-            if record.state != ClusterState.CREATING:  # deleted meanwhile
-                self._finish(operation, metadata, error=OperationCancelledError("Cluster deleted while being created"))
+            if record.state != moving:  # deleted meanwhile
+                while_ = "being created" if creating else "starting"
+                self._finish(operation, metadata, error=OperationCancelledError(f"Cluster deleted while {while_}"))
                 return
             cluster_config.set_addresses(record.cluster, scheduler)
             record.set_state(ClusterState.RUNNING)
-            record.set_idle(True)
+            if creating:  # a restarted cluster's idle time runs on from its last job (lifecycle.py)
+                record.set_idle(True)
             self._finish(operation, metadata, response=clone(record.cluster))
-        log.info("Cluster %s is RUNNING", cluster_path(record.key))
+        log.info("Cluster %s is RUNNING%s", cluster_path(record.key), "" if creating else " again")
 
     # -- GetCluster, ListClusters -------------------------------------------------------------------
 
