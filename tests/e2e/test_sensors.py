@@ -27,6 +27,7 @@ def test_both_sensors_succeed(sensor_run):
         "start_job": "success",
         "wait_for_job": "success",
         "cluster_idle": "success",
+        "scheduler_state": "success",
         "delete": "success",
         "create_policy": "success",
     }, run.output[-5000:]
@@ -37,6 +38,13 @@ def test_the_idle_sensor_reports_the_cluster_idle_and_leaves_it(sensor_run):
     report = xcom_value(DAG_ID, "cluster_idle", "return_value", env=env)
 
     assert (report["action"], report["deleted"]) == ("report", False), run.output[-3000:]
+
+
+def test_the_scheduler_hook_reads_the_workers_of_the_idle_cluster(sensor_run):
+    run, env = sensor_run
+    state = xcom_value(DAG_ID, "scheduler_state", "return_value", env=env)
+
+    assert state == {"workers": 2, "pending_tasks": 0, "busy": False}, (state, run.output[-3000:])
 
 
 def test_the_job_sensor_copies_the_output_of_a_job_it_did_not_start(sensor_run):

@@ -2,7 +2,8 @@
 
 ``start_job`` submits a job through the hook and returns at once, as another system would;
 ``wait_for_job`` (deferred) follows it to the end, copying its output into its log; ``cluster_idle``
-(deferred) then reports the cluster's Dask scheduler idle. ``create_policy`` creates a Dataproc
+(deferred) then reports the cluster's Dask scheduler idle, and ``scheduler_state`` reads the scheduler
+itself through the hook's ``dask_scheduler``. ``create_policy`` creates a Dataproc
 autoscaling policy beside them. The operator guides show these tasks (``[START howto_...]`` markers).
 """
 
@@ -74,6 +75,22 @@ with DAG(dag_id="dask_sensors_on_emulator", schedule=None, start_date=datetime(2
         **WHERE,
     )
     # [END howto_sensor_idle]
+
+    # [START howto_hook_dask_scheduler]
+    @task
+    def scheduler_state() -> dict:
+        from airflow_dask_provider.hooks import DaskDataprocHook
+
+        hook = DaskDataprocHook()
+        cluster = hook.get_cluster_info(**WHERE, cluster_name=CLUSTER)
+        scheduler = hook.dask_scheduler  # a DaskSchedulerHook: the scheduler through Component Gateway
+        progress = scheduler.get_progress(dashboard_url=cluster.dashboard_url)
+        idleness = scheduler.get_cluster_idleness(**WHERE, cluster_name=CLUSTER, dashboard_url=cluster.dashboard_url)
+        return {"workers": progress.workers, "pending_tasks": progress.total - progress.done, "busy": idleness.busy}
+
+    # [END howto_hook_dask_scheduler]
+
+    state = scheduler_state()
     delete = DaskDataprocDeleteClusterOperator(task_id="delete", cluster_name=CLUSTER, deferrable=True, **WHERE)
     # [START howto_operator_create_autoscaling_policy]
     create_policy = DaskDataprocCreateAutoscalingPolicyOperator(
@@ -88,4 +105,4 @@ with DAG(dag_id="dask_sensors_on_emulator", schedule=None, start_date=datetime(2
     # [END howto_operator_create_autoscaling_policy]
 
     create >> running >> job_id
-    wait >> idle >> delete.as_teardown(setups=create)
+    wait >> idle >> state >> delete.as_teardown(setups=create)
