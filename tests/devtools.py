@@ -21,6 +21,10 @@ from typing import Any
 _DASHBOARD_LINE = re.compile(r"Dask dashboard: (\S+)")
 #: A log line's timestamp: Airflow 3 prints ``2026-01-02T03:04:05.123456Z [info ] ...``,
 #: Airflow 2 ``[2026-01-02T03:04:05.123+0000] {file.py:1} INFO - ...``.
+#: Airflow 2's ``airflow dags test`` line before each task it runs.
+_DAG_TEST_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
+#: The task a log line ends by naming.
+_TASK_ID_AT_END = re.compile(r"task_id=(\S+)\s*$")
 _LOG_LINE = re.compile(
     r"^\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d))\]?\s+"
     r"(?:\[\w+\s*\]|\{[^}]*\}\s+\w+\s+-)\s(.*)$"
@@ -203,6 +207,26 @@ class DagTestRun:
                     seen.add(record)
                     records.append(record)
         return records
+
+    def deferred_tasks(self) -> set[str]:
+        """The tasks that deferred to a trigger, which ``airflow dags test`` then ran in line.
+
+        Airflow 3 logs ``Pausing task as DEFERRED ... task_id=X``; Airflow 2 logs ``[DAG TEST] running
+        trigger in line`` after its ``[DAG TEST] starting task_id=X``.
+        """
+        deferred: set[str] = set()
+        current = None
+        for line in self.output.splitlines():
+            started = _DAG_TEST_START.search(line)
+            if started:
+                current = started[1]
+            elif "[DAG TEST] running trigger in line" in line and current:
+                deferred.add(current)
+            elif "Pausing task as DEFERRED" in line:
+                paused = _TASK_ID_AT_END.search(line)
+                if paused:
+                    deferred.add(paused[1])
+        return deferred
 
     def job_summaries(self) -> list[dict[str, Any]]:
         """The JSON summary lines that jobs printed, as the submit task logged them."""

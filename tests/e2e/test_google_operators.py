@@ -65,14 +65,7 @@ def test_google_stop_start_update_sensor_and_deferrable_operators_run_on_the_emu
         "delete_cluster",
     ]
     assert run.states == dict.fromkeys(tasks, "success"), run.output[-5000:]
-    deferred = {
-        task
-        for line in run.output.splitlines()
-        if "Pausing task as DEFERRED" in line
-        for task in tasks
-        if line.rstrip().endswith(f"task_id={task}")
-    }
-    assert deferred == {"create_cluster", "submit_deferred", "delete_cluster"}  # their triggers ran in line
+    assert run.deferred_tasks() == {"create_cluster", "submit_deferred", "delete_cluster"}  # triggers ran in line
     stopped = xcom_value(dag_id, "stop_cluster", "return_value", env=env)
     started = xcom_value(dag_id, "start_cluster", "return_value", env=env)
     assert stopped["status"]["state"] == State.STOPPED
