@@ -39,24 +39,18 @@ with DAG("google_gcs_on_emulator", schedule=None, start_date=datetime(2024, 1, 1
         destination_object="archive/report.txt",
         move_object=True,
     )
-    sync = GCSSynchronizeBucketsOperator(
-        task_id="sync",
-        source_bucket=SOURCE,
-        source_object="data/",
-        destination_bucket=MIRROR,
-        destination_object="mirror/",
-        recursive=True,
-        delete_extra_files=True,
-        allow_overwrite=True,
-    )
-    sync_again = GCSSynchronizeBucketsOperator(
-        task_id="sync_again",
-        source_bucket=SOURCE,
-        source_object="data/",
-        destination_bucket=MIRROR,
-        destination_object="mirror/",
-        recursive=True,
-        delete_extra_files=True,
-        allow_overwrite=True,
+    # The same sync twice: the second finds nothing to copy or delete.
+    sync, sync_again = (
+        GCSSynchronizeBucketsOperator(
+            task_id=task_id,
+            source_bucket=SOURCE,
+            source_object="data/",
+            destination_bucket=MIRROR,
+            destination_object="mirror/",
+            recursive=True,
+            delete_extra_files=True,
+            allow_overwrite=True,
+        )
+        for task_id in ("sync", "sync_again")
     )
     copy_wildcard >> copy_glob >> move >> sync >> sync_again
