@@ -9,6 +9,8 @@ Example::
         ...  # emulator.grpc_target, emulator.storage_url, emulator.data_dir, emulator.pid
     assert dask_processes(parent=emulator.pid) == []
 
+:func:`point_google_dataproc_hooks` sends the Google provider's own Dataproc operators to an emulator.
+
 :func:`run_emulator` runs ``python -m dask_dataproc_emulator`` as a subprocess, so the
 emulator's own shutdown path (SIGTERM: delete every cluster, exit 0) is what stops it. Its log goes
 to ``DATA_DIR/emulator.log``.
@@ -33,6 +35,17 @@ from dask_dataproc_emulator.settings import DISCOVERY_FILE, MARKER_ENV, RESOURCE
 
 if TYPE_CHECKING:
     from google.cloud import dataproc_v1, storage
+
+#: The environment variable naming the emulator's gRPC ``host:port``, as the provider reads it.
+EMULATOR_HOST_ENV = "DATAPROC_EMULATOR_HOST"
+#: The Google provider's Dataproc client factories, and the clients they build (the async hook's
+#: transport class comes from the synchronous client).
+GOOGLE_HOOK_CLIENTS = {
+    "get_cluster_client": "ClusterController",
+    "get_job_client": "JobController",
+    "get_template_client": "WorkflowTemplateService",
+    "get_batch_client": "BatchController",
+}
 
 #: Seconds to wait for the emulator to listen, and for it to stop after SIGTERM.
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -124,6 +137,49 @@ class RunningEmulator:
         return storage.Client(
             project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": self.storage_url}
         )
+
+
+def point_google_dataproc_hooks(grpc_target: str | None = None) -> None:
+    """Point the Google provider's Dataproc hooks at an emulator, so its own operators run against it.
+
+    The Google provider builds its Dataproc clients for ``REGION-dataproc.googleapis.com`` and has no
+    setting for another endpoint. This replaces the client factories of its ``DataprocHook`` and
+    ``DataprocAsyncHook`` (clusters, jobs, workflow templates, batches, and through them operations)
+    with ones whose channel goes to the emulator; the operators, their requests, long-running
+    operations, triggers and polling stay the Google provider's own. It changes the classes for the
+    whole process: call it at the top of a DAG file run against the emulator.
+
+    :param grpc_target: the emulator's ``host:port``; by default ``DATAPROC_EMULATOR_HOST``, read
+        whenever a client is made.
+    """
+    import grpc
+    from airflow.providers.google.cloud.hooks.dataproc import DataprocAsyncHook, DataprocHook
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import dataproc_v1
+
+    def target() -> str:
+        return grpc_target or os.environ[EMULATOR_HOST_ENV]
+
+    def factory(client_class: Any) -> Any:
+        def build(self: Any, region: str | None = None) -> Any:
+            channel = grpc.insecure_channel(target())
+            transport = client_class.get_transport_class("grpc")(channel=channel, credentials=AnonymousCredentials())
+            return client_class(transport=transport)
+
+        return build
+
+    def async_factory(client_class: Any, sync_class: Any) -> Any:
+        async def build(self: Any, region: str | None = None) -> Any:  # a coroutine: the channel joins the loop
+            channel = grpc.aio.insecure_channel(target())
+            transport_class = sync_class.get_transport_class("grpc_asyncio")
+            return client_class(transport=transport_class(channel=channel, credentials=AnonymousCredentials()))
+
+        return build
+
+    for method, service in GOOGLE_HOOK_CLIENTS.items():
+        sync_class = getattr(dataproc_v1, f"{service}Client")
+        setattr(DataprocHook, method, factory(sync_class))
+        setattr(DataprocAsyncHook, method, async_factory(getattr(dataproc_v1, f"{service}AsyncClient"), sync_class))
 
 
 def dask_processes(parent: int | None = None, *, wait: float = 0.0) -> list[EmulatorProcess]:

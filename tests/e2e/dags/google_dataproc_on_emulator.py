@@ -1,9 +1,9 @@
 """The Google provider's own Dataproc operators, unchanged, against the emulator.
 
-Only their client construction is pointed at it: ``DataprocHook.get_cluster_client`` and
-``get_job_client``, and their coroutines on ``DataprocAsyncHook`` (which the deferrable operators'
-triggers use), return clients whose channel goes to ``DATAPROC_EMULATOR_HOST``. Everything else,
-requests, long-running operations and polling, is the Google provider's own code.
+Only their client construction is pointed at it, by ``point_google_dataproc_hooks``: the clients of
+``DataprocHook`` and ``DataprocAsyncHook`` (which the deferrable operators' triggers use) go to
+``DATAPROC_EMULATOR_HOST``. Everything else, requests, long-running operations and polling, is the
+Google provider's own code.
 
 Two DAGs: ``google_dataproc_on_emulator`` creates, runs a job and deletes; ``google_dataproc_stop_start_on_emulator``
 creates deferrably, scales down with a graceful decommission timeout, stops and starts the cluster,
@@ -13,12 +13,9 @@ deferrably.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
-import grpc
 from airflow.providers.common.compat.sdk import DAG
-from airflow.providers.google.cloud.hooks.dataproc import DataprocAsyncHook, DataprocHook
 from airflow.providers.google.cloud.operators.dataproc import (
     DataprocCreateClusterOperator,
     DataprocDeleteClusterOperator,
@@ -28,38 +25,10 @@ from airflow.providers.google.cloud.operators.dataproc import (
     DataprocUpdateClusterOperator,
 )
 from airflow.providers.google.cloud.sensors.dataproc import DataprocJobSensor
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import dataproc_v1
 
+from dask_dataproc_emulator.testing import point_google_dataproc_hooks
 
-def emulator_client(client_class):
-    def build(self, region=None):
-        transport = client_class.get_transport_class("grpc")(
-            channel=grpc.insecure_channel(os.environ["DATAPROC_EMULATOR_HOST"])
-        )
-        return client_class(transport=transport)
-
-    return build
-
-
-def emulator_async_client(client_class, sync_class):
-    async def build(self, region=None):  # a coroutine, as DataprocAsyncHook's: the channel joins the running loop
-        transport = sync_class.get_transport_class("grpc_asyncio")(
-            channel=grpc.aio.insecure_channel(os.environ["DATAPROC_EMULATOR_HOST"]), credentials=AnonymousCredentials()
-        )
-        return client_class(transport=transport)
-
-    return build
-
-
-DataprocHook.get_cluster_client = emulator_client(dataproc_v1.ClusterControllerClient)
-DataprocHook.get_job_client = emulator_client(dataproc_v1.JobControllerClient)
-DataprocAsyncHook.get_cluster_client = emulator_async_client(
-    dataproc_v1.ClusterControllerAsyncClient, dataproc_v1.ClusterControllerClient
-)
-DataprocAsyncHook.get_job_client = emulator_async_client(
-    dataproc_v1.JobControllerAsyncClient, dataproc_v1.JobControllerClient
-)
+point_google_dataproc_hooks()  # their clients go to DATAPROC_EMULATOR_HOST
 
 PROJECT, REGION, CLUSTER = "local-project", "europe-west1", "google-operators"
 

@@ -1,45 +1,25 @@
 """The Google provider's own workflow template operators, unchanged, against the emulator.
 
-Only their client construction is pointed at it: ``DataprocHook.get_template_client`` and
-``DataprocAsyncHook.get_template_client`` (which the deferrable operators' trigger polls the operation
-through) return clients whose channel goes to ``DATAPROC_EMULATOR_HOST``. Everything else, requests,
-long-running operations, deferral and polling, is the Google provider's own code.
+Only their client construction is pointed at it, by ``point_google_dataproc_hooks``: the clients of
+``DataprocHook`` and ``DataprocAsyncHook`` (through which the deferrable operator's trigger polls the
+operation) go to ``DATAPROC_EMULATOR_HOST``. Everything else, requests, long-running operations,
+deferral and polling, is the Google provider's own code.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
-import grpc
 from airflow.providers.common.compat.sdk import DAG
-from airflow.providers.google.cloud.hooks.dataproc import DataprocAsyncHook, DataprocHook
 from airflow.providers.google.cloud.operators.dataproc import (
     DataprocCreateWorkflowTemplateOperator,
     DataprocInstantiateInlineWorkflowTemplateOperator,
     DataprocInstantiateWorkflowTemplateOperator,
 )
-from google.cloud import dataproc_v1
 
+from dask_dataproc_emulator.testing import point_google_dataproc_hooks
 
-def emulator_template_client(self, region=None):
-    client_class = dataproc_v1.WorkflowTemplateServiceClient
-    transport = client_class.get_transport_class("grpc")(
-        channel=grpc.insecure_channel(os.environ["DATAPROC_EMULATOR_HOST"])
-    )
-    return client_class(transport=transport)
-
-
-async def emulator_async_template_client(self, region=None):
-    client_class = dataproc_v1.WorkflowTemplateServiceAsyncClient
-    transport = client_class.get_transport_class("grpc_asyncio")(
-        channel=grpc.aio.insecure_channel(os.environ["DATAPROC_EMULATOR_HOST"])
-    )
-    return client_class(transport=transport)
-
-
-DataprocHook.get_template_client = emulator_template_client
-DataprocAsyncHook.get_template_client = emulator_async_template_client
+point_google_dataproc_hooks()  # their clients go to DATAPROC_EMULATOR_HOST
 
 PROJECT, REGION, BUCKET, TEMPLATE_ID = "local-project", "europe-west1", "wf-ops", "sum-and-report"
 STEP = f"gs://{BUCKET}/jobs/step.py"
