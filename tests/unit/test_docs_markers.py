@@ -8,14 +8,12 @@ example. The Sphinx build catches the same mistakes; this test is the quick one.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import re
 from pathlib import Path
 
 import pytest
 
-from airflow_dask_provider import get_provider_info
+from tests.provider_classes import classes_of, registered_modules
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -39,21 +37,14 @@ def includes() -> list[tuple[Path, str, dict[str, str]]]:
 
 def public_classes() -> list[str]:
     """Return the operator, sensor, hook and trigger classes of the modules the provider registers."""
-    info = get_provider_info()
-    modules = [
-        module
-        for kind in ("operators", "sensors", "hooks", "triggers")
-        for entry in info[kind]
-        for module in entry["python-modules"]
-    ]
-    names = set()
-    for module_name in modules:
-        module = importlib.import_module(module_name)
-        for name, cls in inspect.getmembers(module, inspect.isclass):
-            if cls.__module__ == module_name and name.endswith(SUFFIXES) and not name.startswith("_"):
-                if "Base" not in name:
-                    names.add(name)
-    return sorted(names)
+    return sorted(
+        {
+            name
+            for module_name in registered_modules()
+            for name, _ in classes_of(module_name)
+            if name.endswith(SUFFIXES) and "Base" not in name
+        }
+    )
 
 
 def sections() -> dict[str, str]:

@@ -9,7 +9,6 @@ and renders as ``href="#"``, as ``../jobs/`` from a page named jobs.md) the chec
 
 from __future__ import annotations
 
-import importlib
 import re
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from airflow_dask_provider import get_provider_info
+from tests.provider_classes import classes_of, registered_modules
 
 REPO = Path(__file__).resolve().parents[2]
 #: What ``make docs`` runs, into a folder of the test's own.
@@ -171,18 +171,9 @@ def test_the_link_check_finds_a_link_the_build_lets_through(tmp_path):
 def public_classes() -> list[str]:
     """Return the dotted names of the operators, sensors, triggers and hooks of the modules Airflow
     registers from the provider, of its extra links and of its exceptions."""
-    info = get_provider_info()
-    modules = [
-        module
-        for kind in ("operators", "sensors", "triggers", "hooks")
-        for group in info[kind]
-        for module in group["python-modules"]
-    ]
-    names = list(info["extra-links"])
-    for module_name in [*modules, "airflow_dask_provider.exceptions"]:
-        for name, value in vars(importlib.import_module(module_name)).items():
-            if not isinstance(value, type) or value.__module__ != module_name or name.startswith("_"):
-                continue
+    names = list(get_provider_info()["extra-links"])
+    for module_name in [*registered_modules(), "airflow_dask_provider.exceptions"]:
+        for name, value in classes_of(module_name):
             if name.endswith(("Operator", "Sensor", "Trigger", "Hook")) or issubclass(value, Exception):
                 names.append(f"{module_name}.{name}")
     return names
