@@ -4,6 +4,7 @@ import functools
 from types import SimpleNamespace
 
 import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_dask_provider.hooks.resources import ClusterInfo, JobInfo
 from airflow_dask_provider.hooks.storage import StorageCalls
@@ -67,3 +68,10 @@ def hook(mocker):
         return_value=fake,
     )
     return fake
+
+
+def deferred(call) -> TaskDeferred:
+    """Return how ``call()`` deferred (it must defer)."""
+    with pytest.raises(TaskDeferred) as info:
+        call()
+    return info.value

@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout
 
 from airflow_dask_provider.exceptions import ClusterError, JobError, WaitTimeoutError
 from airflow_dask_provider.operators import (
@@ -20,7 +20,7 @@ from airflow_dask_provider.operators import (
 from airflow_dask_provider.sensors.dataproc import DaskDataprocClusterSensor, DaskDataprocJobSensor
 from airflow_dask_provider.triggers.dataproc import DaskDataprocClusterTrigger, DaskDataprocJobTrigger, event
 
-from .conftest import cluster, job
+from .conftest import cluster, deferred, job
 
 WHERE = {"project_id": "p", "region": "r"}
 
@@ -33,12 +33,6 @@ def create(**kwargs) -> DaskDataprocCreateClusterOperator:
 def submit(**kwargs) -> DaskDataprocSubmitJobOperator:
     values = {"task_id": "run", "cluster_name": "c", "main": "gs://b/main.py", "deferrable": True, **WHERE}
     return DaskDataprocSubmitJobOperator(**{**values, **kwargs})
-
-
-def deferred(call) -> TaskDeferred:
-    with pytest.raises(TaskDeferred) as info:
-        call()
-    return info.value
 
 
 @pytest.fixture

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_dask_provider.exceptions import ClusterError
 from airflow_dask_provider.operators import DaskDataprocCreateClusterOperator
 from airflow_dask_provider.triggers.dataproc import event
 from tests.recording_log import RecordingLog
 
-from .conftest import cluster
+from .conftest import cluster, deferred
 
 
 def create(**kwargs) -> DaskDataprocCreateClusterOperator:
     values = {"task_id": "create", "cluster_name": "c", "project_id": "p", "region": "r", **kwargs}
     return DaskDataprocCreateClusterOperator(**values)
-
-
-def deferred(call) -> TaskDeferred:
-    with pytest.raises(TaskDeferred) as info:
-        call()
-    return info.value
 
 
 @pytest.fixture
