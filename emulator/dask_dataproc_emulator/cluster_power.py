@@ -71,10 +71,9 @@ class PowerMixin:
                 raise UnavailableError("The Dataproc emulator is shutting down")
             record = self._record((project, region, request.cluster_name))
             self._check_uuid(record, request.cluster_uuid)
-            if request.request_id and request_key in self._power_requests:
-                name, cluster_uuid = self._power_requests[request_key]
-                if cluster_uuid == record.cluster.cluster_uuid:
-                    return self.operations.get(name)
+            repeated = self._repeated(request_key, record.cluster.cluster_uuid)
+            if repeated is not None:
+                return repeated
             if record.state != allowed:
                 raise FailedPreconditionError(
                     f"Cluster {cluster_path(record.key)} is in state {ClusterState(record.state).name}; "
@@ -84,7 +83,7 @@ class PowerMixin:
             metadata = self._metadata(record, kind, f"{kind.capitalize()} cluster")
             operation = self.operations.start(project, region, metadata)
             if request.request_id:
-                self._power_requests[request_key] = (operation.name, record.cluster.cluster_uuid)
+                self._requests[request_key] = (operation.name, record.cluster.cluster_uuid)
             record.busy = self._in_background(
                 work, record, operation.name, metadata, name=f"{verb}-{request.cluster_name}"
             )

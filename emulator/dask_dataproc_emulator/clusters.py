@@ -71,10 +71,9 @@ class ClusterService(PowerMixin):
         self.operations = operations
         self.launcher = launcher
         self.policy_exists = policy_exists
-        #: (project, region, request_id) -> (operation name, cluster uuid) of CreateCluster calls.
-        self._create_requests: dict[Key, tuple[str, str]] = {}
-        #: (project, region, method, request_id) -> (operation name, cluster uuid) of Stop/StartCluster calls.
-        self._power_requests: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+        #: (project, region, CREATE/STOP/START, request_id) -> (operation name, cluster uuid) of the
+        #: calls that gave a request id.
+        self._requests: dict[tuple[str, str, str, str], tuple[str, str]] = {}
         self._threads: list[threading.Thread] = []
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -96,6 +95,19 @@ class ClusterService(PowerMixin):
                 state=OperationState.RUNNING, inner_state="RUNNING", state_start_time=now()
             ),
         )
+
+    def _repeated(
+        self, request_key: tuple[str, str, str, str], cluster_uuid: str | None
+    ) -> operations_pb2.Operation | None:
+        """Return the first operation of a repeated request, or None.
+
+        A request repeats when it gives the same ``request_id`` again while the cluster it acted on
+        (of ``cluster_uuid``; None when there is no such cluster) still exists.
+        """
+        first = self._requests.get(request_key) if request_key[-1] else None
+        if first is None or first[1] != cluster_uuid:
+            return None
+        return self.operations.get(first[0])
 
     @staticmethod
     def _check_uuid(record: ClusterRecord, cluster_uuid: str) -> None:
@@ -135,16 +147,15 @@ class ClusterService(PowerMixin):
     def create_cluster(self, request: dataproc_v1.CreateClusterRequest) -> operations_pb2.Operation:
         """CreateCluster: start the Dask processes in the background and return the operation."""
         project, region = where(request.project_id, request.region)
-        request_key = (project, region, check_request_id(request.request_id))
+        request_key = (project, region, "CREATE", check_request_id(request.request_id))
         cluster = clone(request.cluster)
         with self.store.lock:
             if self.store.closing:
                 raise UnavailableError("The Dataproc emulator is shutting down")
-            if request.request_id and request_key in self._create_requests:
-                name, cluster_uuid = self._create_requests[request_key]
-                existing = self.store.clusters.get((project, region, cluster.cluster_name))
-                if existing is not None and existing.cluster.cluster_uuid == cluster_uuid:
-                    return self.operations.get(name)
+            existing = self.store.clusters.get((project, region, cluster.cluster_name))
+            repeated = self._repeated(request_key, existing.cluster.cluster_uuid if existing else None)
+            if repeated is not None:
+                return repeated
             cluster_config.check_new_cluster(cluster, project=project, policy_exists=self.policy_exists)
             warnings = cluster_config.check_init_actions(cluster.config, self.store.settings.gcs_dir)
             credentials.check_metadata(cluster)
@@ -168,7 +179,7 @@ class ClusterService(PowerMixin):
             metadata.warnings.extend(warnings)
             operation = self.operations.start(project, region, metadata)
             if request.request_id:
-                self._create_requests[request_key] = (operation.name, cluster.cluster_uuid)
+                self._requests[request_key] = (operation.name, cluster.cluster_uuid)
             record.busy = self._in_background(
                 self._provision, record, operation.name, metadata, name=f"create-{cluster.cluster_name}"
             )
