@@ -21,7 +21,8 @@ help:
 	@echo "                and the job scripts at the lowest releases they accept (.venv-jobs-low)"
 	@echo "make test-af3   run the suite on Airflow 3 only"
 	@echo "make lint       ruff check and ruff format --check over the checkout (part of make test)"
-	@echo "make docs       build the documentation site into docs/_build/html, warnings as errors (part of make test)"
+	@echo "make docs       build the documentation site into docs/_build/html, warnings as errors"
+	@echo "                (make test runs the same build in tests/unit/test_docs_site.py)"
 	@echo "make emulator   serve the Dataproc emulator on 127.0.0.1:8790 (data in .emulator/) until Ctrl-C"
 	@echo "make local-airflow  run docker-compose.yaml's stack as local processes (UI on 127.0.0.1:8080) until Ctrl-C"
 	@echo "make benchmark  run the benchmarks in benchmarks/, the jobs' last"
@@ -62,7 +63,7 @@ venv-af2: $(VENV_AF2)/.installed
 system-packages:
 	bash scripts/system_packages.sh
 
-test: lint docs test-af3 test-af2 test-jobs-lower-bounds
+test: lint test-af3 test-af2 test-jobs-lower-bounds
 
 # ruff's rules and format (pyproject.toml's [tool.ruff]) over the whole checkout, the emulator included.
 lint: venv
@@ -71,7 +72,9 @@ lint: venv
 
 # The site from scratch (-E: every page read again, so a warning is never hidden by the previous
 # build), every warning an error; --keep-going reports all of them before failing.
-# tests/unit/test_docs_site.py builds it too and checks its links, markers and configuration reference.
+# make test does not call this target: tests/unit/test_docs_site.py runs the same command (its
+# SPHINX_BUILD) into a folder of its own and checks the result's links, markers and configuration
+# reference, so the site is built once per make test, not twice.
 docs: venv
 	$(VENV)/bin/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
 
