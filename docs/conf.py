@@ -38,39 +38,6 @@ exclude_patterns = ["_build", "_ext"]
 myst_heading_anchors = 4
 myst_enable_extensions = ["fieldlist"]
 
-# Until branch guides lands: it moves these pages into operators/ and guides/, fixing their links to
-# the repository's folders (such as ../jobs/, which can be neither a page nor a download). Till then
-# they are left out, and so are the operator and guide sections' globs, which match no page yet (Sphinx
-# 9.0's "didn't match any documents" warning has no type, so suppress_warnings cannot take it). Once
-# docs/operators/ exists none of this applies: a page no toctree includes is reported, an empty glob too.
-UNMOVED = not (DOCS / "operators").is_dir()
-if UNMOVED:
-    exclude_patterns += [
-        f"{page}.md"
-        for page in (
-            "getting-started",
-            "operators",
-            "lifecycle",
-            "autoscaling",
-            "jobs",
-            "write-your-own-job",
-            "security",
-            "local-stack",
-            "emulator",
-        )
-    ]
-
-
-def without_unmoved_sections(app, docname: str, source: list[str]) -> None:
-    """Leave the operator and guide globs out of the index while their pages are not there."""
-    if UNMOVED and docname == root_doc:
-        source[0] = source[0].replace("\noperators/*\n", "\n").replace("\nguides/*\n", "\n")
-
-
-def setup(app) -> None:
-    app.connect("source-read", without_unmoved_sections)
-
-
 # Docstrings use Sphinx fields (:param x:, no :type:) and PEP 604 hints, shown in the signature.
 # No intersphinx: the build runs without network, so references to Airflow's, Google's and the standard
 # library's classes are plain text; nitpicky stays off, as it would report those (about 130 of them).
