@@ -52,19 +52,21 @@ import contextlib
 import dataclasses
 import glob
 import hashlib
+import http.client
 import json
 import os
 import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from dask_dataproc_emulator.testing import unused_ports
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_USER = "admin"
@@ -237,15 +239,9 @@ def render(items: tuple[str, ...] | dict[str, str], values: dict[str, Any]) -> A
     return tuple(item.format(**values) for item in items)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def local_values(state_dir: Path, *, api_port: int = 0, quotas: dict[str, str] | None = None) -> dict[str, Any]:
     """Return the values of this machine's stack: loopback, free ports, paths in ``state_dir``."""
-    values: dict[str, Any] = {port: free_port() for port in PORTS}
+    values: dict[str, Any] = dict(zip(PORTS, unused_ports(len(PORTS)), strict=True))
     if api_port:
         values["apiserver_port"] = api_port
     quotas = quotas or {}
@@ -487,7 +483,7 @@ def healthy(name: str, values: dict[str, Any], env: dict[str, str]) -> bool:
         try:
             with urllib.request.urlopen(check[1], timeout=5) as response:
                 return response.status == 200
-        except OSError:
+        except (OSError, http.client.HTTPException):  # not listening yet, or not HTTP
             return False
     result = subprocess.run(argv(check), env=env, capture_output=True, timeout=120)
     return result.returncode == 0

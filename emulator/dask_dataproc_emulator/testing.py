@@ -10,6 +10,7 @@ Example::
     assert dask_processes(parent=emulator.pid) == []
 
 :func:`point_google_dataproc_hooks` sends the Google provider's own Dataproc operators to an emulator.
+:func:`unused_ports` gives ports for services a script starts by number (the local Airflow stack).
 
 :func:`run_emulator` runs ``python -m dask_dataproc_emulator`` as a subprocess, so the
 emulator's own shutdown path (SIGTERM: delete every cluster, exit 0) is what stops it. Its log goes
@@ -22,7 +23,9 @@ import contextlib
 import dataclasses
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,6 +53,12 @@ GOOGLE_HOOK_CLIENTS = {
 #: Seconds to wait for the emulator to listen, and for it to stop after SIGTERM.
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 60.0
+
+
+#: Where the kernel takes the ports of ``bind(0)`` and of outgoing connections, when it does not say.
+DEFAULT_EPHEMERAL_PORTS = (32768, 60999)
+#: How many ports below the ephemeral range :func:`unused_ports` chooses from.
+RESERVED_SPAN = 12000
 
 
 class EmulatorProcessError(RuntimeError):
@@ -180,6 +189,43 @@ def point_google_dataproc_hooks(grpc_target: str | None = None) -> None:
         sync_class = getattr(dataproc_v1, f"{service}Client")
         setattr(DataprocHook, method, factory(sync_class))
         setattr(DataprocAsyncHook, method, async_factory(getattr(dataproc_v1, f"{service}AsyncClient"), sync_class))
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """Return the kernel's ephemeral port range (Linux's ``ip_local_port_range``), or the default."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL_PORTS
+
+
+def unused_ports(count: int, host: str = "127.0.0.1") -> tuple[int, ...]:
+    """Return ``count`` different ports of ``host`` that nothing listens on, from outside the ephemeral range.
+
+    A port from ``bind(0)`` lies in the ephemeral range, where the next process that binds port 0 (a
+    Dask scheduler, an emulator, another test's server) or opens a connection may take it before the
+    service it was meant for starts, which may be a minute later. Outside that range the kernel hands
+    a port out only to whoever asks for it by number, so a port free now stays free for the service.
+    """
+    low, high = ephemeral_port_range()
+    span = range(max(1024, low - RESERVED_SPAN), low) if low - 1024 >= 1000 else range(high + 1, 65536)
+    probes: list[socket.socket] = []
+    try:
+        for port in random.sample(span, min(len(span), 50 * count)):
+            probe = socket.socket()
+            try:
+                probe.bind((host, port))
+            except OSError:
+                probe.close()
+                continue
+            probes.append(probe)
+            if len(probes) == count:
+                return tuple(p.getsockname()[1] for p in probes)
+    finally:
+        for probe in probes:
+            probe.close()
+    raise OSError(f"no {count} unused ports of {host} between {span.start} and {span.stop - 1}")
 
 
 def dask_processes(parent: int | None = None, *, wait: float = 0.0) -> list[EmulatorProcess]:

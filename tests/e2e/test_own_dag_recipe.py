@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from dask_dataproc_emulator.processes import with_death_signal
-from dask_dataproc_emulator.testing import dask_processes
+from dask_dataproc_emulator.testing import dask_processes, unused_ports
 
 from .conftest import REPO
 
@@ -34,12 +33,6 @@ BLOCK = re.compile(r"<!-- recipe: (\w+)(?: (\S+))? -->\n```\w+\n(.*?)\n```\n", r
 def recipe() -> list[tuple[str, str, str]]:
     """Return the recipe's blocks in order, as (kind, path of a file or "", code)."""
     return BLOCK.findall(GUIDE.read_text())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def shell_environment(home: Path) -> dict[str, str]:
@@ -81,7 +74,7 @@ class Followed:
 def followed(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     env = shell_environment(home)
-    ports = {"8790": str(free_port()), "8791": str(free_port())}
+    ports = dict(zip(("8790", "8791"), map(str, unused_ports(2)), strict=True))
     blocks = [(kind, path, re.sub(r"879[01]", lambda m: ports[m[0]], code)) for kind, path, code in recipe()]
     [emulator_command] = [code for kind, _, code in blocks if kind == "emulator"]
     script = []  # what the second terminal runs: the Airflow set-up, the two files, the run

@@ -20,7 +20,6 @@ import pwd
 import shlex
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dask_dataproc_emulator.testing import unused_ports
 from tests.init_actions.conftest import BASE_METADATA, FakeNode, make_credential
 
 GIB = 1024**3
@@ -41,12 +41,6 @@ NODE_DASK = "/opt/dask/venv/bin/dask"
 NODE_CREDENTIAL = "/etc/dask/tls/cluster.pem"
 TLS_OPTIONS = ("--tls-ca-file", "--tls-cert", "--tls-key")
 DASK_USER = "dask"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def unit_setting(node, unit: str, key: str) -> str:
@@ -210,7 +204,7 @@ def dask_cluster():
         master = fake_node(tmp_path / "master", "Master", "dask-etl-m")
         worker = fake_node(tmp_path / "worker", "Worker", "dask-etl-w-0")  # n2-standard-4: 4 vCPUs, 16 GiB, an SSD
 
-        port, dashboard = free_port(), free_port()
+        port, dashboard, worker_dashboard = unused_ports(3)
         scheduler_argv = unit_command(master, "dask-scheduler.service")
         assert option(scheduler_argv, "--host") == "127.0.0.1"  # the node's internal address
         scheduler_argv = replace_option(scheduler_argv, "--port", str(port))
@@ -223,7 +217,7 @@ def dask_cluster():
         assert worker_argv[2] == "tls://dask-etl-m:8786"
         worker_argv[2] = f"tls://127.0.0.1:{port}"
         worker_argv = replace_option(worker_argv, "--local-directory", str(local_directory))
-        worker_argv = replace_option(worker_argv, "--dashboard-address", f"127.0.0.1:{free_port()}")
+        worker_argv = replace_option(worker_argv, "--dashboard-address", f"127.0.0.1:{worker_dashboard}")
 
         units = {"dask-scheduler.service": master, "dask-worker.service": worker}
         assert {unit_setting(node, unit, "User") for unit, node in units.items()} == {DASK_USER}

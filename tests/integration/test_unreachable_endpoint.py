@@ -12,6 +12,7 @@ import pytest
 
 from airflow_dask_provider.exceptions import EndpointUnreachableError
 from airflow_dask_provider.operators import DaskDataprocCreateClusterOperator
+from dask_dataproc_emulator.testing import unused_ports
 
 WHERE = {"project_id": "local-project", "region": "europe-west1"}
 
@@ -19,9 +20,7 @@ WHERE = {"project_id": "local-project", "region": "europe-west1"}
 def closed_port() -> int:
     """Return a port that nothing listens on (nor on the next one, the storage emulator's)."""
     while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        (port,) = unused_ports(1)
         with socket.socket() as other:
             if other.connect_ex(("127.0.0.1", port + 1)) != 0:
                 return port

@@ -15,13 +15,17 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import yaml
+
+from dask_dataproc_emulator.testing import ephemeral_port_range
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
@@ -139,6 +143,31 @@ def test_the_local_values_are_loopback_and_distinct_free_ports(tmp_path):
     assert settings["AIRFLOW__DASK_DATAPROC__MAX_CLUSTERS_PER_USER"] == "1"
     assert settings["AIRFLOW__CORE__DAGS_FOLDER"] == str(REPO / "dags")
     assert not any("{" in value for value in settings.values())
+
+
+def test_the_local_ports_lie_outside_the_range_other_processes_are_given_ports_from(tmp_path):
+    """A Dask scheduler or emulator another test starts meanwhile (bind to port 0) cannot take them."""
+    low, high = ephemeral_port_range()
+    values = stack.local_values(tmp_path)
+
+    assert [port for port in stack.PORTS if low <= values[port] <= high] == []
+
+
+def test_a_port_that_answers_other_than_http_is_not_healthy_yet(tmp_path):
+    """What CI met once: the API server's port answered by another process's gRPC server (HTTP/2)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        values = {**stack.local_values(tmp_path), "apiserver_port": server.getsockname()[1]}
+        answer = threading.Thread(target=lambda: answer_with_http2_settings(server), daemon=True)
+        answer.start()
+
+        assert stack.healthy("airflow-apiserver", values, {}) is False
+        answer.join(timeout=10)
+
+
+def answer_with_http2_settings(server: socket.socket) -> None:
+    connection, _ = server.accept()
+    with connection:
+        connection.sendall(b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x04\x00@\x00\x00\r\n\r\n")
 
 
 def test_every_airflow_service_is_built_from_the_providers_image_with_dags_and_jobs_mounted():

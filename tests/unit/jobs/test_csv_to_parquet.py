@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import socket
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from airflow_dask_provider.jobs import csv_to_parquet
 from airflow_dask_provider.jobs.generate_csv import write_csv
+from dask_dataproc_emulator.testing import unused_ports
 
 from .conftest import JOBS, Run
 
@@ -158,9 +158,7 @@ def test_missing_input_exits_non_zero_naming_the_path(run_job, workdir):
 
 
 def test_unreachable_scheduler_exits_non_zero_naming_the_address(run_job, workdir):
-    with socket.socket() as sock:  # a port nothing listens on once the socket is closed
-        sock.bind(("127.0.0.1", 0))
-        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    address = f"tcp://127.0.0.1:{unused_ports(1)[0]}"
     args = ["--output", str(workdir / "out"), "--scheduler-address", address, "--connect-timeout", "1"]
     run = run_job("csv_to_parquet.py", *args, cwd=workdir)
     assert run.returncode == 1
