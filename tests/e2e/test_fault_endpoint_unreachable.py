@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from dask_dataproc_emulator.processes import tail
 from dask_dataproc_emulator.testing import dask_processes, run_emulator
+from tests.devtools import DagTestProcess
 
 from .conftest import REPO, environment
 
@@ -51,26 +50,18 @@ def broken_run(request, airflow_home, tmp_path_factory):
     marks: dict[str, float] = {}
     with run_emulator(tmp_path_factory.mktemp("emulator")) as emulator:
         env = environment(airflow_home, emulator, DAGS)
-        with log_path.open("wb") as log:
-            airflow = subprocess.Popen(
-                [sys.executable, "-m", "airflow", "dags", "test", DAG_ID],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        airflow = DagTestProcess(DAG_ID, env=env, log_path=log_path)
         try:
             deadline = time.monotonic() + 600
             while running_job(emulator) is None:
-                assert airflow.poll() is None, f"Airflow ended before the job ran:\n{tail(log_path, 40)}"
+                assert airflow.running(), f"Airflow ended before the job ran:\n{tail(log_path, 40)}"
                 assert time.monotonic() < deadline, f"the job never ran:\n{tail(log_path, 40)}"
                 time.sleep(0.5)
             marks["killed"] = time.monotonic()
             os.kill(emulator.pid, signum)
             emulator.process.wait(timeout=60)
-            while airflow.poll() is None:
-                text = log_path.read_text(errors="replace")
+            while airflow.running():
+                text = airflow.output()
                 for mark, line in MARKS.items():
                     if mark not in marks and line in text:
                         marks[mark] = time.monotonic()
@@ -78,9 +69,7 @@ def broken_run(request, airflow_home, tmp_path_factory):
                 time.sleep(0.2)
             marks["airflow_ended"] = time.monotonic()
         finally:
-            if airflow.poll() is None:
-                os.killpg(airflow.pid, signal.SIGKILL)
-                airflow.wait()
+            airflow.kill()
         outlived = dask_processes(parent=emulator.pid, wait=15)
         for process in outlived:  # a SIGKILLed emulator cannot stop its children: the test does
             os.kill(process.pid, signal.SIGKILL)
@@ -88,7 +77,7 @@ def broken_run(request, airflow_home, tmp_path_factory):
     return {
         "signal": request.param,
         "endpoint": emulator.grpc_target,
-        "log": log_path.read_text(errors="replace"),
+        "log": airflow.output(),
         "marks": marks,
         "outlived": outlived,
         "left": left,
