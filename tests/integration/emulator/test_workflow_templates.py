@@ -69,6 +69,11 @@ def managed(prefix: str) -> dict:
     return {"managed_cluster": {"cluster_name": prefix, "config": SINGLE_NODE}}
 
 
+def one_step(template_id: str, step_uri: str, prefix: str) -> dict:
+    """A template of one step on a managed cluster named after ``prefix``, for tests of the API's rules."""
+    return {"id": template_id, "placement": managed(prefix), "jobs": [step("only", step_uri, "gs://x/y")]}
+
+
 def out(running, tmp_name: str) -> tuple[str, object]:
     uri = f"gs://{BUCKET}/out/{tmp_name}"
     return uri, running.local_path(uri)
@@ -80,7 +85,7 @@ def out(running, tmp_name: str) -> tuple[str, object]:
 def test_create_fills_name_version_and_times(templates, step_uri):
     created = templates.create_workflow_template(
         parent=PARENT,
-        template={"id": "crud-one", "placement": managed("crud"), "jobs": [step("only", step_uri, "gs://x/y")]},
+        template=one_step("crud-one", step_uri, "crud"),
     )
 
     assert created.name == f"{PARENT}/workflowTemplates/crud-one"
@@ -90,7 +95,7 @@ def test_create_fills_name_version_and_times(templates, step_uri):
 
 
 def test_create_twice_is_already_exists(templates, step_uri):
-    template = {"id": "crud-twice", "placement": managed("crud"), "jobs": [step("only", step_uri, "gs://x/y")]}
+    template = one_step("crud-twice", step_uri, "crud")
     templates.create_workflow_template(parent=PARENT, template=template)
 
     with pytest.raises(GoogleAPICallError, match="crud-twice") as caught:
@@ -101,7 +106,7 @@ def test_create_twice_is_already_exists(templates, step_uri):
 def test_update_needs_the_current_version_and_increments_it(templates, step_uri):
     created = templates.create_workflow_template(
         parent=PARENT,
-        template={"id": "crud-update", "placement": managed("crud"), "jobs": [step("only", step_uri, "gs://x/y")]},
+        template=one_step("crud-update", step_uri, "crud"),
     )
     created.labels["team"] = "data"
 
@@ -118,7 +123,7 @@ def test_update_needs_the_current_version_and_increments_it(templates, step_uri)
 def test_get_a_version_never_instantiated_is_not_found(templates, step_uri):
     created = templates.create_workflow_template(
         parent=PARENT,
-        template={"id": "crud-versions", "placement": managed("crud"), "jobs": [step("only", step_uri, "gs://x/y")]},
+        template=one_step("crud-versions", step_uri, "crud"),
     )
     templates.update_workflow_template(template=created)
 
@@ -130,7 +135,7 @@ def test_get_a_version_never_instantiated_is_not_found(templates, step_uri):
 def test_delete_checks_the_version_then_forgets_the_template(templates, step_uri):
     created = templates.create_workflow_template(
         parent=PARENT,
-        template={"id": "crud-delete", "placement": managed("crud"), "jobs": [step("only", step_uri, "gs://x/y")]},
+        template=one_step("crud-delete", step_uri, "crud"),
     )
 
     with pytest.raises(FailedPrecondition, match="version 7"):
@@ -147,7 +152,7 @@ def test_list_pages_through_every_template_of_the_region(templates, step_uri):
     for template_id in ids:
         templates.create_workflow_template(
             parent=parent,
-            template={"id": template_id, "placement": managed("paged"), "jobs": [step("only", step_uri, "gs://x/y")]},
+            template=one_step(template_id, step_uri, "paged"),
         )
 
     first = templates.list_workflow_templates(request={"parent": parent, "page_size": 2})
@@ -277,7 +282,7 @@ def test_stored_template_runs_on_the_selected_cluster_with_parameters(
 def test_instantiate_with_a_stale_version_or_unknown_parameter_is_refused(templates, step_uri):
     created = templates.create_workflow_template(
         parent=PARENT,
-        template={"id": "refused", "placement": managed("refused"), "jobs": [step("only", step_uri, "gs://x/y")]},
+        template=one_step("refused", step_uri, "refused"),
     )
 
     with pytest.raises(FailedPrecondition, match="version 3 was requested, the current version is 1"):
