@@ -253,6 +253,29 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def chosen_jobs(parser: argparse.ArgumentParser, text: str, specs: dict[str, Bench]) -> list[str]:
+    """Return the jobs of a comma-separated ``--jobs``, or stop naming those unknown and the choices."""
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = set(chosen) - set(specs)
+    if unknown:
+        parser.error(f"unknown jobs {sorted(unknown)}; choose from {list(specs)}")
+    return chosen
+
+
+@contextlib.contextmanager
+def input_root(data_dir: Path | None, *, quick: bool, prefix: str) -> Iterator[Path]:
+    """Yield where the inputs go: ``--data-dir``; for a quick run without it, a temporary folder
+    removed afterwards; else a cache folder in the temp dir that later runs reuse."""
+    temporary = tempfile.mkdtemp(prefix=prefix) if quick and not data_dir else None
+    root = data_dir or Path(temporary or Path(tempfile.gettempdir()) / "airflow-dask-provider-bench")
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        yield root
+    finally:
+        if temporary:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
 def ensure_input(bench: Bench, root: Path, seed: int) -> Path:
     """Generate the job's input under ``root`` unless an identical one is there; return its folder.
 
@@ -562,19 +585,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat is None:  # the best of three evens out noisy runs (page faults, a busy neighbour)
         args.repeat = 1 if args.quick else 3
     specs = QUICK if args.quick else FULL
-    chosen = [name.strip() for name in args.jobs.split(",") if name.strip()]
-    unknown = set(chosen) - set(specs)
-    if unknown:
-        parser.error(f"unknown jobs {sorted(unknown)}; choose from {list(specs)}")
-    temporary = tempfile.mkdtemp(prefix="job-bench-") if args.quick and not args.data_dir else None
-    root = args.data_dir or Path(temporary or Path(tempfile.gettempdir()) / "airflow-dask-provider-bench")
-    root.mkdir(parents=True, exist_ok=True)
+    chosen = chosen_jobs(parser, args.jobs, specs)
     pinning = "each worker and reference on a core of its own" if args.pin and pinned_cores(2) else "not pinned"
-    print(f"Jobs benchmark on {os.cpu_count()} cores ({pinning}), malloc {args.malloc} {MALLOC[args.malloc]}, "
-          f"inputs in {root}")  # fmt: skip
     results: dict[str, dict[str, float]] = {}
     # A quick run's figures mean nothing: it leaves the machine's settings alone.
-    with page_reporting_held_off(keep=args.keep_page_reporting or args.quick) as reporting:
+    with (
+        input_root(args.data_dir, quick=args.quick, prefix="job-bench-") as root,
+        page_reporting_held_off(keep=args.keep_page_reporting or args.quick) as reporting,
+    ):
+        print(f"Jobs benchmark on {os.cpu_count()} cores ({pinning}), malloc {args.malloc} {MALLOC[args.malloc]}, "
+              f"inputs in {root}")  # fmt: skip
         if reporting:
             print(reporting)
         print(f"Load average at the start: {load()}", flush=True)
@@ -586,8 +606,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
         finally:
             shutil.rmtree(root / "_out", ignore_errors=True)
-            if temporary:
-                shutil.rmtree(temporary, ignore_errors=True)
     figures = {f"{SHORT[name]}_speedup_2w": result["speedup_2w"] for name, result in results.items()}
     figures.update({f"{SHORT[name]}_vs_single_2w": result["vs_single_2w"] for name, result in results.items()})
     if "csv_to_parquet" in results:

@@ -68,6 +68,7 @@ from benchmarks.jobs import (  # noqa: E402  # the repository's root on the path
     Bench,
     check,
     ensure_input,
+    input_root,
     load,
     page_reporting_held_off,
     pinned_cores,
@@ -255,58 +256,53 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = (QUICK if args.quick else FULL)[JOB]
     malloc = MALLOC[args.malloc]
-    temporary = tempfile.mkdtemp(prefix="tls-bench-") if args.quick and not args.data_dir else None
-    root = args.data_dir or Path(temporary or Path(tempfile.gettempdir()) / "airflow-dask-provider-bench")
-    root.mkdir(parents=True, exist_ok=True)
-    output = Path(tempfile.mkdtemp(prefix="_tls-overhead-out-", dir=root)) / JOB  # apart from jobs.py's _out
     pinning = "each worker on a core of its own" if args.pin and pinned_cores(WORKERS) else "not pinned"
-    print(
-        f"TLS overhead benchmark: {JOB} on {WORKERS} workers x 1 thread, {os.cpu_count()} cores ({pinning}), "
-        f"{args.rounds} round(s), malloc {args.malloc}, {ssl.OPENSSL_VERSION}, inputs in {root}"
-    )
     times: dict[str, list[float]] = {setup: [] for setup in SETUPS}
-    try:
-        with page_reporting_held_off(keep=args.keep_page_reporting or args.quick) as reporting:
-            if reporting:
-                print(reporting)
-            print(f"Load average at the start: {load()}", flush=True)
-            folder = ensure_input(bench, root, args.seed)  # before any cluster starts threads here
-            security = Security.temporary()
-            for line in prove_tls(malloc, security):
-                print(line, flush=True)
-            reference = run_reference(
-                JOB, folder, output, bench.args, in_process=args.quick, malloc=malloc, pin=args.pin
-            )
-            with credential_files(security) as credential:
-                for number in range(args.rounds):
-                    order = SETUPS if number % 2 == 0 else SETUPS[::-1]
-                    for setup in order:
-                        summary = run_setup(
-                            setup,
-                            bench,
-                            folder,
-                            output,
-                            quick=args.quick,
-                            malloc=malloc,
-                            pin=args.pin,
-                            security=security,
-                            credential=credential,
-                        )
-                        problem = check(bench, reference, summary)
-                        if problem:
-                            sys.exit(f"{JOB} on the {setup} cluster, round {number + 1}: {problem}")
-                        times[setup].append(float(summary["seconds"]))
-                    ratio = times["tls"][-1] / times["plain"][-1]
-                    print(
-                        f"  round {number + 1} ({' then '.join(order)}): "
-                        + ", ".join(f"{setup} {times[setup][-1]:.2f} s" for setup in SETUPS)
-                        + f", tls / plain {ratio:.3f}, load average {os.getloadavg()[0]:.2f}",
-                        flush=True,
+    with (
+        input_root(args.data_dir, quick=args.quick, prefix="tls-bench-") as root,
+        # apart from jobs.py's _out
+        tempfile.TemporaryDirectory(prefix="_tls-overhead-out-", dir=root, ignore_cleanup_errors=True) as out,
+        page_reporting_held_off(keep=args.keep_page_reporting or args.quick) as reporting,
+    ):
+        output = Path(out) / JOB
+        print(
+            f"TLS overhead benchmark: {JOB} on {WORKERS} workers x 1 thread, {os.cpu_count()} cores ({pinning}), "
+            f"{args.rounds} round(s), malloc {args.malloc}, {ssl.OPENSSL_VERSION}, inputs in {root}"
+        )
+        if reporting:
+            print(reporting)
+        print(f"Load average at the start: {load()}", flush=True)
+        folder = ensure_input(bench, root, args.seed)  # before any cluster starts threads here
+        security = Security.temporary()
+        for line in prove_tls(malloc, security):
+            print(line, flush=True)
+        reference = run_reference(JOB, folder, output, bench.args, in_process=args.quick, malloc=malloc, pin=args.pin)
+        with credential_files(security) as credential:
+            for number in range(args.rounds):
+                order = SETUPS if number % 2 == 0 else SETUPS[::-1]
+                for setup in order:
+                    summary = run_setup(
+                        setup,
+                        bench,
+                        folder,
+                        output,
+                        quick=args.quick,
+                        malloc=malloc,
+                        pin=args.pin,
+                        security=security,
+                        credential=credential,
                     )
-    finally:
-        shutil.rmtree(output.parent, ignore_errors=True)
-        if temporary:
-            shutil.rmtree(temporary, ignore_errors=True)
+                    problem = check(bench, reference, summary)
+                    if problem:
+                        sys.exit(f"{JOB} on the {setup} cluster, round {number + 1}: {problem}")
+                    times[setup].append(float(summary["seconds"]))
+                ratio = times["tls"][-1] / times["plain"][-1]
+                print(
+                    f"  round {number + 1} ({' then '.join(order)}): "
+                    + ", ".join(f"{setup} {times[setup][-1]:.2f} s" for setup in SETUPS)
+                    + f", tls / plain {ratio:.3f}, load average {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
     best = {setup: min(values) for setup, values in times.items()}
     median = {setup: statistics.median(values) for setup, values in times.items()}
     paired = statistics.median(overhead_pct(tls, plain) for tls, plain in zip(times["tls"], times["plain"]))

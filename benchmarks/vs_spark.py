@@ -61,7 +61,6 @@ import argparse
 import inspect
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,8 +80,10 @@ from benchmarks.jobs import (  # noqa: E402
     SHORT,
     Bench,
     check,
+    chosen_jobs,
     ensure_input,
     human,
+    input_root,
     input_size,
     load,
     page_reporting_held_off,
@@ -414,17 +415,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
     specs = QUICK_HERE if args.quick else FULL
-    chosen = [name.strip() for name in args.jobs.split(",") if name.strip()]
-    if set(chosen) - set(specs):
-        parser.error(f"unknown jobs {sorted(set(chosen) - set(specs))}; choose from {list(specs)}")
-    temporary = tempfile.mkdtemp(prefix="vs-spark-") if args.quick and not args.data_dir else None
-    root = args.data_dir or Path(temporary or Path(tempfile.gettempdir()) / "airflow-dask-provider-bench")
-    root.mkdir(parents=True, exist_ok=True)
+    chosen = chosen_jobs(parser, args.jobs, specs)
     pinning = "each Dask worker on a core of its own" if args.pin and pinned_cores(2) else "not pinned"
-    print(f"Dask against Spark on {len(pinned_cores(2) or [])} cores: Spark local[2], heap {args.spark_memory}; "
-          f"Dask 2 workers x 1 thread ({pinning}), malloc {args.malloc}; inputs in {root}")  # fmt: skip
     ratios: dict[str, float] = {}
-    with page_reporting_held_off(keep=args.keep_page_reporting or args.quick) as reporting:
+    with (
+        input_root(args.data_dir, quick=args.quick, prefix="vs-spark-") as root,
+        page_reporting_held_off(keep=args.keep_page_reporting or args.quick) as reporting,
+    ):
+        print(f"Dask against Spark on {len(pinned_cores(2) or [])} cores: Spark local[2], heap {args.spark_memory}; "
+              f"Dask 2 workers x 1 thread ({pinning}), malloc {args.malloc}; inputs in {root}")  # fmt: skip
         if reporting:
             print(reporting)
         print(f"Load average at the start: {load()}", flush=True)
@@ -439,8 +438,6 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             spark.stop()
             shutil.rmtree(root / "_out", ignore_errors=True)
-            if temporary:
-                shutil.rmtree(temporary, ignore_errors=True)
     print(f"Load average at the end: {load()}")
     figures = [f"{SHORT[name]}_dask_vs_spark={ratio:.2f}" for name, ratio in ratios.items()]
     print("RESULT " + " ".join([*figures, f"spark_jvm_startup_s={startup:.2f}"]))
