@@ -175,8 +175,8 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         for name in SPEC_FIELDS:
             setattr(self, name, spec_values.get(name))
         self._creating = False
-        #: This task started the cluster from STOPPED (classic mode; a deferred task resumes in
-        #: :meth:`execute_complete_started` instead).
+        #: This task started the cluster from STOPPED: a deferred wait then resumes in
+        #: :meth:`execute_complete_started`, which sets it again.
         self._started = False
         if cluster_name is not None and is_literal(cluster_name):
             validate_cluster_name(cluster_name)
@@ -302,8 +302,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         ):
             return None, created  # deleted meanwhile: create it anew (or fail, if this task created it)
         self._started = True
-        waited = self._wait(context, [RUNNING], list(CLUSTER_START_FAILED_STATES), created=created, started=True)
-        return waited, created
+        return self._wait(context, [RUNNING], list(CLUSTER_START_FAILED_STATES), created=created), created
 
     def _phase_unusable(self, context: Context, info: ClusterInfo, *, created: bool) -> tuple[ClusterInfo | None, bool]:
         """The cluster is in a state this operator cannot take further: fail, naming it."""
@@ -408,11 +407,11 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
         *,
         created: bool,
         then_fail: bool = False,
-        started: bool = False,
     ) -> ClusterInfo | None:
         """Wait for the cluster to reach a target or failure state, here or in a trigger.
 
-        :param started: this task has just started the cluster from STOPPED (which method resumes).
+        A deferred wait resumes in the method that tells what this task did: failed and deleted the
+        cluster, started it from STOPPED, created it, or none of these.
         """
         if self.deferrable:
             from airflow_dask_provider.triggers.dataproc import DaskDataprocClusterTrigger
@@ -428,7 +427,7 @@ class DaskDataprocCreateClusterOperator(DaskDataprocBaseOperator):
             )
             if then_fail:
                 method = "execute_failed_cluster_deleted"
-            elif started:
+            elif self._started:
                 method = "execute_complete_started"
             else:
                 method = "execute_complete_created" if created else "execute_complete"

@@ -134,3 +134,17 @@ def test_deferrable_waits_for_a_stopping_cluster_then_starts_it(hook, context):
 
     hook.start_dask_cluster.assert_called_once()
     assert defer.method_name == "execute_complete_started"
+
+
+def test_deferrable_keeps_knowing_it_started_the_cluster_across_a_second_wait(hook, context):
+    """Started, then found STOPPING: the next wait still resumes as the task that started it, so a
+    cluster stopped again fails the task as in classic mode instead of being started a second time."""
+    stopping = event("failed", state="STOPPING", message="", resource=cluster("STOPPING").as_dict())
+
+    defer = deferred(lambda: create(deferrable=True).execute_complete_started(context, stopping))
+
+    assert (defer.method_name, defer.trigger.target_states) == ("execute_complete_started", ["RUNNING"])
+    stopped = event("failed", state="STOPPED", message="", resource=cluster("STOPPED").as_dict())
+    with pytest.raises(ClusterError, match="it was stopped again"):
+        create(deferrable=True).execute_complete_started(context, stopped)
+    hook.start_dask_cluster.assert_not_called()
