@@ -146,7 +146,8 @@ class WorkflowRun:
 
     def _check_stopping(self) -> None:
         if self._stopping.is_set():
-            raise self._stop_error or WorkflowFailedError(f"Workflow {self.instance_id} was cancelled")
+            assert self._stop_error is not None  # cancel() sets it before the event
+            raise self._stop_error
 
     def _wait(self, operation: str, *, stoppable: bool) -> dataproc_v1.ClusterOperation:
         """Wait for a cluster operation to end (or, if ``stoppable``, for the workflow to be cancelled)."""
@@ -265,11 +266,11 @@ class WorkflowRun:
                     if job.status.state == JobState.DONE:
                         node.state = NodeState.COMPLETED
                         continue
+                    ended = f"ended in {JobState(job.status.state).name}: {job.status.details}"
                     node.state = NodeState.FAILED
-                    node.error = f"Job {job_id} ended in {JobState(job.status.state).name}: {job.status.details}"
+                    node.error = f"Job {job_id} {ended}"
                     raise WorkflowFailedError(
-                        f"Workflow {self.instance_id} failed: step {step_id} (job {job_id}) ended in "
-                        f"{JobState(job.status.state).name}: {job.status.details}"
+                        f"Workflow {self.instance_id} failed: step {step_id} (job {job_id}) {ended}"
                     )
                 self._start_ready(cluster_name, running)
                 self._publish()
