@@ -68,6 +68,11 @@ def int_param(query: dict[str, str], key: str) -> int | None:
         raise StorageError(400, "invalid", f"Invalid value for {key}: {value!r} is not an integer") from None
 
 
+def condition_not_met() -> StorageError:
+    """The JSON API's 412 for an ``if...Match`` precondition that does not hold."""
+    return StorageError(412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold.")
+
+
 def _rfc3339(timestamp: float) -> str:
     moment = datetime.fromtimestamp(timestamp, timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -236,9 +241,7 @@ class ObjectStore:
         }
         for (level, test), value in wanted.items():
             if value is not None and (value == current[level]) != (test == "Match"):
-                raise StorageError(
-                    412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold."
-                )
+                raise condition_not_met()
 
     def new_upload_file(self) -> Path:
         """Return a fresh temporary file for an upload in progress."""
@@ -358,9 +361,7 @@ class ObjectStore:
                 {k: str(v) for k, v in (source.get("objectPreconditions") or {}).items()}, "ifGenerationMatch"
             )
             if condition is not None and condition != generation:
-                raise StorageError(
-                    412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold."
-                )
+                raise condition_not_met()
             paths.append(path)
             components += int(self.metadata.read(bucket, source_name, generation).get("componentCount", 1))
         self.check_preconditions(bucket, name, query)
